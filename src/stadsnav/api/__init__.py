@@ -1,0 +1,1 @@
+"""The ASGI application: NGSI-LD, data products, ingest webhooks and operations endpoints."""

@@ -1,0 +1,55 @@
+"""Build the ASGI application for a runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+
+from stadsnav import __version__
+from stadsnav.api import ops
+from stadsnav.api.ngsild import entities, temporal
+from stadsnav.api.problems import install_problem_handlers
+from stadsnav.api.products.router import product_router
+from stadsnav.runtime import Runtime
+
+DESCRIPTION = """Open data and context information of the municipality.
+
+* `/api/v1/...` — data products: simple JSON, GeoJSON and CSV views for apps and analysts.
+* `/ngsi-ld/v1/...` — the ETSI NGSI-LD context API (GS CIM 009).
+* `/ingest/...` — where network servers deliver sensor uplinks.
+"""
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """The app serving one runtime; starting the app starts the runtime."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    # Swagger UI and ReDoc assets come from the fastapi-offline package, never from a CDN.
+    app = FastAPIOffline(
+        title=f"Stadsnav — {runtime.workspace.settings.workspace.name}",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    app.include_router(ops.router)
+    app.include_router(entities.router)
+    app.include_router(temporal.router)
+    for product in runtime.workspace.products.values():
+        app.include_router(product_router(product, runtime.workspace))
+    for connector in runtime.connectors:
+        router = connector.router()
+        if router is not None:
+            app.include_router(router)
+    return app

@@ -1,0 +1,1 @@
+"""The ETSI NGSI-LD context API."""

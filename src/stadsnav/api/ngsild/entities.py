@@ -1,0 +1,153 @@
+"""NGSI-LD entity retrieval and query: ``GET /ngsi-ld/v1/entities[/{id}]``."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from stadsnav.api.deps import RuntimeDep
+from stadsnav.api.ngsild.jsonld import ngsild_response
+from stadsnav.api.problems import ApiError
+from stadsnav.model.geo import GeoQuery, GeoQueryError, parse_geo_query
+from stadsnav.model.q import QExpr, QSyntaxError, parse_q
+from stadsnav.model.render import render_entity
+from stadsnav.store.base import StoredEntity
+
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
+
+MAX_LIMIT = 1000
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+
+
+def split_list(value: str | None) -> list[str] | None:
+    """A comma-separated parameter as a list, or None when absent."""
+    if value is None:
+        return None
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    return items or None
+
+
+def parse_options(options: str | None, fmt: str | None) -> tuple[bool, bool]:
+    """(keyValues, sysAttrs) from ``options`` and ``format``."""
+    opts = set(split_list(options) or [])
+    unknown = opts - {"keyValues", "simplified", "normalized", "sysAttrs"}
+    if unknown:
+        raise ApiError(400, f"unknown options: {', '.join(sorted(unknown))}")
+    if fmt is not None and fmt not in ("keyValues", "simplified", "normalized"):
+        raise ApiError(400, f"unknown format {fmt!r}: use normalized, keyValues or simplified")
+    key_values = bool(opts & {"keyValues", "simplified"}) or fmt in ("keyValues", "simplified")
+    return key_values, "sysAttrs" in opts
+
+
+def check_entity_id(entity_id: str) -> None:
+    """400 when the id is not a URI."""
+    if not _URI.match(entity_id):
+        raise ApiError(400, f"entity id {entity_id!r} is not a URI")
+
+
+@router.get("/entities/{entity_id}", summary="Retrieve one entity")
+def retrieve_entity(
+    entity_id: str,
+    request: Request,
+    runtime: RuntimeDep,
+    attrs: Annotated[
+        str | None, Query(description="Comma-separated attribute names to return.")
+    ] = None,
+    options: Annotated[str | None, Query(description="keyValues, sysAttrs")] = None,
+    format: Annotated[str | None, Query(description="normalized, keyValues or simplified")] = None,
+) -> Response:
+    """The latest state of the entity."""
+    check_entity_id(entity_id)
+    key_values, sys_attrs = parse_options(options, format)
+    entity = runtime.store.get_entity(entity_id)
+    if entity is None:
+        raise ApiError(404, f"no entity with id {entity_id}")
+    body = render_entity(
+        entity, attrs=split_list(attrs), key_values=key_values, sys_attrs=sys_attrs
+    )
+    return ngsild_response(request, body)
+
+
+@router.get("/entities", summary="Query entities")
+def query_entities(
+    request: Request,
+    runtime: RuntimeDep,
+    type: Annotated[str | None, Query(description="Entity types, comma-separated.")] = None,
+    id: Annotated[str | None, Query(description="Entity ids, comma-separated.")] = None,
+    id_pattern: Annotated[
+        str | None, Query(alias="idPattern", description="Regular expression the id must match.")
+    ] = None,
+    attrs: Annotated[
+        str | None, Query(description="Attributes to return (and to require).")
+    ] = None,
+    q: Annotated[str | None, Query(description="NGSI-LD query, e.g. temperature>20")] = None,
+    georel: Annotated[str | None, Query(description="e.g. near;maxDistance==2000")] = None,
+    geometry: Annotated[str | None, Query(description="Point, Polygon ...")] = None,
+    coordinates: Annotated[
+        str | None, Query(description="GeoJSON coordinates, e.g. [20.95,64.75]")
+    ] = None,
+    geoproperty: Annotated[str, Query(description="The GeoProperty to compare.")] = "location",
+    limit: Annotated[int, Query(ge=0, le=MAX_LIMIT)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    count: Annotated[bool, Query(description="Return the total in NGSILD-Results-Count.")] = False,
+    options: Annotated[str | None, Query(description="keyValues, sysAttrs")] = None,
+    format: Annotated[str | None, Query(description="normalized, keyValues or simplified")] = None,
+) -> Response:
+    """Entities matching every given filter, ordered by id."""
+    types, ids, attr_names = split_list(type), split_list(id), split_list(attrs)
+    if not (types or ids or id_pattern or attr_names or q or georel):
+        raise ApiError(400, "give at least one of type, id, idPattern, attrs, q or georel")
+    key_values, sys_attrs = parse_options(options, format)
+    for entity_id in ids or []:
+        check_entity_id(entity_id)
+    if id_pattern is not None:
+        try:
+            re.compile(id_pattern)
+        except re.error as error:
+            raise ApiError(400, f"idPattern is not a valid regular expression: {error}") from None
+    query = _parse_q(q)
+    geo = _parse_geo(georel, geometry, coordinates, geoproperty)
+    candidates = runtime.store.find_entities(types, ids, id_pattern)
+    matches = [e for e in candidates if _matches(e, attr_names, query, geo)]
+    page = matches[offset : offset + limit]
+    body = [
+        render_entity(e, attrs=attr_names, key_values=key_values, sys_attrs=sys_attrs) for e in page
+    ]
+    headers = {"NGSILD-Results-Count": str(len(matches))} if count else None
+    return ngsild_response(request, body, headers)
+
+
+def _parse_q(q: str | None) -> QExpr | None:
+    if q is None:
+        return None
+    try:
+        return parse_q(q)
+    except QSyntaxError as error:
+        raise ApiError(400, f"q: {error}") from None
+
+
+def _parse_geo(
+    georel: str | None, geometry: str | None, coordinates: str | None, geoproperty: str
+) -> GeoQuery | None:
+    given = [georel, geometry, coordinates]
+    if all(p is None for p in given):
+        return None
+    if georel is None or geometry is None or coordinates is None:
+        raise ApiError(400, "a geo-query needs georel, geometry and coordinates together")
+    try:
+        return parse_geo_query(georel, geometry, coordinates, geoproperty)
+    except GeoQueryError as error:
+        raise ApiError(400, f"geo-query: {error}") from None
+
+
+def _matches(
+    entity: StoredEntity, attr_names: list[str] | None, query: QExpr | None, geo: GeoQuery | None
+) -> bool:
+    if attr_names and not any(name in entity.attributes for name in attr_names):
+        return False
+    if query is not None and not query.matches(entity.attributes):
+        return False
+    return geo is None or geo.matches(entity.attributes)

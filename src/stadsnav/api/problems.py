@@ -1,0 +1,113 @@
+"""Errors as RFC 9457 ProblemDetails, with the NGSI-LD error types on the NGSI-LD API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+NGSILD_ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
+PROBLEM_JSON = "application/problem+json"
+
+_NGSILD_TYPES = {
+    400: "BadRequestData",
+    404: "ResourceNotFound",
+    405: "OperationNotSupported",
+    406: "NotAcceptable",
+    409: "AlreadyExists",
+    413: "RequestEntityTooLarge",
+    415: "UnsupportedMediaType",
+    422: "InvalidRequest",
+    500: "InternalError",
+    503: "InternalError",
+}
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error answer; raise it from any route."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        ngsild_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.ngsild_type = ngsild_type
+        self.headers = headers or {}
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    detail: str,
+    ngsild_type: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Render a ProblemDetails body; NGSI-LD paths get the NGSI-LD error type URIs."""
+    body: dict[str, Any] = {
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if request.url.path.startswith("/ngsi-ld/"):
+        body["type"] = NGSILD_ERRORS + (ngsild_type or _NGSILD_TYPES.get(status, "BadRequestData"))
+    else:
+        body["type"] = "about:blank"
+    body["instance"] = request.url.path
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Make every error on every route a ProblemDetails answer."""
+
+    async def on_problem(request: Request, error: Exception) -> Response:
+        assert isinstance(error, ApiError)
+        return problem_response(
+            request, error.status, error.detail, error.ngsild_type, error.headers
+        )
+
+    async def on_http(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        return problem_response(
+            request, error.status_code, str(error.detail), headers=dict(error.headers or {})
+        )
+
+    async def on_validation(request: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestValidationError)
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        return problem_response(request, 400, details, "BadRequestData")
+
+    async def on_unexpected(request: Request, error: Exception) -> Response:
+        return problem_response(request, 500, "an unexpected error occurred; it has been logged")
+
+    app.add_exception_handler(ApiError, on_problem)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(Exception, on_unexpected)

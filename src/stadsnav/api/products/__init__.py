@@ -1,0 +1,1 @@
+"""REST data products declared in the workspace."""

@@ -1,0 +1,133 @@
+"""Routes of one data product: list, one item, and its time series."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from stadsnav.api.deps import RuntimeDep
+from stadsnav.api.problems import ApiError
+from stadsnav.api.products.formats import choose_format, csv_response, render_items, render_one
+from stadsnav.api.products.view import Near, ProductView
+from stadsnav.model.render import format_time
+from stadsnav.model.times import parse_time
+from stadsnav.workspace import Product, Workspace
+
+FormatParam = Annotated[
+    str | None, Query(description="json (default), geojson or csv; or use Accept")
+]
+DEFAULT_HISTORY = timedelta(days=7)
+MAX_HISTORY_ROWS = 10_000
+
+
+def parse_near(near: str | None, radius: float | None) -> Near | None:
+    """``near=lon,lat`` and ``radius`` (metres) as a filter."""
+    if near is None:
+        if radius is not None:
+            raise ApiError(400, "radius needs near=lon,lat")
+        return None
+    try:
+        lon_text, lat_text = near.split(",")
+        lon, lat = float(lon_text), float(lat_text)
+    except ValueError:
+        raise ApiError(
+            400, f"near={near!r}: expected longitude,latitude like 20.95,64.75"
+        ) from None
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise ApiError(400, f"near={near!r}: longitude must be within ±180 and latitude within ±90")
+    if radius is not None and radius <= 0:
+        raise ApiError(400, "radius must be positive (metres)")
+    return Near(lon, lat, radius)
+
+
+def product_router(product: Product, workspace: Workspace) -> APIRouter:
+    """The routes of one product under ``/api/v1/{path}``."""
+    view = ProductView(product, workspace)
+    dataset = workspace.datasets[product.dataset]
+    router = APIRouter(prefix=f"/api/v1/{product.path}", tags=[product.title])
+
+    def meta(runtime_store: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "product": product.id,
+            "title": product.title,
+            "licence": dataset.licence,
+            "generatedAt": format_time(datetime.now(UTC)),
+        }
+        if view.freshness is not None:
+            body["staleAfterSeconds"] = int(view.freshness.total_seconds())
+        units = view.units(runtime_store)
+        if units:
+            body["units"] = units
+        return body
+
+    @router.get("", summary=f"All {product.title.lower()}", description=product.description)
+    def list_items(
+        request: Request,
+        runtime: RuntimeDep,
+        near: Annotated[str | None, Query(description="longitude,latitude: nearest first")] = None,
+        radius: Annotated[float | None, Query(description="metres around `near`")] = None,
+        format: FormatParam = None,
+    ) -> Response:
+        fmt = choose_format(request, format)
+        items = view.items(runtime.store, parse_near(near, radius))
+        return render_items(items, fmt, meta(runtime.store))
+
+    @router.get("/{item_id}", summary=f"One of the {product.title.lower()}")
+    def get_item(
+        item_id: str, request: Request, runtime: RuntimeDep, format: FormatParam = None
+    ) -> Response:
+        fmt = choose_format(request, format)
+        entity = view.find(runtime.store, item_id)
+        if entity is None:
+            raise ApiError(404, f"no {product.entity_type} with id {item_id!r} in {product.path}")
+        return render_one(view.item(runtime.store, entity), fmt, meta(runtime.store))
+
+    if product.observation is not None and product.observation.history:
+
+        @router.get(
+            f"/{{item_id}}/{product.observation.history}",
+            summary=f"Time series of {', '.join(product.observation.values)}",
+        )
+        def get_history(
+            item_id: str,
+            request: Request,
+            runtime: RuntimeDep,
+            from_: Annotated[
+                str | None, Query(alias="from", description="RFC 3339; default 7 days ago")
+            ] = None,
+            to: Annotated[str | None, Query(description="RFC 3339; default now")] = None,
+            format: Annotated[str | None, Query(description="json (default) or csv")] = None,
+        ) -> Response:
+            fmt = choose_format(request, format)
+            entity = view.find(runtime.store, item_id)
+            if entity is None:
+                raise ApiError(
+                    404, f"no {product.entity_type} with id {item_id!r} in {product.path}"
+                )
+            end = _time("to", to) if to else datetime.now(UTC)
+            start = _time("from", from_) if from_ else end - DEFAULT_HISTORY
+            if start >= end:
+                raise ApiError(400, "from must be before to")
+            rows = view.history(runtime.store, entity, start, end, MAX_HISTORY_ROWS)
+            if fmt == "csv":
+                return csv_response(rows)
+            if fmt == "geojson":
+                raise ApiError(400, "a time series has no GeoJSON form: use json or csv")
+            body = meta(runtime.store) | {
+                "id": entity.id,
+                "from": format_time(start),
+                "to": format_time(end),
+            }
+            return render_items(rows, "json", body)
+
+    return router
+
+
+def _time(name: str, text: str) -> datetime:
+    try:
+        return parse_time(text)
+    except ValueError as error:
+        raise ApiError(400, f"{name}: {error}") from None

@@ -1,0 +1,210 @@
+"""The ``stadsnav`` command: run, demo, lint, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from stadsnav.codecs.registry import codec_ids
+from stadsnav.logs import configure_logging
+from stadsnav.workspace import Problem, Workspace, WorkspaceError, lint_workspace, load_workspace
+
+app = typer.Typer(
+    help="Stadsnav: connect vendors' systems, serve the city's data.", no_args_is_help=True
+)
+deadletters = typer.Typer(help="Inspect and replay messages the pipeline could not process.")
+app.add_typer(deadletters, name="deadletters")
+out = Console()
+err = Console(stderr=True)
+
+WorkspaceArg = Annotated[Path, typer.Argument(help="Workspace folder (with stadsnav.toml).")]
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        style = "red" if problem.severity == "error" else "yellow"
+        err.print(f"[{style}]{problem.severity}[/]: {problem}", highlight=False)
+
+
+def _load(path: Path) -> Workspace:
+    """The workspace, or exit 2 after printing every problem in it."""
+    problems = lint_workspace(path, known_codecs=codec_ids())
+    if any(p.severity == "error" for p in problems):
+        _print_problems(problems)
+        err.print(f"[red]{path}: the workspace has errors; fix them and start again.[/]")
+        raise typer.Exit(2)
+    try:
+        return load_workspace(path)
+    except WorkspaceError as error:
+        _print_problems(error.problems)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def lint(workspace: WorkspaceArg) -> None:
+    """Check a workspace; print every problem with file, line and field; exit 1 on errors."""
+    problems = lint_workspace(workspace, known_codecs=codec_ids())
+    _print_problems(problems)
+    errors = sum(p.severity == "error" for p in problems)
+    if errors:
+        err.print(f"[red]{errors} error(s)[/] in {workspace}")
+        raise typer.Exit(1)
+    out.print(f"[green]{workspace}: ok[/] ({len(problems)} warning(s))")
+
+
+def _server(
+    workspace: Workspace, host: str | None, port: int | None, ingest: bool
+) -> uvicorn.Server:
+    from stadsnav.api.app import create_app
+    from stadsnav.runtime import Runtime
+
+    runtime = Runtime.open(workspace, ingest=ingest)
+    settings = workspace.settings.server
+    config = uvicorn.Config(
+        create_app(runtime),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    return uvicorn.Server(config)
+
+
+@app.command()
+def run(
+    workspace: WorkspaceArg,
+    host: Annotated[str | None, typer.Option(help="Listen address (default: server.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default: server.port).")] = None,
+    ingest: Annotated[bool, typer.Option(help="Run the pipeline and subscriptions here.")] = True,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+) -> None:
+    """Serve the APIs and ingest the workspace's integrations until stopped (Ctrl-C / SIGTERM)."""
+    configure_logging(log_level.upper())
+    ws = _load(workspace)
+    _server(ws, host, port, ingest).run()
+
+
+@app.command()
+def demo(
+    workspace: WorkspaceArg,
+    port: Annotated[int | None, typer.Option(help="Listen port (default: server.port).")] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between uplinks of each sensor.")] = 5.0,
+    backfill: Annotated[int, typer.Option(help="Hours of history to send at start.")] = 24,
+) -> None:
+    """Run the platform with the beach sensor simulator feeding it; print the URLs to open."""
+    configure_logging("WARNING")
+    ws = _load(workspace)
+    server = _server(ws, None, port, True)
+    asyncio.run(_demo(ws, server, interval, backfill))
+
+
+async def _demo(
+    workspace: Workspace, server: uvicorn.Server, interval: float, backfill: int
+) -> None:
+    from stadsnav.simulate.beaches import BeachSimulator
+
+    stop = asyncio.Event()
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            await serving
+            return
+        await asyncio.sleep(0.05)
+    config = server.config
+    base = f"http://{config.host}:{config.port}"
+    webhook = next(
+        (i.id for i in workspace.integrations.values() if i.source.type == "webhook"), None
+    )
+    out.print(f"\n[bold]Stadsnav demo — {workspace.settings.workspace.name}[/] is running:\n")
+    for label, path in [
+        ("Beaches (JSON)", "/api/v1/beaches"),
+        ("Beaches (GeoJSON)", "/api/v1/beaches?format=geojson"),
+        ("Beaches (CSV)", "/api/v1/beaches?format=csv"),
+        ("NGSI-LD", "/ngsi-ld/v1/entities?type=WaterQualityObserved"),
+        ("API docs", "/docs"),
+        ("Health", "/healthz"),
+        ("Metrics", "/metrics"),
+    ]:
+        out.print(f"  {label:<18} {base}{path}")
+    out.print("\nSensors post to the webhook every few seconds; Ctrl-C stops everything.\n")
+    simulator = None
+    if webhook is not None:
+        sim = BeachSimulator.for_workspace(workspace)
+        simulator = asyncio.create_task(
+            sim.run(f"{base}/ingest/{webhook}", interval, stop, backfill)
+        )
+    await serving
+    stop.set()
+    if simulator is not None:
+        simulator.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await simulator
+
+
+@deadletters.command("list")
+def deadletters_list(
+    workspace: WorkspaceArg,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    integration: Annotated[str | None, typer.Option(help="Only this integration's.")] = None,
+) -> None:
+    """Show dead letters: when, which integration, which stage, why."""
+    from stadsnav.store.factory import open_store
+
+    ws = _load(workspace)
+    store = open_store(ws.settings.storage.resolved_url(ws.root))
+    store.migrate()
+    letters = store.dead_letters(limit, integration)
+    table = Table("id", "failed at", "integration", "stage", "reason", "message id")
+    for letter in letters:
+        table.add_row(
+            str(letter.id),
+            letter.failed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            letter.source,
+            letter.stage,
+            letter.reason,
+            letter.message_id,
+        )
+    out.print(table)
+    out.print(f"{len(letters)} dead letter(s) shown")
+    store.close()
+
+
+@deadletters.command("replay")
+def deadletters_replay(
+    workspace: WorkspaceArg,
+    ids: Annotated[
+        list[int] | None, typer.Argument(help="Dead letter ids; none means all.")
+    ] = None,
+) -> None:
+    """Put dead letters back in the inbox (after fixing their cause) and process them now."""
+    from stadsnav.metrics import Metrics
+    from stadsnav.pipeline.processor import Processor
+    from stadsnav.pipeline.runner import PipelineRunner
+    from stadsnav.store.factory import open_store
+
+    ws = _load(workspace)
+    store = open_store(ws.settings.storage.resolved_url(ws.root))
+    store.migrate()
+    moved = store.replay_dead_letters(ids or None)
+    result = PipelineRunner(
+        store, Processor(ws), Metrics(), ws.settings.pipeline.batch_size
+    ).drain()
+    out.print(
+        f"replayed {moved} message(s): {result.messages - result.dead} stored, "
+        f"{result.dead} dead-lettered again"
+    )
+    store.close()
+
+
+def main() -> None:
+    """Entry point of the ``stadsnav`` script."""
+    app()

@@ -1,0 +1,1 @@
+"""Device payload codecs, shaped like the LoRa Alliance payload codec API (TS013)."""

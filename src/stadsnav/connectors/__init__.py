@@ -1,0 +1,1 @@
+"""Connectors: one module per transport, each behind the ``Connector`` base class."""

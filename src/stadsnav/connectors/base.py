@@ -1,0 +1,63 @@
+"""The connector base class and the registry of connector types."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from fastapi import APIRouter
+
+from stadsnav.metrics import Metrics
+from stadsnav.pipeline.inbox import InboxWriter
+from stadsnav.workspace import Integration, Workspace
+
+
+class Connector:
+    """Receives messages for one integration and commits them to the inbox.
+
+    A push connector (webhook) contributes routes; a pull or subscribe connector (MQTT)
+    runs between ``start`` and ``stop``.
+    """
+
+    type: ClassVar[str]
+
+    def __init__(
+        self, integration: Integration, workspace: Workspace, inbox: InboxWriter, metrics: Metrics
+    ) -> None:
+        self.integration = integration
+        self.workspace = workspace
+        self.inbox = inbox
+        self.metrics = metrics
+
+    def router(self) -> APIRouter | None:
+        """Routes this connector serves, if any."""
+        return None
+
+    async def start(self) -> None:
+        """Begin receiving."""
+
+    async def stop(self) -> None:
+        """Stop receiving; everything acknowledged so far is committed."""
+
+    def status(self) -> dict[str, Any]:
+        """What ``/healthz`` reports about this connector."""
+        return {"type": self.type, "integration": self.integration.id}
+
+
+_TYPES: dict[str, type[Connector]] = {}
+
+
+def register(cls: type[Connector]) -> type[Connector]:
+    """Class decorator: make a connector type available to ``source.type`` in integrations."""
+    _TYPES[cls.type] = cls
+    return cls
+
+
+def connector_for(
+    integration: Integration, workspace: Workspace, inbox: InboxWriter, metrics: Metrics
+) -> Connector:
+    """The connector that serves an integration's source."""
+    # Importing here registers the built-in connectors without an import cycle.
+    from stadsnav.connectors import mqtt, webhook  # noqa: F401
+
+    cls = _TYPES[integration.source.type]
+    return cls(integration, workspace, inbox, metrics)

@@ -1,0 +1,123 @@
+"""MQTT connector: subscribes to network servers' uplink topics; PUBACK only after commit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiomqtt
+import structlog
+
+from stadsnav.connectors.base import Connector, register
+from stadsnav.connectors.envelopes import EnvelopeError, parse_uplink
+from stadsnav.connectors.topics import match_uplink_topic
+from stadsnav.pipeline.inbox import InboxUnavailableError
+from stadsnav.store.base import NewInboxMessage
+from stadsnav.workspace.models import MqttSource
+
+log = structlog.get_logger("stadsnav.mqtt")
+
+
+def message_id_for(body: bytes, fmt: str) -> str:
+    """The uplink's own id, or a content hash for a message that is not a valid envelope."""
+    try:
+        return parse_uplink(body, fmt).message_id
+    except EnvelopeError:
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+@register
+class MqttConnector(Connector):
+    """A persistent-session QoS 1 subscriber; a message unacknowledged at a crash is redelivered."""
+
+    type = "mqtt"
+    reconnect_max_delay = 30.0
+
+    _task: asyncio.Task[None] | None = None
+    _connected = False
+
+    async def start(self) -> None:
+        """Connect in the background, reconnecting with backoff until stopped."""
+        self._task = asyncio.create_task(self._run(), name=f"mqtt-{self.integration.id}")
+
+    async def stop(self) -> None:
+        """Disconnect; unacknowledged messages stay with the broker."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def status(self) -> dict[str, Any]:
+        """Connection state for ``/healthz``."""
+        return {**super().status(), "connected": self._connected}
+
+    def _client(self) -> aiomqtt.Client:
+        source = self._source()
+        url = urlsplit(self.workspace.settings.mqtt.url)
+        client = aiomqtt.Client(
+            url.hostname or "127.0.0.1",
+            url.port or 1883,
+            username=url.username,
+            password=url.password,
+            identifier=source.client_id or f"stadsnav-{self.integration.id}",
+            clean_session=False,
+        )
+        # aiomqtt acknowledges on receipt; the paho client beneath it can leave PUBACK to us,
+        # and it must be set before connecting, as a persistent session delivers at once.
+        client._client.manual_ack_set(True)
+        return client
+
+    def _source(self) -> MqttSource:
+        source = self.integration.source
+        assert isinstance(source, MqttSource)
+        return source
+
+    async def _run(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                client = self._client()
+                async with client:
+                    for topic in self._source().topics:
+                        await client.subscribe(topic, qos=self._source().qos)
+                    self._connected = True
+                    delay = 1.0
+                    log.info("mqtt_connected", integration=self.integration.id)
+                    async for message in client.messages:
+                        await self._receive(client, message)
+            except (aiomqtt.MqttError, InboxUnavailableError) as error:
+                # Unacknowledged messages are redelivered by the broker when we reconnect.
+                self._connected = False
+                log.warning(
+                    "mqtt_disconnected",
+                    integration=self.integration.id,
+                    error=str(error),
+                    retry_in=delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.reconnect_max_delay)
+
+    async def _receive(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        topic = str(message.topic)
+        body = bytes(message.payload) if isinstance(message.payload, bytes | bytearray) else b""
+        if match_uplink_topic(topic) is not None:
+            fmt = self._source().format
+            inbox_message = NewInboxMessage(
+                self.integration.id,
+                message_id_for(body, fmt),
+                datetime.now(UTC),
+                "application/json",
+                body,
+                topic,
+            )
+            # Waits for room rather than refusing: an MQTT sender cannot be told to retry,
+            # and a message we do not acknowledge is redelivered only after a reconnect.
+            new = await self.inbox.submit(inbox_message, wait=True)
+            counter = self.metrics.messages_in if new else self.metrics.messages_duplicate
+            counter.labels(self.integration.id).inc()
+        if message.qos > 0:
+            client._client.ack(message.mid, message.qos)

@@ -1,0 +1,47 @@
+"""MQTT topic layouts of the network servers' uplink events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Network = Literal["tts_v3", "chirpstack_v4"]
+
+DEFAULT_UPLINK_TOPICS: tuple[str, ...] = ("v3/+/devices/+/up", "application/+/device/+/event/up")
+"""Subscription filters that catch every uplink of both network servers."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicMatch:
+    """What an uplink topic says about where the message came from."""
+
+    network: Network
+    application: str
+    tenant: str | None
+    device: str
+    """The Things Stack's device id, or ChirpStack's DevEUI, as written in the topic."""
+
+
+def match_uplink_topic(topic: str) -> TopicMatch | None:
+    """Match a published topic against the uplink layouts; None for any other topic."""
+    levels = topic.split("/")
+    if not all(_is_name(level) for level in levels):
+        return None
+    match levels:
+        case ["v3", app_and_tenant, "devices", device, "up"]:
+            return _tts_v3(app_and_tenant, device)
+        case ["application", application, "device", dev_eui, "event", "up"]:
+            return TopicMatch("chirpstack_v4", application, None, dev_eui)
+    return None
+
+
+def _tts_v3(app_and_tenant: str, device: str) -> TopicMatch | None:
+    application, at, tenant = app_and_tenant.partition("@")
+    if (at and not (application and tenant)) or "@" in tenant:
+        return None
+    return TopicMatch("tts_v3", application, tenant or None, device)
+
+
+def _is_name(level: str) -> bool:
+    # Wildcards belong in filters, never in the topic of a published message.
+    return bool(level) and "+" not in level and "#" not in level

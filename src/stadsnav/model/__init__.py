@@ -1,0 +1,1 @@
+"""The information model: NGSI-LD entities, uplinks and provenance; no I/O."""

@@ -1,0 +1,16 @@
+"""Parsing times given by clients: RFC 3339 with a time zone, returned in UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def parse_time(text: str) -> datetime:
+    """An aware UTC datetime from RFC 3339 text; a time without zone is an error."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace(" ", "+"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an RFC 3339 time like 2026-06-01T12:00:00Z") from None
+    if value.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone: add Z or an offset like +02:00")
+    return value.astimezone(UTC)

@@ -1,0 +1,153 @@
+"""Turn one inbox message into attribute writes: envelope → decode → map → validate."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from stadsnav.codecs.base import Codec
+from stadsnav.codecs.registry import UnknownCodecError, get_codec
+from stadsnav.connectors.envelopes import EnvelopeError, parse_uplink
+from stadsnav.mapping import CompiledMapping, MappingError, compile_mapping
+from stadsnav.model.render import format_time
+from stadsnav.model.uplink import Uplink
+from stadsnav.store.base import AttributeWrite, InboxMessage, Provenance
+from stadsnav.workspace import Device, Integration, Workspace
+from stadsnav.workspace.models import RangeRule
+
+
+class StageError(Exception):
+    """A message failed at one pipeline stage; it goes to the dead-letter store."""
+
+    def __init__(self, stage: str, reason: str) -> None:
+        super().__init__(reason)
+        self.stage = stage
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class _Route:
+    """Everything needed to process one integration's messages, compiled once."""
+
+    integration: Integration
+    mapping: CompiledMapping
+    rules: dict[str, RangeRule]
+
+
+def device_scope(device: Device) -> dict[str, Any]:
+    """The ``device.*`` scope a mapping sees for a registered device."""
+    scope = device.model_dump(mode="json")
+    if device.location is not None:
+        scope["location"] = {
+            "type": "Point",
+            "coordinates": [device.location.lon, device.location.lat],
+        }
+    return scope
+
+
+def uplink_scope(uplink: Uplink) -> dict[str, Any]:
+    """The ``uplink.*`` scope a mapping sees."""
+    return {
+        "network": uplink.network,
+        "message_id": uplink.message_id,
+        "dev_eui": uplink.dev_eui,
+        "device_id": uplink.device_id,
+        "f_port": uplink.f_port,
+        "f_cnt": uplink.f_cnt,
+        "received_at": format_time(uplink.received_at),
+    }
+
+
+class Processor:
+    """Processes messages for every integration of a workspace."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.max_future_skew: timedelta = workspace.settings.pipeline.max_future_skew
+        self._routes = {
+            integration.id: _Route(
+                integration,
+                compile_mapping(integration.mapping),
+                dict(workspace.datasets[integration.dataset].rules),
+            )
+            for integration in workspace.integrations.values()
+        }
+        self._device_scopes = {eui: device_scope(d) for eui, d in workspace.devices.items()}
+        self._codecs: dict[str, Codec] = {}
+
+    def process(self, message: InboxMessage) -> list[AttributeWrite]:
+        """The writes for one message; raise ``StageError`` on any failure."""
+        route = self._routes.get(message.source)
+        if route is None:
+            raise StageError("receive", f"no integration {message.source!r} in the workspace")
+        try:
+            uplink = parse_uplink(message.body, route.integration.source.format)
+        except EnvelopeError as error:
+            raise StageError("envelope", str(error)) from None
+        device = self.workspace.devices.get(uplink.dev_eui)
+        if device is None:
+            raise StageError(
+                "device",
+                f"unknown device {uplink.dev_eui} ({uplink.device_id or 'no name'}): "
+                "add it to the device registry (devices/*.yaml), then replay",
+            )
+        data = self._decode(route, device, uplink)
+        scopes = {
+            "data": data,
+            "device": self._device_scopes[uplink.dev_eui],
+            "uplink": uplink_scope(uplink),
+        }
+        provenance = Provenance(route.integration.id, message.message_id, message.received_at)
+        try:
+            writes = route.mapping.apply(scopes, uplink.received_at, provenance)
+        except MappingError as error:
+            raise StageError("map", str(error)) from None
+        self._validate(route, uplink, writes)
+        return writes
+
+    def _decode(self, route: _Route, device: Device, uplink: Uplink) -> dict[str, Any]:
+        codec_id = device.codec or route.integration.codec
+        if codec_id is None:
+            raise StageError(
+                "decode", f"device {device.name} has no codec and neither has the integration"
+            )
+        codec = self._codecs.get(codec_id)
+        if codec is None:
+            try:
+                codec = self._codecs[codec_id] = get_codec(codec_id)
+            except UnknownCodecError as error:
+                raise StageError("decode", str(error)) from None
+        result = codec.decode_uplink(uplink.payload, uplink.f_port, uplink.received_at)
+        if result.errors:
+            raise StageError(
+                "decode",
+                f"{codec_id} could not decode {uplink.payload.hex()} on fPort {uplink.f_port}: "
+                + "; ".join(result.errors),
+            )
+        return result.data
+
+    def _validate(self, route: _Route, uplink: Uplink, writes: list[AttributeWrite]) -> None:
+        limit = datetime.now(UTC) + self.max_future_skew
+        if uplink.received_at > limit:
+            raise StageError(
+                "validate",
+                f"receive time {format_time(uplink.received_at)} is in the future "
+                f"(more than {self.max_future_skew} ahead of this server's clock)",
+            )
+        for write in writes:
+            rule = route.rules.get(write.name)
+            value = write.attribute.get("value")
+            if rule is None or not isinstance(value, int | float) or isinstance(value, bool):
+                continue
+            if not math.isfinite(value):
+                raise StageError("validate", f"{write.name} is {value}, not a number")
+            if (rule.min is not None and value < rule.min) or (
+                rule.max is not None and value > rule.max
+            ):
+                raise StageError(
+                    "validate",
+                    f"{write.name} = {value} is outside the dataset's range "
+                    f"[{rule.min}, {rule.max}] ({route.integration.dataset})",
+                )

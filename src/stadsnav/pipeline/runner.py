@@ -1,0 +1,165 @@
+"""The pipeline worker: takes batches from the inbox and commits writes and dead letters."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from stadsnav.metrics import Metrics
+from stadsnav.pipeline.processor import Processor, StageError
+from stadsnav.store.base import AttributeWrite, ContextStore, InboxMessage, NewDeadLetter
+
+log = structlog.get_logger("stadsnav.pipeline")
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch did."""
+
+    messages: int = 0
+    stored: int = 0
+    dead: int = 0
+
+
+def dead_letter(message: InboxMessage, stage: str, reason: str) -> NewDeadLetter:
+    """The dead letter for a message that failed at ``stage``."""
+    return NewDeadLetter(
+        message.source,
+        message.message_id,
+        message.received_at,
+        message.content_type,
+        message.body,
+        message.topic,
+        stage,
+        reason,
+    )
+
+
+class PipelineRunner:
+    """Processes the inbox in batches; one transaction per batch, so a restart resumes exactly."""
+
+    def __init__(
+        self, store: ContextStore, processor: Processor, metrics: Metrics, batch_size: int = 500
+    ) -> None:
+        self.store = store
+        self.processor = processor
+        self.metrics = metrics
+        self.batch_size = batch_size
+
+    def run_batch(self) -> BatchResult:
+        """Process up to one batch of pending messages."""
+        messages = self.store.inbox_fetch(self.batch_size)
+        if not messages:
+            return BatchResult()
+        started = time.perf_counter()
+        writes: list[AttributeWrite] = []
+        dead: list[NewDeadLetter] = []
+        for message in messages:
+            try:
+                writes.extend(self.processor.process(message))
+            except StageError as error:
+                dead.append(dead_letter(message, error.stage, error.reason))
+        try:
+            stored = self.store.commit_batch([m.id for m in messages], writes, dead)
+        except Exception:
+            if len(messages) == 1:
+                raise
+            # One bad write must not hold back the others: commit message by message.
+            return self._commit_each(messages)
+        self._count(len(messages), stored, dead)
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        return BatchResult(len(messages), stored, len(dead))
+
+    def _commit_each(self, messages: list[InboxMessage]) -> BatchResult:
+        result = BatchResult()
+        for message in messages:
+            dead: list[NewDeadLetter] = []
+            try:
+                writes = self.processor.process(message)
+            except StageError as error:
+                writes, dead = [], [dead_letter(message, error.stage, error.reason)]
+            try:
+                stored = self.store.commit_batch([message.id], writes, dead)
+            except Exception as error:
+                log.warning("store_failed", message_id=message.message_id, error=str(error))
+                dead = [dead_letter(message, "store", f"the store refused the write: {error}")]
+                stored = self.store.commit_batch([message.id], [], dead)
+            self._count(1, stored, dead)
+            result.messages += 1
+            result.stored += stored
+            result.dead += len(dead)
+        return result
+
+    def _count(self, messages: int, stored: int, dead: list[NewDeadLetter]) -> None:
+        self.metrics.messages_processed.inc(messages - len(dead))
+        self.metrics.observations_stored.inc(stored)
+        for letter in dead:
+            self.metrics.dead_letters.labels(letter.stage).inc()
+            log.info(
+                "dead_letter",
+                integration=letter.source,
+                message_id=letter.message_id,
+                stage=letter.stage,
+                reason=letter.reason,
+            )
+
+    def drain(self) -> BatchResult:
+        """Process until the inbox is empty (for the CLI and tests)."""
+        total = BatchResult()
+        while (result := self.run_batch()).messages:
+            total.messages += result.messages
+            total.stored += result.stored
+            total.dead += result.dead
+        return total
+
+    def update_gauges(self) -> None:
+        """Refresh the inbox depth and lag gauges."""
+        pending, oldest = self.store.inbox_stats()
+        self.metrics.inbox_pending.set(pending)
+        lag = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+        self.metrics.pipeline_lag.set(max(lag, 0.0))
+
+
+class PipelineWorker:
+    """Runs a ``PipelineRunner`` in a thread until stopped, woken early by new messages."""
+
+    def __init__(self, runner: PipelineRunner, poll_interval: float = 0.2) -> None:
+        self.runner = runner
+        self.poll_interval = poll_interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="stadsnav-pipeline", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Tell the worker new messages are waiting (thread-safe)."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the current batch and stop."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        backoff = self.poll_interval
+        while not self._stop.is_set():
+            try:
+                result = self.runner.run_batch()
+                self.runner.update_gauges()
+                backoff = self.poll_interval
+            except Exception as error:
+                log.error("pipeline_batch_failed", error=str(error), retry_in=backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            if result.messages < self.runner.batch_size:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()

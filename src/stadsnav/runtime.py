@@ -1,0 +1,86 @@
+"""One running platform: workspace, store, inbox, pipeline and connectors, run together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import structlog
+
+from stadsnav.connectors.base import Connector, connector_for
+from stadsnav.metrics import Metrics
+from stadsnav.pipeline.inbox import InboxWriter
+from stadsnav.pipeline.processor import Processor
+from stadsnav.pipeline.runner import PipelineRunner, PipelineWorker
+from stadsnav.store.base import AttributeWrite, ContextStore
+from stadsnav.store.factory import open_store
+from stadsnav.workspace import Workspace
+
+log = structlog.get_logger("stadsnav.runtime")
+
+
+def seed_writes(workspace: Workspace) -> list[AttributeWrite]:
+    """The workspace's seed entities (beaches ...) as latest-only attribute writes."""
+    writes = []
+    for entity in workspace.entities:
+        for name, value in entity.attributes().items():
+            writes.append(
+                AttributeWrite(entity.id, entity.type, name, {"type": "Property", "value": value})
+            )
+        if entity.location is not None:
+            point = {"type": "Point", "coordinates": [entity.location.lon, entity.location.lat]}
+            writes.append(
+                AttributeWrite(
+                    entity.id, entity.type, "location", {"type": "GeoProperty", "value": point}
+                )
+            )
+    return writes
+
+
+@dataclass
+class Runtime:
+    """Everything ``stadsnav run`` runs, built from a workspace."""
+
+    workspace: Workspace
+    store: ContextStore
+    metrics: Metrics = field(default_factory=Metrics)
+    ingest: bool = True
+    """False for an API-only process: no pipeline worker, no subscriptions."""
+
+    def __post_init__(self) -> None:
+        settings = self.workspace.settings.pipeline
+        self.runner = PipelineRunner(
+            self.store, Processor(self.workspace), self.metrics, settings.batch_size
+        )
+        self.worker = PipelineWorker(self.runner, settings.poll_interval)
+        self.inbox = InboxWriter(self.store, on_commit=self.worker.wake)
+        self.connectors: list[Connector] = [
+            connector_for(integration, self.workspace, self.inbox, self.metrics)
+            for integration in self.workspace.integrations.values()
+        ]
+
+    @classmethod
+    def open(cls, workspace: Workspace, ingest: bool = True) -> Runtime:
+        """Open the workspace's store, apply migrations and load the seed entities."""
+        store = open_store(workspace.settings.storage.resolved_url(workspace.root))
+        applied = store.migrate()
+        if applied:
+            log.info("migrations_applied", versions=applied)
+        store.commit_batch([], seed_writes(workspace), [])
+        return cls(workspace, store, ingest=ingest)
+
+    async def start(self) -> None:
+        """Start committing, processing and subscribing."""
+        self.inbox.start()
+        if self.ingest:
+            self.worker.start()
+            for connector in self.connectors:
+                await connector.start()
+
+    async def stop(self) -> None:
+        """Stop taking messages, commit what was acknowledged, finish the batch, close."""
+        for connector in self.connectors:
+            await connector.stop()
+        self.inbox.stop()
+        if self.ingest:
+            self.worker.stop()
+        self.store.close()

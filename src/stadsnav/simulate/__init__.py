@@ -1,0 +1,1 @@
+"""Realistic vendor simulators for the demo and the tests."""

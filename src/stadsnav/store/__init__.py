@@ -1,0 +1,1 @@
+"""The context store: latest entity state, attribute history, the inbox and dead letters."""

@@ -1,0 +1,201 @@
+"""The ContextStore protocol and the records that cross it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class NewInboxMessage:
+    """A message received from a source, not yet committed."""
+
+    source: str
+    """Id of the integration that received it."""
+    message_id: str
+    """The sender's id for the message; (source, message_id) is unique in the inbox."""
+    received_at: datetime
+    content_type: str
+    body: bytes
+    topic: str | None = None
+    """MQTT topic or HTTP path it arrived on."""
+
+
+@dataclass(frozen=True, slots=True)
+class InboxMessage:
+    """A committed message waiting for the pipeline."""
+
+    id: int
+    source: str
+    message_id: str
+    received_at: datetime
+    content_type: str
+    body: bytes
+    topic: str | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a stored value came from."""
+
+    integration: str
+    source_message_id: str
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeWrite:
+    """One NGSI-LD attribute of one entity, in normalized form, to store.
+
+    With ``observed_at`` set, the value goes into the history (once per entity, attribute and
+    observation time) and becomes the latest only if no newer observation is stored. Without it
+    (seed data such as a beach's name), it replaces the latest value and has no history.
+    """
+
+    entity_id: str
+    entity_type: str
+    name: str
+    attribute: dict[str, Any]
+    """The attribute as NGSI-LD normalized JSON: ``{"type": "Property", "value": ..., ...}``."""
+    observed_at: datetime | None = None
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewDeadLetter:
+    """A message the pipeline could not process, with the stage and reason."""
+
+    source: str
+    message_id: str
+    received_at: datetime
+    content_type: str
+    body: bytes
+    topic: str | None
+    stage: str
+    """``receive``, ``envelope``, ``decode``, ``map``, ``validate`` or ``store``."""
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A stored dead letter."""
+
+    id: int
+    source: str
+    message_id: str
+    received_at: datetime
+    content_type: str
+    body: bytes
+    topic: str | None
+    stage: str
+    reason: str
+    failed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntity:
+    """The latest state of one entity."""
+
+    id: str
+    type: str
+    attributes: dict[str, dict[str, Any]]
+    """Attribute name → normalized attribute (with ``provenance`` where known)."""
+    created_at: datetime
+    modified_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeInstance:
+    """One historical value of one attribute."""
+
+    attribute: dict[str, Any]
+    observed_at: datetime
+    provenance: Provenance | None
+
+
+class ContextStore(Protocol):
+    """Storage for everything the platform keeps; one implementation per database.
+
+    Every method is synchronous and thread-safe; callers in async code run them in a thread.
+    """
+
+    def migrate(self) -> list[str]:
+        """Apply pending schema migrations; return the versions applied."""
+        ...
+
+    def schema_version(self) -> str | None:
+        """The newest applied migration, or None on an empty database."""
+        ...
+
+    def ping(self) -> None:
+        """Raise if the database cannot be reached or written."""
+        ...
+
+    def close(self) -> None:
+        """Close every connection."""
+        ...
+
+    # inbox
+    def inbox_append(self, messages: Sequence[NewInboxMessage]) -> list[int | None]:
+        """Commit messages; return each one's inbox id, or None for a duplicate already held."""
+        ...
+
+    def inbox_fetch(self, limit: int) -> list[InboxMessage]:
+        """The oldest pending messages, oldest first."""
+        ...
+
+    def inbox_stats(self) -> tuple[int, datetime | None]:
+        """Number of pending messages and the receive time of the oldest."""
+        ...
+
+    def commit_batch(
+        self,
+        done: Sequence[int],
+        writes: Sequence[AttributeWrite],
+        dead_letters: Sequence[NewDeadLetter],
+    ) -> int:
+        """In one transaction: store writes, add dead letters, remove ``done`` from the inbox.
+
+        Returns the number of history rows actually added (duplicates are not counted).
+        """
+        ...
+
+    # dead letters
+    def dead_letters(self, limit: int = 100, source: str | None = None) -> list[DeadLetter]:
+        """Stored dead letters, newest first."""
+        ...
+
+    def replay_dead_letters(self, ids: Sequence[int] | None = None) -> int:
+        """Move dead letters (all, or those ids) back into the inbox; return how many."""
+        ...
+
+    # context
+    def get_entity(self, entity_id: str) -> StoredEntity | None:
+        """The latest state of one entity."""
+        ...
+
+    def find_entities(
+        self,
+        types: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+        id_pattern: str | None = None,
+    ) -> list[StoredEntity]:
+        """Entities matching every given filter, ordered by id; ``id_pattern`` is a regex."""
+        ...
+
+    def history(
+        self,
+        entity_id: str,
+        attrs: Sequence[str] | None = None,
+        time_from: datetime | None = None,
+        time_to: datetime | None = None,
+        last_n: int | None = None,
+    ) -> dict[str, list[AttributeInstance]]:
+        """Attribute name → instances observed in ``[time_from, time_to)``, oldest first.
+
+        With ``last_n``, only the newest n instances of each attribute (still oldest first).
+        """
+        ...

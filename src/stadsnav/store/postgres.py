@@ -1,0 +1,95 @@
+"""The context store on PostgreSQL: one connection per thread, optional schema per store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.types.json import set_json_loads
+
+from stadsnav.store.sql import SqlStore, utc
+
+_LOCK_KEY = 0x5374_6164_736E_6176  # "Stadsnav": one advisory lock for schema changes
+_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+
+
+class PostgresStore(SqlStore):
+    """A ContextStore in a PostgreSQL database; ``schema`` (created if missing) isolates it."""
+
+    dialect = "postgres"
+    regex_operator = "~"
+
+    def __init__(self, conninfo: str, schema: str | None = None) -> None:
+        super().__init__()
+        self.conninfo = conninfo
+        self.schema = schema
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        connection = psycopg.connect(self.conninfo, autocommit=True)
+        set_json_loads(orjson.loads, connection)
+        connection.execute("SET TIME ZONE 'UTC'")
+        if self.schema is not None:
+            self._use_schema(connection, self.schema)
+        return connection
+
+    @staticmethod
+    def _use_schema(connection: psycopg.Connection[Any], schema: str) -> None:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)
+        ).fetchone()
+        if exists is None:
+            # Two connections creating the same schema at once would collide in pg_namespace.
+            with connection.transaction():
+                connection.execute(_LOCK, (_LOCK_KEY,))
+                connection.execute(
+                    pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(schema))
+                )
+        connection.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(schema)))
+
+    @contextmanager
+    def _transaction(self, connection: Any) -> Iterator[None]:
+        with connection.transaction():
+            yield
+
+    def _lock_migrations(self, cursor: Any) -> None:
+        cursor.execute(_LOCK, (_LOCK_KEY,))
+
+    def sql(self, query: str) -> str:
+        """The query with ``%s`` placeholders."""
+        return query.replace("?", "%s")
+
+    def time_in(self, value: datetime) -> datetime:
+        """The datetime in UTC, for a TIMESTAMPTZ column."""
+        return utc(value)
+
+    def _time_out(self, value: Any) -> datetime:
+        result: datetime = value.astimezone(UTC)
+        return result
+
+    def _in_list(self, column: str) -> str:
+        return f"{column} = ANY(?)"
+
+    def _list_param(self, values: Sequence[Any]) -> list[Any]:
+        return list(values)
+
+    def _insert_returning_ids(self, cursor: Any, query: str, rows: list[Any]) -> list[int | None]:
+        cursor.executemany(query, rows, returning=True)
+        ids: list[int | None] = []
+        while True:
+            found = cursor.fetchone()
+            ids.append(None if found is None else found[0])
+            if not cursor.nextset():
+                return ids
+
+    def execute_script(self, cursor: Any, script: str) -> None:
+        """Run the script in one call; PostgreSQL accepts several statements without parameters."""
+        cursor.execute(script)
+
+    def _table_exists(self, name: str) -> bool:
+        rows = self._query("SELECT to_regclass(%s) IS NOT NULL", [name])
+        return bool(rows[0][0])

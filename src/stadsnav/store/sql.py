@@ -1,0 +1,495 @@
+"""The ContextStore over DB-API, shared by SQLite and PostgreSQL; dialects fill in small hooks."""
+
+from __future__ import annotations
+
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import orjson
+
+from stadsnav.store.base import (
+    AttributeInstance,
+    AttributeWrite,
+    DeadLetter,
+    InboxMessage,
+    NewDeadLetter,
+    NewInboxMessage,
+    Provenance,
+    StoredEntity,
+)
+from stadsnav.store.migrate import apply_migrations
+
+_INBOX_COLUMNS = "id, source, message_id, received_at, content_type, body, topic, attempts"
+_DEAD_COLUMNS = (
+    "id, source, message_id, received_at, content_type, body, topic, stage, reason, failed_at"
+)
+_HISTORY_COLUMNS = "name, observed_at, attribute, integration, source_message_id, received_at"
+
+_INSERT_INBOX = (
+    "INSERT INTO inbox (source, message_id, received_at, content_type, body, topic) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, message_id) DO NOTHING"
+)
+_INSERT_ENTITY = (
+    "INSERT INTO entities (id, type, created_at, modified_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+_INSERT_HISTORY = (
+    "INSERT INTO attribute_history (entity_id, name, observed_at, attribute, integration, "
+    "source_message_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (entity_id, name, observed_at) DO NOTHING"
+)
+_UPSERT_LATEST = (
+    "INSERT INTO entity_attributes (entity_id, name, observed_at, attribute, integration, "
+    "source_message_id, received_at, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (entity_id, name) DO UPDATE SET attribute = excluded.attribute, "
+    "observed_at = excluded.observed_at, modified_at = excluded.modified_at, "
+    "integration = excluded.integration, source_message_id = excluded.source_message_id, "
+    "received_at = excluded.received_at "
+    "WHERE excluded.observed_at IS NULL OR entity_attributes.observed_at IS NULL "
+    "OR excluded.observed_at >= entity_attributes.observed_at"
+)
+_INSERT_DEAD = (
+    "INSERT INTO dead_letters (source, message_id, received_at, content_type, body, topic, "
+    "stage, reason, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class _RollbackError(Exception):
+    """Raised inside a transaction to undo it on purpose."""
+
+
+class SqlStore(ABC):
+    """A ContextStore on one database, with one connection per thread."""
+
+    dialect: ClassVar[str]
+    regex_operator: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._connections: list[Any] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # dialect hooks
+    @abstractmethod
+    def _connect(self) -> Any:
+        """A new, configured DB-API connection in autocommit mode."""
+
+    @abstractmethod
+    def _transaction(self, connection: Any) -> AbstractContextManager[None]:
+        """Commit on success, roll back on any exception."""
+
+    @abstractmethod
+    def _lock_migrations(self, cursor: Any) -> None:
+        """Serialize migration runs across processes."""
+
+    @abstractmethod
+    def time_in(self, value: datetime) -> Any:
+        """A datetime as the database stores it."""
+
+    @abstractmethod
+    def _time_out(self, value: Any) -> datetime:
+        """A stored time as an aware UTC datetime."""
+
+    @abstractmethod
+    def _in_list(self, column: str) -> str:
+        """A condition: ``column`` is in the list given as one parameter."""
+
+    @abstractmethod
+    def _list_param(self, values: Sequence[Any]) -> Any:
+        """The one parameter for ``_in_list``."""
+
+    @abstractmethod
+    def _insert_returning_ids(self, cursor: Any, query: str, rows: list[Any]) -> list[int | None]:
+        """Run an ``INSERT … RETURNING id`` per row; None where nothing was inserted."""
+
+    @abstractmethod
+    def execute_script(self, cursor: Any, script: str) -> None:
+        """Run a multi-statement script inside the current transaction."""
+
+    @abstractmethod
+    def _table_exists(self, name: str) -> bool:
+        """Whether the table exists."""
+
+    def sql(self, query: str) -> str:
+        """The query with ``?`` placeholders in the driver's style."""
+        return query
+
+    # connections and transactions
+    def _connection(self) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            if self._closed:
+                raise RuntimeError("the store is closed")
+            connection = self._connect()
+            with self._lock:
+                self._connections.append(connection)
+            self._local.connection = connection
+        return connection
+
+    @contextmanager
+    def _write(self) -> Iterator[Any]:
+        connection = self._connection()
+        with self._transaction(connection):
+            yield connection.cursor()
+
+    def _query(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self._connection().execute(self.sql(query), params).fetchall())
+
+    @contextmanager
+    def migration_transaction(self) -> Iterator[Any]:
+        """A write transaction that holds the migration lock; yields a cursor."""
+        with self._write() as cursor:
+            self._lock_migrations(cursor)
+            yield cursor
+
+    # lifecycle
+    def migrate(self) -> list[str]:
+        """Apply pending schema migrations; return the versions applied."""
+        return apply_migrations(self)
+
+    def schema_version(self) -> str | None:
+        """The newest applied migration, or None on an empty database."""
+        if not self._table_exists("schema_migrations"):
+            return None
+        version: str | None = self._query("SELECT max(version) FROM schema_migrations")[0][0]
+        return version
+
+    def ping(self) -> None:
+        """Raise if the database cannot be reached or written."""
+        try:
+            with self._write() as cursor:
+                cursor.execute("CREATE TABLE stadsnav_ping (x INTEGER)")
+                raise _RollbackError
+        except _RollbackError:
+            pass
+
+    def close(self) -> None:
+        """Close every connection."""
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+            self._local = threading.local()
+        for connection in connections:
+            connection.close()
+
+    # inbox
+    def inbox_append(self, messages: Sequence[NewInboxMessage]) -> list[int | None]:
+        """Commit messages; return each one's inbox id, or None for a duplicate already held."""
+        if not messages:
+            return []
+        rows = [
+            (m.source, m.message_id, self.time_in(m.received_at), m.content_type, m.body, m.topic)
+            for m in messages
+        ]
+        with self._write() as cursor:
+            return self._insert_returning_ids(
+                cursor, self.sql(_INSERT_INBOX + " RETURNING id"), rows
+            )
+
+    def inbox_fetch(self, limit: int) -> list[InboxMessage]:
+        """The oldest pending messages, oldest first; each fetch counts as an attempt."""
+        query = (
+            "UPDATE inbox SET attempts = attempts + 1 "
+            "WHERE id IN (SELECT id FROM inbox ORDER BY id LIMIT ?) "
+            f"RETURNING {_INBOX_COLUMNS}"
+        )
+        with self._write() as cursor:
+            cursor.execute(self.sql(query), (limit,))
+            rows = cursor.fetchall()
+        return sorted((self._inbox_message(row) for row in rows), key=lambda m: m.id)
+
+    def _inbox_message(self, row: Any) -> InboxMessage:
+        return InboxMessage(
+            id=row[0],
+            source=row[1],
+            message_id=row[2],
+            received_at=self._time_out(row[3]),
+            content_type=row[4],
+            body=bytes(row[5]),
+            topic=row[6],
+            attempts=row[7],
+        )
+
+    def inbox_stats(self) -> tuple[int, datetime | None]:
+        """Number of pending messages and the receive time of the oldest."""
+        count, oldest = self._query("SELECT count(*), min(received_at) FROM inbox")[0]
+        return count, None if oldest is None else self._time_out(oldest)
+
+    def commit_batch(
+        self,
+        done: Sequence[int],
+        writes: Sequence[AttributeWrite],
+        dead_letters: Sequence[NewDeadLetter],
+    ) -> int:
+        """In one transaction: store writes, add dead letters, remove ``done`` from the inbox.
+
+        Returns the number of history rows actually added (duplicates are not counted).
+        """
+        now = self.time_in(datetime.now(UTC))
+        rows = [self._write_row(write) for write in writes]
+        history = [row for row in rows if row[2] is not None]
+        latest = [(*rows[i], now) for i in _latest_indexes(writes)]
+        entities = {w.entity_id: w.entity_type for w in reversed(writes)}
+        dead = [self._dead_row(letter, now) for letter in dead_letters]
+        added = 0
+        with self._write() as cursor:
+            if done:
+                cursor.execute(
+                    self.sql(f"DELETE FROM inbox WHERE {self._in_list('id')}"),
+                    (self._list_param(done),),
+                )
+            if entities:
+                cursor.executemany(
+                    self.sql(_INSERT_ENTITY), [(i, t, now, now) for i, t in entities.items()]
+                )
+            if history:
+                cursor.executemany(self.sql(_INSERT_HISTORY), history)
+                added = cursor.rowcount
+            if latest:
+                cursor.executemany(self.sql(_UPSERT_LATEST), latest)
+                self._touch_entities(cursor, list(entities), now)
+            if dead:
+                cursor.executemany(self.sql(_INSERT_DEAD), dead)
+        return added
+
+    def _write_row(self, write: AttributeWrite) -> tuple[Any, ...]:
+        """(entity_id, name, observed_at, attribute JSON, integration, message id, received_at)."""
+        attribute = write.attribute
+        provenance = write.provenance
+        if provenance is None:
+            return (
+                write.entity_id,
+                write.name,
+                None if write.observed_at is None else self.time_in(write.observed_at),
+                orjson.dumps(attribute).decode(),
+                None,
+                None,
+                None,
+            )
+        attribute = {**attribute, "provenance": _provenance_property(provenance)}
+        return (
+            write.entity_id,
+            write.name,
+            None if write.observed_at is None else self.time_in(write.observed_at),
+            orjson.dumps(attribute).decode(),
+            provenance.integration,
+            provenance.source_message_id,
+            self.time_in(provenance.received_at),
+        )
+
+    def _touch_entities(self, cursor: Any, entity_ids: list[str], now: Any) -> None:
+        # Only entities whose latest value changed in this batch carry this batch's time.
+        query = (
+            "UPDATE entities SET modified_at = ? WHERE id IN (SELECT entity_id "
+            f"FROM entity_attributes WHERE {self._in_list('entity_id')} AND modified_at = ?)"
+        )
+        cursor.execute(self.sql(query), (now, self._list_param(entity_ids), now))
+
+    def _dead_row(self, letter: NewDeadLetter, now: Any) -> tuple[Any, ...]:
+        return (
+            letter.source,
+            letter.message_id,
+            self.time_in(letter.received_at),
+            letter.content_type,
+            letter.body,
+            letter.topic,
+            letter.stage,
+            letter.reason,
+            now,
+        )
+
+    # dead letters
+    def dead_letters(self, limit: int = 100, source: str | None = None) -> list[DeadLetter]:
+        """Stored dead letters, newest first."""
+        where, params = ("WHERE source = ?", [source]) if source is not None else ("", [])
+        rows = self._query(
+            f"SELECT {_DEAD_COLUMNS} FROM dead_letters {where} "
+            "ORDER BY failed_at DESC, id DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [
+            DeadLetter(
+                id=row[0],
+                source=row[1],
+                message_id=row[2],
+                received_at=self._time_out(row[3]),
+                content_type=row[4],
+                body=bytes(row[5]),
+                topic=row[6],
+                stage=row[7],
+                reason=row[8],
+                failed_at=self._time_out(row[9]),
+            )
+            for row in rows
+        ]
+
+    def replay_dead_letters(self, ids: Sequence[int] | None = None) -> int:
+        """Move dead letters (all, or those ids) back into the inbox; return how many."""
+        if ids is not None and not ids:
+            return 0
+        where, params = ("", []) if ids is None else ("WHERE " + self._in_list("id"), [ids])
+        query = (
+            f"DELETE FROM dead_letters {where} "
+            "RETURNING id, source, message_id, received_at, content_type, body, topic"
+        )
+        with self._write() as cursor:
+            cursor.execute(self.sql(query), [self._list_param(p) for p in params])
+            rows = sorted(cursor.fetchall())
+            if rows:
+                # A message still pending under the same id is already queued: keep that one.
+                cursor.executemany(self.sql(_INSERT_INBOX), [row[1:] for row in rows])
+        return len(rows)
+
+    # context
+    def get_entity(self, entity_id: str) -> StoredEntity | None:
+        """The latest state of one entity."""
+        found = self._entities("e.id = ?", [entity_id])
+        return found[0] if found else None
+
+    def find_entities(
+        self,
+        types: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+        id_pattern: str | None = None,
+    ) -> list[StoredEntity]:
+        """Entities matching every given filter, ordered by id; ``id_pattern`` is a regex."""
+        conditions: list[str] = []
+        params: list[Any] = []
+        if types is not None:
+            conditions.append(self._in_list("e.type"))
+            params.append(self._list_param(types))
+        if ids is not None:
+            conditions.append(self._in_list("e.id"))
+            params.append(self._list_param(ids))
+        if id_pattern is not None:
+            _check_pattern(id_pattern)
+            conditions.append(f"e.id {self.regex_operator} ?")
+            params.append(id_pattern)
+        return self._entities(" AND ".join(conditions) or "1 = 1", params)
+
+    def _entities(self, where: str, params: list[Any]) -> list[StoredEntity]:
+        rows = self._query(
+            "SELECT e.id, e.type, e.created_at, e.modified_at, a.name, a.attribute "
+            "FROM entities e LEFT JOIN entity_attributes a ON a.entity_id = e.id "
+            f"WHERE {where} ORDER BY e.id, a.name",
+            params,
+        )
+        entities: dict[str, StoredEntity] = {}
+        for entity_id, entity_type, created_at, modified_at, name, attribute in rows:
+            entity = entities.get(entity_id)
+            if entity is None:
+                entity = StoredEntity(
+                    id=entity_id,
+                    type=entity_type,
+                    attributes={},
+                    created_at=self._time_out(created_at),
+                    modified_at=self._time_out(modified_at),
+                )
+                entities[entity_id] = entity
+            if name is not None:
+                entity.attributes[name] = _json(attribute)
+        return list(entities.values())
+
+    def history(
+        self,
+        entity_id: str,
+        attrs: Sequence[str] | None = None,
+        time_from: datetime | None = None,
+        time_to: datetime | None = None,
+        last_n: int | None = None,
+    ) -> dict[str, list[AttributeInstance]]:
+        """Attribute name → instances observed in ``[time_from, time_to)``, oldest first.
+
+        With ``last_n``, only the newest n instances of each attribute (still oldest first).
+        """
+        conditions = ["entity_id = ?"]
+        params: list[Any] = [entity_id]
+        if attrs is not None:
+            conditions.append(self._in_list("name"))
+            params.append(self._list_param(attrs))
+        if time_from is not None:
+            conditions.append("observed_at >= ?")
+            params.append(self.time_in(time_from))
+        if time_to is not None:
+            conditions.append("observed_at < ?")
+            params.append(self.time_in(time_to))
+        where = " AND ".join(conditions)
+        query = f"SELECT {_HISTORY_COLUMNS} FROM attribute_history WHERE {where}"
+        if last_n is not None:
+            query = (
+                f"SELECT {_HISTORY_COLUMNS} FROM (SELECT {_HISTORY_COLUMNS}, row_number() "
+                "OVER (PARTITION BY name ORDER BY observed_at DESC) AS newness "
+                f"FROM attribute_history WHERE {where}) ranked WHERE newness <= ?"
+            )
+            params.append(last_n)
+        result: dict[str, list[AttributeInstance]] = {}
+        for row in self._query(query + " ORDER BY name, observed_at", params):
+            result.setdefault(row[0], []).append(self._instance(row))
+        return result
+
+    def _instance(self, row: Any) -> AttributeInstance:
+        _, observed_at, attribute, integration, source_message_id, received_at = row
+        provenance = None
+        if integration is not None:
+            provenance = Provenance(integration, source_message_id, self._time_out(received_at))
+        return AttributeInstance(_json(attribute), self._time_out(observed_at), provenance)
+
+
+def utc(value: datetime) -> datetime:
+    """The datetime in UTC; naive datetimes are refused, their zone is unknown."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: give a timezone")
+    return value.astimezone(UTC)
+
+
+def rfc3339(value: datetime) -> str:
+    """The datetime as RFC 3339 text in UTC with a ``Z``."""
+    return utc(value).isoformat().replace("+00:00", "Z")
+
+
+def _provenance_property(provenance: Provenance) -> dict[str, Any]:
+    return {
+        "type": "Property",
+        "value": {
+            "integration": provenance.integration,
+            "sourceMessageId": provenance.source_message_id,
+            "receivedAt": rfc3339(provenance.received_at),
+        },
+    }
+
+
+def _latest_indexes(writes: Sequence[AttributeWrite]) -> list[int]:
+    """Per (entity, attribute), the index of the write that ends up latest, applied in order."""
+    winners: dict[tuple[str, str], int] = {}
+    for index, write in enumerate(writes):
+        key = (write.entity_id, write.name)
+        current = winners.get(key)
+        if current is None or _supersedes(write, writes[current]):
+            winners[key] = index
+    return sorted(winners.values())
+
+
+def _supersedes(new: AttributeWrite, old: AttributeWrite) -> bool:
+    if new.observed_at is None or old.observed_at is None:
+        return True
+    return new.observed_at >= old.observed_at
+
+
+def _check_pattern(pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"invalid idPattern {pattern!r}: {error}") from error
+
+
+def _json(value: Any) -> dict[str, Any]:
+    if isinstance(value, str | bytes):
+        loaded: dict[str, Any] = orjson.loads(value)
+        return loaded
+    return dict(value)

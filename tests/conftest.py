@@ -1,0 +1,92 @@
+"""Fixtures shared by every test: the demo workspace in a temporary folder, real data, uplinks."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from stadsnav.api.app import create_app
+from stadsnav.runtime import Runtime
+from stadsnav.simulate.tts import tts_uplink
+from stadsnav.workspace import Workspace, load_workspace
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+SUNDSVALL_BEACH_PAYLOAD = bytes.fromhex("070d8a0c00c1")  # fPort 5 → 19.3 °C, 3466 mV
+BYSKE_SENSOR = "a81758fffe05c3a1"
+
+
+@pytest.fixture
+def workspace_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the demo workspace whose SQLite database lives in tmp_path."""
+    target = tmp_path / "workspace"
+    shutil.copytree(
+        REPO_ROOT / "workspaces" / "demo", target, ignore=shutil.ignore_patterns("data")
+    )
+    monkeypatch.setenv("STADSNAV_STORAGE_URL", f"sqlite:///{tmp_path / 'stadsnav.db'}")
+    return target
+
+
+@pytest.fixture
+def workspace(workspace_dir: Path) -> Workspace:
+    """The demo workspace, loaded."""
+    return load_workspace(workspace_dir)
+
+
+UplinkFactory = Callable[..., bytes]
+
+
+@pytest.fixture
+def make_uplink() -> UplinkFactory:
+    """Build a The Things Stack v3 uplink body, by default the Sundsvall payload from Byske."""
+
+    def build(
+        *,
+        dev_eui: str = BYSKE_SENSOR,
+        payload: bytes = SUNDSVALL_BEACH_PAYLOAD,
+        f_port: int | None = 5,
+        f_cnt: int = 1,
+        received_at: datetime | None = None,
+    ) -> bytes:
+        message = tts_uplink(
+            device_id="elt2-byske-havsbad",
+            dev_eui=dev_eui,
+            application_id="skelleftea-beaches",
+            f_port=f_port,
+            f_cnt=f_cnt,
+            payload=payload,
+            received_at=received_at or datetime.now(UTC).replace(microsecond=0),
+        )
+        return orjson.dumps(message)
+
+    return build
+
+
+@pytest.fixture
+def runtime(workspace: Workspace) -> Runtime:
+    """The demo's runtime without its MQTT integration (tested against a broker elsewhere)."""
+    workspace.integrations.pop("beach-sensors-mqtt")
+    return Runtime.open(workspace)
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    """An HTTP client of the app; the runtime runs while the client is open."""
+    with TestClient(create_app(runtime)) as test_client:
+        yield test_client
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll until ``condition()`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)

@@ -1,0 +1,111 @@
+"""The processor turns real uplinks into attribute writes, and every failure into a stage error."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from conftest import BYSKE_SENSOR, SHARED_DATA, UplinkFactory
+from stadsnav.pipeline.processor import Processor, StageError
+from stadsnav.store.base import InboxMessage
+from stadsnav.workspace import Workspace
+
+
+def inbox_message(body: bytes, source: str = "beach-sensors-tts") -> InboxMessage:
+    return InboxMessage(1, source, "msg-1", datetime.now(UTC), "application/json", body, None, 0)
+
+
+def stage_of(processor: Processor, body: bytes, source: str = "beach-sensors-tts") -> StageError:
+    with pytest.raises(StageError) as caught:
+        processor.process(inbox_message(body, source))
+    return caught.value
+
+
+def test_sundsvall_payload_becomes_water_quality_observed(
+    workspace: Workspace, make_uplink: UplinkFactory
+) -> None:
+    received = datetime(2026, 7, 1, 12, 0, 5, tzinfo=UTC)
+    writes = Processor(workspace).process(inbox_message(make_uplink(received_at=received)))
+    by_name = {w.name: w for w in writes}
+    assert set(by_name) == {"temperature", "refPointOfInterest", "location"}
+    temperature = by_name["temperature"]
+    assert temperature.entity_id == "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
+    assert temperature.entity_type == "WaterQualityObserved"
+    assert temperature.attribute == {
+        "type": "Property",
+        "value": 19.3,
+        "observedAt": "2026-07-01T12:00:05Z",
+        "unitCode": "CEL",
+    }
+    assert temperature.observed_at == received
+    assert temperature.provenance is not None
+    assert temperature.provenance.integration == "beach-sensors-tts"
+    assert temperature.provenance.source_message_id == "msg-1"
+    assert by_name["refPointOfInterest"].attribute == {
+        "type": "Relationship",
+        "object": "urn:ngsi-ld:Beach:se:skelleftea:byske-havsbad",
+    }
+    device = workspace.devices[BYSKE_SENSOR]
+    assert device.location is not None
+    assert by_name["location"].attribute["value"] == {
+        "type": "Point",
+        "coordinates": [device.location.lon, device.location.lat],
+    }
+
+
+def test_real_tts_envelope_from_an_unregistered_device_is_a_device_error(
+    workspace: Workspace,
+) -> None:
+    body = (SHARED_DATA / "envelopes" / "tb_tts_v3_ttn_community_elsys_ers2.json").read_bytes()
+    error = stage_of(Processor(workspace), body)
+    assert error.stage == "device"
+    assert "device registry" in error.reason
+
+
+def test_real_tts_envelope_with_a_registered_eui_decodes(workspace: Workspace) -> None:
+    document = orjson.loads(
+        (SHARED_DATA / "envelopes" / "tb_tts_v3_ttn_community_elsys_ers2.json").read_bytes()
+    )
+    document["end_device_ids"]["dev_eui"] = BYSKE_SENSOR.upper()
+    # An ERS measures indoor temperature only: the beach mapping requires the external probe.
+    error = stage_of(Processor(workspace), orjson.dumps(document))
+    assert error.stage == "map"
+    assert "data.externalTemperature is missing" in error.reason
+
+
+@pytest.mark.parametrize(
+    ("change", "stage", "words"),
+    [
+        ({"payload": bytes.fromhex("0100e807")}, "decode", "truncated"),
+        ({"payload": bytes.fromhex("ff0102")}, "decode", "unknown type"),
+        ({"f_port": None}, "envelope", "f_port is missing"),
+        ({"dev_eui": "a81758fffe0fffff"}, "device", "unknown device a81758fffe0fffff"),
+        ({"received_at": datetime.now(UTC) + timedelta(days=30)}, "validate", "in the future"),
+        ({"payload": bytes.fromhex("0c0190")}, "validate", "outside the dataset's range"),
+    ],
+)
+def test_bad_messages_fail_at_their_stage(
+    workspace: Workspace,
+    make_uplink: UplinkFactory,
+    change: dict[str, object],
+    stage: str,
+    words: str,
+) -> None:
+    error = stage_of(Processor(workspace), make_uplink(**change))
+    assert error.stage == stage
+    assert words in error.reason
+
+
+def test_invalid_json_is_an_envelope_error(workspace: Workspace) -> None:
+    error = stage_of(Processor(workspace), b'{"end_device_ids": ')
+    assert error.stage == "envelope"
+    assert "invalid JSON" in error.reason
+
+
+def test_message_of_an_unknown_integration_is_rejected(
+    workspace: Workspace, make_uplink: UplinkFactory
+) -> None:
+    error = stage_of(Processor(workspace), make_uplink(), source="removed-integration")
+    assert error.stage == "receive"

@@ -1,0 +1,103 @@
+"""Inbox → pipeline → store on a real SQLite store: stored once, dead letters kept, restart-safe."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from conftest import UplinkFactory
+from stadsnav.metrics import Metrics
+from stadsnav.pipeline.processor import Processor
+from stadsnav.pipeline.runner import PipelineRunner
+from stadsnav.store.base import ContextStore, NewInboxMessage
+from stadsnav.store.sqlite import SqliteStore
+from stadsnav.workspace import Workspace
+
+ENTITY = "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
+
+
+def open_runner(workspace: Workspace, path: Path, batch_size: int = 500) -> PipelineRunner:
+    store = SqliteStore(path)
+    store.migrate()
+    return PipelineRunner(store, Processor(workspace), Metrics(), batch_size)
+
+
+def receive(store: ContextStore, bodies: list[bytes]) -> None:
+    now = datetime.now(UTC)
+    store.inbox_append(
+        [
+            NewInboxMessage("beach-sensors-tts", f"m{i}", now, "application/json", body)
+            for i, body in enumerate(bodies)
+        ]
+    )
+
+
+def test_uplinks_are_stored_and_failures_dead_lettered(
+    workspace: Workspace, make_uplink: UplinkFactory, tmp_path: Path
+) -> None:
+    runner = open_runner(workspace, tmp_path / "db.sqlite")
+    start = datetime(2026, 7, 1, 10, tzinfo=UTC)
+    good = [make_uplink(received_at=start + timedelta(minutes=10 * i), f_cnt=i) for i in range(5)]
+    receive(runner.store, [*good, b"not json", make_uplink(payload=b"\x01\x00")])
+
+    result = runner.drain()
+
+    assert (result.messages, result.stored, result.dead) == (7, 5, 2)
+    assert runner.store.inbox_stats() == (0, None)
+    entity = runner.store.get_entity(ENTITY)
+    assert entity is not None
+    assert entity.attributes["temperature"]["value"] == 19.3
+    assert entity.attributes["temperature"]["observedAt"] == "2026-07-01T10:40:00Z"
+    history = runner.store.history(ENTITY, ["temperature"])
+    assert len(history["temperature"]) == 5
+    stages = sorted(letter.stage for letter in runner.store.dead_letters())
+    assert stages == ["decode", "envelope"]
+
+
+def test_the_same_observation_twice_is_stored_once(
+    workspace: Workspace, make_uplink: UplinkFactory, tmp_path: Path
+) -> None:
+    runner = open_runner(workspace, tmp_path / "db.sqlite")
+    body = make_uplink(received_at=datetime(2026, 7, 1, 10, tzinfo=UTC))
+    receive(runner.store, [body])
+    runner.drain()
+    receive(runner.store, [body])  # a network server's retry after the first was processed
+    result = runner.drain()
+    assert result.messages == 1
+    assert result.stored == 0
+    assert len(runner.store.history(ENTITY)["temperature"]) == 1
+
+
+def test_a_restart_resumes_with_what_was_not_processed(
+    workspace: Workspace, make_uplink: UplinkFactory, tmp_path: Path
+) -> None:
+    path = tmp_path / "db.sqlite"
+    first = open_runner(workspace, path, batch_size=3)
+    start = datetime(2026, 7, 1, 10, tzinfo=UTC)
+    receive(first.store, [make_uplink(received_at=start + timedelta(minutes=i)) for i in range(7)])
+    assert first.run_batch().messages == 3
+    first.store.close()
+
+    second = open_runner(workspace, path, batch_size=3)
+    assert second.drain().messages == 4
+    assert len(second.store.history(ENTITY)["temperature"]) == 7
+
+
+def test_replayed_dead_letters_are_processed_after_the_fix(
+    workspace: Workspace, make_uplink: UplinkFactory, tmp_path: Path
+) -> None:
+    runner = open_runner(workspace, tmp_path / "db.sqlite")
+    receive(runner.store, [make_uplink(dev_eui="a81758fffe0a0b0c")])
+    assert runner.drain().dead == 1
+    [letter] = runner.store.dead_letters()
+    assert letter.stage == "device"
+
+    device = workspace.devices.pop("a81758fffe05c3a1")
+    workspace.devices["a81758fffe0a0b0c"] = device.model_copy(
+        update={"dev_eui": "a81758fffe0a0b0c"}
+    )
+    fixed = PipelineRunner(runner.store, Processor(workspace), Metrics())
+    assert runner.store.replay_dead_letters() == 1
+    result = fixed.drain()
+    assert (result.messages, result.dead) == (1, 0)
+    assert runner.store.dead_letters() == []
