@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,11 +15,7 @@ from stadsnav.api.app import create_app
 from stadsnav.runtime import Runtime
 from stadsnav.simulate.tts import tts_uplink
 from stadsnav.workspace import Workspace, load_workspace
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-SUNDSVALL_BEACH_PAYLOAD = bytes.fromhex("070d8a0c00c1")  # fPort 5 → 19.3 °C, 3466 mV
-BYSKE_SENSOR = "a81758fffe05c3a1"
+from support import BYSKE_SENSOR, REPO_ROOT, SUNDSVALL_BEACH_PAYLOAD, UplinkFactory
 
 
 @pytest.fixture
@@ -38,9 +33,6 @@ def workspace_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def workspace(workspace_dir: Path) -> Workspace:
     """The demo workspace, loaded."""
     return load_workspace(workspace_dir)
-
-
-UplinkFactory = Callable[..., bytes]
 
 
 @pytest.fixture
@@ -81,12 +73,3 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
     """An HTTP client of the app; the runtime runs while the client is open."""
     with TestClient(create_app(runtime)) as test_client:
         yield test_client
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll until ``condition()`` holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
 from typing import Annotated
@@ -22,8 +25,17 @@ app = typer.Typer(
 )
 deadletters = typer.Typer(help="Inspect and replay messages the pipeline could not process.")
 app.add_typer(deadletters, name="deadletters")
-out = Console()
-err = Console(stderr=True)
+
+
+def out() -> Console:
+    """Standard output, sized to the terminal at the time of printing."""
+    return Console()
+
+
+def err() -> Console:
+    """Standard error, sized to the terminal at the time of printing."""
+    return Console(stderr=True)
+
 
 WorkspaceArg = Annotated[Path, typer.Argument(help="Workspace folder (with stadsnav.toml).")]
 
@@ -31,7 +43,7 @@ WorkspaceArg = Annotated[Path, typer.Argument(help="Workspace folder (with stads
 def _print_problems(problems: list[Problem]) -> None:
     for problem in problems:
         style = "red" if problem.severity == "error" else "yellow"
-        err.print(f"[{style}]{problem.severity}[/]: {problem}", highlight=False)
+        err().print(f"[{style}]{problem.severity}[/]: {problem}", highlight=False)
 
 
 def _load(path: Path) -> Workspace:
@@ -39,7 +51,7 @@ def _load(path: Path) -> Workspace:
     problems = lint_workspace(path, known_codecs=codec_ids())
     if any(p.severity == "error" for p in problems):
         _print_problems(problems)
-        err.print(f"[red]{path}: the workspace has errors; fix them and start again.[/]")
+        err().print(f"[red]{path}: the workspace has errors; fix them and start again.[/]")
         raise typer.Exit(2)
     try:
         return load_workspace(path)
@@ -55,9 +67,31 @@ def lint(workspace: WorkspaceArg) -> None:
     _print_problems(problems)
     errors = sum(p.severity == "error" for p in problems)
     if errors:
-        err.print(f"[red]{errors} error(s)[/] in {workspace}")
+        err().print(f"[red]{errors} error(s)[/] in {workspace}")
         raise typer.Exit(1)
-    out.print(f"[green]{workspace}: ok[/] ({len(problems)} warning(s))")
+    out().print(f"[green]{workspace}: ok[/] ({len(problems)} warning(s))")
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that exits with status 0 after a graceful stop on SIGINT or SIGTERM.
+
+    Uvicorn re-raises the signal once it has shut down, which ends the process with a
+    traceback (Ctrl-C) or a killed-by-signal status (SIGTERM from systemd or a test).
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Handle SIGINT and SIGTERM as a request to stop; restore the old handlers after."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        stop_signals = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in stop_signals}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _server(
@@ -76,7 +110,7 @@ def _server(
         access_log=False,
         timeout_graceful_shutdown=5,
     )
-    return uvicorn.Server(config)
+    return _Server(config)
 
 
 @app.command()
@@ -124,7 +158,7 @@ async def _demo(
     webhook = next(
         (i.id for i in workspace.integrations.values() if i.source.type == "webhook"), None
     )
-    out.print(f"\n[bold]Stadsnav demo — {workspace.settings.workspace.name}[/] is running:\n")
+    out().print(f"\n[bold]Stadsnav demo — {workspace.settings.workspace.name}[/] is running:\n")
     for label, path in [
         ("Beaches (JSON)", "/api/v1/beaches"),
         ("Beaches (GeoJSON)", "/api/v1/beaches?format=geojson"),
@@ -134,8 +168,8 @@ async def _demo(
         ("Health", "/healthz"),
         ("Metrics", "/metrics"),
     ]:
-        out.print(f"  {label:<18} {base}{path}")
-    out.print("\nSensors post to the webhook every few seconds; Ctrl-C stops everything.\n")
+        out().print(f"  {label:<18} {base}{path}")
+    out().print("\nSensors post to the webhook every few seconds; Ctrl-C stops everything.\n")
     simulator = None
     if webhook is not None:
         sim = BeachSimulator.for_workspace(workspace)
@@ -173,8 +207,8 @@ def deadletters_list(
             letter.reason,
             letter.message_id,
         )
-    out.print(table)
-    out.print(f"{len(letters)} dead letter(s) shown")
+    out().print(table)
+    out().print(f"{len(letters)} dead letter(s) shown")
     store.close()
 
 
@@ -198,7 +232,7 @@ def deadletters_replay(
     result = PipelineRunner(
         store, Processor(ws), Metrics(), ws.settings.pipeline.batch_size
     ).drain()
-    out.print(
+    out().print(
         f"replayed {moved} message(s): {result.messages - result.dead} stored, "
         f"{result.dead} dead-lettered again"
     )

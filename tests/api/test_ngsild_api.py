@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
-from conftest import UplinkFactory
 from stadsnav.model.context import CORE_CONTEXT_URL
 from stadsnav.runtime import Runtime
+from support import UplinkFactory
 
 ENTITY = "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
 BYSKE = "urn:ngsi-ld:Beach:se:skelleftea:byske-havsbad"

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
-from conftest import UplinkFactory, wait_for
 from stadsnav.runtime import Runtime
+from support import UplinkFactory, wait_for
 
 URL = "/ingest/beach-sensors-tts"
 ENTITY = "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"

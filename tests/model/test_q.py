@@ -237,6 +237,7 @@ ANY_ATTRIBUTES = beach_attributes()
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(st.text(max_size=200), st.lists(Q_ALPHABET, max_size=60).map("".join)))
 def test_arbitrary_text_only_raises_syntax_errors(text: str) -> None:
+    error: QSyntaxError | None
     try:
         expression = parse_q(text)
     except QSyntaxError as exc:

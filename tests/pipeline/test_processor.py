@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from conftest import BYSKE_SENSOR, SHARED_DATA, UplinkFactory
 from stadsnav.pipeline.processor import Processor, StageError
 from stadsnav.store.base import InboxMessage
 from stadsnav.workspace import Workspace
+from support import BYSKE_SENSOR, SHARED_DATA, UplinkFactory
 
 
 def inbox_message(body: bytes, source: str = "beach-sensors-tts") -> InboxMessage:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conftest import UplinkFactory
 from stadsnav.metrics import Metrics
 from stadsnav.pipeline.processor import Processor
 from stadsnav.pipeline.runner import PipelineRunner
 from stadsnav.store.base import ContextStore, NewInboxMessage
 from stadsnav.store.sqlite import SqliteStore
 from stadsnav.workspace import Workspace
+from support import UplinkFactory
 
 ENTITY = "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
 

@@ -59,10 +59,10 @@ class PipelineRunner:
         writes: list[AttributeWrite] = []
         dead: list[NewDeadLetter] = []
         for message in messages:
-            try:
-                writes.extend(self.processor.process(message))
-            except StageError as error:
-                dead.append(dead_letter(message, error.stage, error.reason))
+            message_writes, letter = self._process(message)
+            writes.extend(message_writes)
+            if letter is not None:
+                dead.append(letter)
         try:
             stored = self.store.commit_batch([m.id for m in messages], writes, dead)
         except Exception:
@@ -77,11 +77,8 @@ class PipelineRunner:
     def _commit_each(self, messages: list[InboxMessage]) -> BatchResult:
         result = BatchResult()
         for message in messages:
-            dead: list[NewDeadLetter] = []
-            try:
-                writes = self.processor.process(message)
-            except StageError as error:
-                writes, dead = [], [dead_letter(message, error.stage, error.reason)]
+            writes, letter = self._process(message)
+            dead = [letter] if letter is not None else []
             try:
                 stored = self.store.commit_batch([message.id], writes, dead)
             except Exception as error:
@@ -93,6 +90,16 @@ class PipelineRunner:
             result.stored += stored
             result.dead += len(dead)
         return result
+
+    def _process(self, message: InboxMessage) -> tuple[list[AttributeWrite], NewDeadLetter | None]:
+        try:
+            return self.processor.process(message), None
+        except StageError as error:
+            return [], dead_letter(message, error.stage, error.reason)
+        except Exception as error:
+            # A bug in a codec or mapping must cost one message, not stall the inbox.
+            log.exception("processing_crashed", message_id=message.message_id)
+            return [], dead_letter(message, "internal", f"{type(error).__name__}: {error}")
 
     def _count(self, messages: int, stored: int, dead: list[NewDeadLetter]) -> None:
         self.metrics.messages_processed.inc(messages - len(dead))

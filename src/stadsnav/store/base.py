@@ -75,7 +75,7 @@ class NewDeadLetter:
     body: bytes
     topic: str | None
     stage: str
-    """``receive``, ``envelope``, ``decode``, ``map``, ``validate`` or ``store``."""
+    """Where it failed: receive, envelope, device, decode, map, validate, store or internal."""
     reason: str
 
 
@@ -144,7 +144,7 @@ class ContextStore(Protocol):
         ...
 
     def inbox_fetch(self, limit: int) -> list[InboxMessage]:
-        """The oldest pending messages, oldest first."""
+        """The oldest pending messages, oldest first; each fetch counts one more attempt."""
         ...
 
     def inbox_stats(self) -> tuple[int, datetime | None]:
