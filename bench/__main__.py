@@ -1,0 +1,57 @@
+"""``python -m bench [webhook|mqtt|pipeline|entity ...] [--quick]``: run and print a table."""
+
+from __future__ import annotations
+
+import argparse
+import time
+import traceback
+from collections.abc import Callable
+
+from bench import entity, mqtt_ingest, pipeline, webhook
+from bench.common import Result
+
+Bench = Callable[[int], Result]
+BENCHES: dict[str, tuple[Bench, int, int]] = {
+    "webhook": (webhook.run, 20_000, 2_000),
+    "mqtt": (mqtt_ingest.run, 20_000, 2_000),
+    "pipeline": (pipeline.run, 100_000, 10_000),
+    "entity": (entity.run, 20_000, 2_000),
+}
+
+
+def main() -> None:
+    """Run the chosen benchmarks (all by default) and print the table; exit 0 even on misses."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(BENCHES)}")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a quick look")
+    args = parser.parse_args()
+    names = args.names or list(BENCHES)
+    unknown = [name for name in names if name not in BENCHES]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
+    results: list[Result] = []
+    failed: list[str] = []
+    started = time.monotonic()
+    for name in names:
+        run, full, quick = BENCHES[name]
+        size = quick if args.quick else full
+        print(f"{name}: {size:,} …", flush=True)
+        try:
+            result = run(size)
+        except Exception:
+            traceback.print_exc()
+            failed.append(name)
+            continue
+        results.append(result)
+        print(f"  {result.line()}", flush=True)
+    print(f"\nStadsnav benchmarks ({time.monotonic() - started:.0f} s, ratio = subject / baseline)")
+    for result in results:
+        print(result.line())
+    for name in failed:
+        print(f"{name:<14} FAILED (see the traceback above)")
+    misses = [r.name for r in results if not r.ok] + failed
+    print(f"\nmissed: {', '.join(misses)}" if misses else "\nevery target met")
+
+
+if __name__ == "__main__":
+    main()
