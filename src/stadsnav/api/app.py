@@ -11,6 +11,7 @@ from fastapi_offline import FastAPIOffline
 from stadsnav import __version__
 from stadsnav.api import ops
 from stadsnav.api.ngsild import entities, temporal
+from stadsnav.api.plain import FastLane, PlainRoute
 from stadsnav.api.problems import install_problem_handlers
 from stadsnav.api.products.router import product_router
 from stadsnav.runtime import Runtime
@@ -40,16 +41,16 @@ def create_app(runtime: Runtime) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Stadsnav exports Prometheus metrics; FastAPI's OpenTelemetry hooks cost every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
-    app.include_router(ops.router)
-    app.include_router(entities.router)
-    app.include_router(temporal.router)
-    for product in runtime.workspace.products.values():
-        app.include_router(product_router(product, runtime.workspace))
-    for connector in runtime.connectors:
-        router = connector.router()
-        if router is not None:
-            app.include_router(router)
+    routers = [ops.router, entities.router, temporal.router]
+    routers += [product_router(p, runtime.workspace) for p in runtime.workspace.products.values()]
+    routers += [r for r in (connector.router() for connector in runtime.connectors) if r]
+    for router in routers:
+        app.include_router(router)
+    lane = [route for router in routers for route in router.routes if isinstance(route, PlainRoute)]
+    app.add_middleware(FastLane, routes=lane)
     return app

@@ -9,8 +9,8 @@ from fastapi import Depends, Request
 from stadsnav.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
-    """The platform this app serves."""
+async def get_runtime(request: Request) -> Runtime:
+    """The platform this app serves (async: a sync dependency would cost a thread hop)."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -20,6 +20,8 @@ _RFC3339 = re.compile(
     r"(?:([Zz])|([+-])(\d{2}):(\d{2}))?",
     re.ASCII,
 )
+# The common form, UTC with a Z, goes straight to fromisoformat once cut to microseconds.
+_RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z", re.ASCII)
 # The Things Stack sends these instead of ``uplink_message`` for other application-layer events.
 _TTS_OTHER_MESSAGES = (
     "join_accept",
@@ -104,24 +106,50 @@ def _unknown_shape(doc: dict[str, Any]) -> str:
 
 
 def _parse_tts_v3(doc: dict[str, Any]) -> Uplink:
-    ids = _object(doc, "end_device_ids", "end_device_ids")
-    if doc.get("uplink_message") is None:
-        _reject_other_tts_message(doc)
-    message = _object(doc, "uplink_message", "uplink_message")
-    dev_eui = _dev_eui(ids, "dev_eui", "end_device_ids.dev_eui")
-    f_cnt = _optional_uint(message, "f_cnt", "uplink_message.f_cnt")
+    # Well-formed fields are taken directly; anything else goes through the checked readers,
+    # which raise the precise error.
+    ids = doc.get("end_device_ids")
+    message = doc.get("uplink_message")
+    if type(ids) is not dict or type(message) is not dict:
+        ids, message = _tts_parts(doc)
+    dev_eui = ids.get("dev_eui")
+    if type(dev_eui) is str and _DEV_EUI.fullmatch(dev_eui) is not None:
+        dev_eui = dev_eui.lower()
+    else:
+        dev_eui = _dev_eui(ids, "dev_eui", "end_device_ids.dev_eui")
+    f_cnt = message.get("f_cnt")
+    if type(f_cnt) is not int or f_cnt < 0:
+        f_cnt = _optional_uint(message, "f_cnt", "uplink_message.f_cnt")
     received_at = _tts_received_at(doc, message)
     message_id = _tts_correlation_id(doc, message) or _fallback_id(dev_eui, f_cnt, received_at)
+    device_id = ids.get("device_id")
+    if type(device_id) is not str:
+        device_id = _optional_str(ids, "device_id", "end_device_ids.device_id")
+    f_port = message.get("f_port")
+    if type(f_port) is not int or not 0 < f_port <= 255:
+        f_port = _f_port(message, "f_port", "uplink_message.f_port")
+    payload: Any = message.get("frm_payload")
+    try:
+        payload = binascii.a2b_base64(payload, strict_mode=True)
+    except (TypeError, ValueError):
+        payload = _base64(message, "frm_payload", "uplink_message.frm_payload")
     return Uplink(
         network=TTS_V3,
         message_id=message_id,
         dev_eui=dev_eui,
-        device_id=_optional_str(ids, "device_id", "end_device_ids.device_id"),
-        f_port=_f_port(message, "f_port", "uplink_message.f_port"),
-        payload=_base64(message, "frm_payload", "uplink_message.frm_payload"),
+        device_id=device_id,
+        f_port=f_port,
+        payload=payload,
         received_at=received_at,
         f_cnt=f_cnt,
     )
+
+
+def _tts_parts(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    ids = _object(doc, "end_device_ids", "end_device_ids")
+    if doc.get("uplink_message") is None:
+        _reject_other_tts_message(doc)
+    return ids, _object(doc, "uplink_message", "uplink_message")
 
 
 def _reject_other_tts_message(doc: dict[str, Any]) -> None:
@@ -131,7 +159,13 @@ def _reject_other_tts_message(doc: dict[str, Any]) -> None:
 
 
 def _tts_received_at(doc: dict[str, Any], message: dict[str, Any]) -> datetime:
-    if message.get("received_at") is not None:
+    value = message.get("received_at")
+    if type(value) is str and _RFC3339_UTC.fullmatch(value) is not None:
+        try:
+            return _utc_time(value)
+        except ValueError:
+            pass  # _time below words the error
+    if value is not None:
         return _time(message, "received_at", "uplink_message.received_at")
     if doc.get("received_at") is not None:
         return _time(doc, "received_at", "received_at")
@@ -263,6 +297,11 @@ def _base64(parent: dict[str, Any], key: str, path: str) -> bytes:
 
 def _time(parent: dict[str, Any], key: str, path: str) -> datetime:
     value = _string(parent, key, path)
+    if _RFC3339_UTC.fullmatch(value) is not None:
+        try:
+            return _utc_time(value)
+        except ValueError:
+            raise EnvelopeError(f"{path} is not a valid time: {value!r:.40}") from None
     match = _RFC3339.fullmatch(value)
     if match is None:
         raise EnvelopeError(f"{path} is not an RFC 3339 time: {value!r:.40}")
@@ -272,6 +311,12 @@ def _time(parent: dict[str, Any], key: str, path: str) -> datetime:
         return _datetime(match).astimezone(UTC)
     except (ValueError, OverflowError):
         raise EnvelopeError(f"{path} is not a valid time: {value!r:.40}") from None
+
+
+def _utc_time(value: str) -> datetime:
+    """A time that matches ``_RFC3339_UTC``; ValueError if it does not exist."""
+    # Python keeps microseconds; the nanosecond digits the servers send are cut off.
+    return datetime.fromisoformat(value if len(value) <= 27 else value[:26] + "Z")
 
 
 def _datetime(match: re.Match[str]) -> datetime:

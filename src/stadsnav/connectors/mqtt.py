@@ -36,6 +36,8 @@ class MqttConnector(Connector):
 
     type = "mqtt"
     reconnect_max_delay = 30.0
+    window = 1000
+    """Most messages waiting for their commit at once (the broker's in-flight limit is lower)."""
 
     _task: asyncio.Task[None] | None = None
     _connected = False
@@ -87,28 +89,36 @@ class MqttConnector(Connector):
                     self._connected = True
                     delay = 1.0
                     log.info("mqtt_connected", integration=self.integration.id)
-                    async for message in client.messages:
-                        await self._receive(client, message)
-            except (aiomqtt.MqttError, InboxUnavailableError) as error:
+                    await self._consume(client)
+            except* (aiomqtt.MqttError, InboxUnavailableError) as group:
                 # Unacknowledged messages are redelivered by the broker when we reconnect.
                 self._connected = False
                 log.warning(
                     "mqtt_disconnected",
                     integration=self.integration.id,
-                    error=str(error),
+                    error="; ".join(str(error) for error in group.exceptions),
                     retry_in=delay,
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.reconnect_max_delay)
 
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        # One task per message lets the inbox commit many messages in one transaction;
+        # the window bounds how many wait for their commit (and their PUBACK) at once.
+        window = asyncio.Semaphore(self.window)
+        async with asyncio.TaskGroup() as tasks:
+            async for message in client.messages:
+                await window.acquire()
+                task = tasks.create_task(self._receive(client, message))
+                task.add_done_callback(lambda _: window.release())
+
     async def _receive(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
-        topic = str(message.topic)
+        topic = message.topic.value
         body = bytes(message.payload) if isinstance(message.payload, bytes | bytearray) else b""
         if match_uplink_topic(topic) is not None:
-            fmt = self._source().format
             inbox_message = NewInboxMessage(
                 self.integration.id,
-                message_id_for(body, fmt),
+                message_id_for(body, self._source().format),
                 datetime.now(UTC),
                 "application/json",
                 body,

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from stadsnav.api.plain import PlainRoute
 from stadsnav.api.problems import ApiError
 from stadsnav.connectors.base import Connector, register
 from stadsnav.connectors.envelopes import EnvelopeError, parse_uplink
@@ -45,16 +46,22 @@ class WebhookConnector(Connector):
 
     type = "webhook"
 
+    @property
+    def path(self) -> str:
+        """Where this integration's uplinks are POSTed."""
+        return f"/ingest/{self.integration.id}"
+
     def router(self) -> APIRouter:
         """One POST route for this integration."""
         router = APIRouter(tags=["ingest"])
         router.add_api_route(
-            f"/ingest/{self.integration.id}",
+            self.path,
             self.receive,
             methods=["POST"],
             status_code=202,
             summary=f"Receive uplinks for {self.integration.title}",
             openapi_extra=_BODY_SCHEMA,
+            route_class_override=PlainRoute,
         )
         return router
 
@@ -64,7 +71,7 @@ class WebhookConnector(Connector):
         assert isinstance(source, WebhookSource)
         self._authorize(request, source)
         body = await self._read_body(request)
-        if request.query_params.get("event", "up") != "up":
+        if request.scope["query_string"] and request.query_params.get("event", "up") != "up":
             return Response(_IGNORED, status_code=202, media_type="application/json")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in _JSON_TYPES:
@@ -83,7 +90,7 @@ class WebhookConnector(Connector):
             datetime.now(UTC),
             content_type,
             body,
-            request.url.path,
+            self.path,
         )
         try:
             new = await self.inbox.submit(message)

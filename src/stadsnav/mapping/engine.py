@@ -39,6 +39,14 @@ class CompiledMapping:
             (name, compile_path(path)) for name, path in spec.relationships.items()
         ]
         self._location = compile_path(spec.location) if spec.location else None
+        paths = [
+            *self._entity_id.paths,
+            *(rule.path for rule in self._properties),
+            *(path for _, path in self._relationships),
+            *([self._location] if self._location else []),
+        ]
+        self.scopes: frozenset[str] = frozenset(path[0] for path in paths)
+        """The scopes (``data``, ``device``, ``uplink``) the mapping reads."""
 
     def apply(
         self, scopes: Mapping[str, Any], observed_at: datetime, provenance: Provenance

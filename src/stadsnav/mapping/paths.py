@@ -29,7 +29,8 @@ def resolve(path: tuple[str, ...], scopes: Mapping[str, Any]) -> Any:
     """The value at ``path``, or ``MISSING``."""
     value: Any = scopes
     for key in path:
-        if not isinstance(value, Mapping):
+        # The ABC check is slow; scopes are almost always plain dicts.
+        if type(value) is not dict and not isinstance(value, Mapping):
             return MISSING
         value = value.get(key, MISSING)
         if value is MISSING:
@@ -43,12 +44,12 @@ class Template:
     def __init__(self, text: str) -> None:
         self.text = text
         self._literals = _PLACEHOLDER.split(text)[::2]
-        self._paths = [compile_path(p) for p in _PLACEHOLDER.findall(text)]
+        self.paths = [compile_path(p) for p in _PLACEHOLDER.findall(text)]
 
     def render(self, scopes: Mapping[str, Any]) -> str:
         """Fill the placeholders; raise ``KeyError`` naming the first missing path."""
         parts = [self._literals[0]]
-        for path, literal in zip(self._paths, self._literals[1:], strict=True):
+        for path, literal in zip(self.paths, self._literals[1:], strict=True):
             value = resolve(path, scopes)
             if value is MISSING or value is None:
                 raise KeyError(".".join(path))

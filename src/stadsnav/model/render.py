@@ -38,10 +38,9 @@ def format_time(dt: datetime) -> str:
 
     A naive datetime is taken to be UTC.
     """
-    utc = _utc(dt)
-    millis = utc.microsecond // 1000
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
+    utc = dt if dt.tzinfo is UTC else _utc(dt)
+    text = utc.isoformat(timespec="milliseconds" if utc.microsecond >= 1000 else "seconds")
+    return text[:-6] + "Z"  # drop the "+00:00" of a UTC datetime
 
 
 def render_entity(

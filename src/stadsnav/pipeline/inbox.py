@@ -14,6 +14,7 @@ from stadsnav.store.base import ContextStore, NewInboxMessage
 log = structlog.get_logger("stadsnav.inbox")
 
 _Pending = tuple[NewInboxMessage, "asyncio.Future[bool]", asyncio.AbstractEventLoop]
+_Answer = tuple["asyncio.Future[bool]", bool | Exception]
 
 
 class InboxFullError(Exception):
@@ -96,19 +97,27 @@ class InboxWriter:
         except Exception as error:
             log.error("inbox_commit_failed", error=str(error), messages=len(group))
             failure = InboxUnavailableError(f"the store could not commit: {error}")
-            for _, future, loop in group:
-                loop.call_soon_threadsafe(_fail, future, failure)
+            _answer(group, [failure] * len(group))
             return
         self.on_commit()
-        for (_, future, loop), inbox_id in zip(group, ids, strict=True):
-            loop.call_soon_threadsafe(_resolve, future, inbox_id is not None)
+        _answer(group, [inbox_id is not None for inbox_id in ids])
 
 
-def _resolve(future: asyncio.Future[bool], value: bool) -> None:
-    if not future.done():
-        future.set_result(value)
+def _answer(group: list[_Pending], outcomes: list[bool | Exception]) -> None:
+    # One wake-up per event loop and group rather than per message: each
+    # call_soon_threadsafe writes to the loop's self-pipe.
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
+    for (_, future, loop), outcome in zip(group, outcomes, strict=True):
+        by_loop.setdefault(loop, []).append((future, outcome))
+    for loop, answers in by_loop.items():
+        loop.call_soon_threadsafe(_settle, answers)
 
 
-def _fail(future: asyncio.Future[bool], error: Exception) -> None:
-    if not future.done():
-        future.set_exception(error)
+def _settle(answers: list[_Answer]) -> None:
+    for future, outcome in answers:
+        if future.done():
+            continue
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

@@ -94,11 +94,9 @@ class Processor:
                 "add it to the device registry (devices/*.yaml), then replay",
             )
         data = self._decode(route, device, uplink)
-        scopes = {
-            "data": data,
-            "device": self._device_scopes[uplink.dev_eui],
-            "uplink": uplink_scope(uplink),
-        }
+        scopes = {"data": data, "device": self._device_scopes[uplink.dev_eui]}
+        if "uplink" in route.mapping.scopes:
+            scopes["uplink"] = uplink_scope(uplink)
         provenance = Provenance(route.integration.id, message.message_id, message.received_at)
         try:
             writes = route.mapping.apply(scopes, uplink.received_at, provenance)

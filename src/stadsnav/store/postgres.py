@@ -12,9 +12,10 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.types.json import set_json_loads
 
-from stadsnav.store.sql import SqlStore, utc
+from stadsnav.store.sql import INSERT_INBOX, SqlStore, utc
 
 _LOCK_KEY = 0x5374_6164_736E_6176  # "Stadsnav": one advisory lock for schema changes
+_INBOX_LOCK_KEY = _LOCK_KEY + 1  # serializes inbox appends
 _LOCK = "SELECT pg_advisory_xact_lock(%s)"
 
 
@@ -77,14 +78,19 @@ class PostgresStore(SqlStore):
     def _list_param(self, values: Sequence[Any]) -> list[Any]:
         return list(values)
 
-    def _insert_returning_ids(self, cursor: Any, query: str, rows: list[Any]) -> list[int | None]:
-        cursor.executemany(query, rows, returning=True)
-        ids: list[int | None] = []
+    def _insert_inbox(self, cursor: Any, rows: list[tuple[Any, ...]]) -> list[int]:
+        if not rows:
+            return []
+        cursor.executemany(self.sql(INSERT_INBOX + " RETURNING id"), rows, returning=True)
+        ids: list[int] = []
         while True:
-            found = cursor.fetchone()
-            ids.append(None if found is None else found[0])
+            ids.append(cursor.fetchone()[0])
             if not cursor.nextset():
                 return ids
+
+    def _lock_inbox(self, cursor: Any) -> None:
+        # Two appends of the same message must not both find it missing and both insert it.
+        cursor.execute(_LOCK, (_INBOX_LOCK_KEY,))
 
     def execute_script(self, cursor: Any, script: str) -> None:
         """Run the script in one call; PostgreSQL accepts several statements without parameters."""

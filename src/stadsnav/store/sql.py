@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -24,15 +24,27 @@ from stadsnav.store.base import (
 )
 from stadsnav.store.migrate import apply_migrations
 
-_INBOX_COLUMNS = "id, source, message_id, received_at, content_type, body, topic, attempts"
+_INBOX_COLUMNS = "id, source, message_id, received_at, content_type, body, topic"
 _DEAD_COLUMNS = (
     "id, source, message_id, received_at, content_type, body, topic, stage, reason, failed_at"
 )
 _HISTORY_COLUMNS = "name, observed_at, attribute, integration, source_message_id, received_at"
 
-_INSERT_INBOX = (
+INSERT_INBOX = (
     "INSERT INTO inbox (source, message_id, received_at, content_type, body, topic) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, message_id) DO NOTHING"
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_KEY = (
+    "INSERT INTO inbox_keys (source, message_id, id) VALUES (?, ?, ?) "
+    "ON CONFLICT (message_id, source) DO UPDATE SET id = excluded.id"
+)
+# Keys of processed messages are pruned whenever the processed ids pass a multiple of this.
+_PRUNE_KEYS_EVERY = 10_000
+# WHERE true: without it SQLite would read ON CONFLICT as a join constraint of the SELECT.
+_COUNT_ATTEMPTS = (
+    "INSERT INTO inbox_attempts (id, attempts) SELECT id, 1 FROM inbox WHERE true "
+    "ORDER BY id LIMIT ? ON CONFLICT (id) DO UPDATE SET attempts = inbox_attempts.attempts + 1 "
+    "RETURNING id, attempts"
 )
 _INSERT_ENTITY = (
     "INSERT INTO entities (id, type, created_at, modified_at) VALUES (?, ?, ?, ?) "
@@ -105,8 +117,12 @@ class SqlStore(ABC):
         """The one parameter for ``_in_list``."""
 
     @abstractmethod
-    def _insert_returning_ids(self, cursor: Any, query: str, rows: list[Any]) -> list[int | None]:
-        """Run an ``INSERT … RETURNING id`` per row; None where nothing was inserted."""
+    def _insert_inbox(self, cursor: Any, rows: list[tuple[Any, ...]]) -> list[int]:
+        """Insert inbox rows; their new ids, in order."""
+
+    @abstractmethod
+    def _lock_inbox(self, cursor: Any) -> None:
+        """Serialize appends to the inbox until the transaction ends."""
 
     @abstractmethod
     def execute_script(self, cursor: Any, script: str) -> None:
@@ -188,32 +204,59 @@ class SqlStore(ABC):
             for m in messages
         ]
         with self._write() as cursor:
-            return self._insert_returning_ids(
-                cursor, self.sql(_INSERT_INBOX + " RETURNING id"), rows
-            )
+            return self._append(cursor, rows)
+
+    def _append(self, cursor: Any, rows: list[tuple[Any, ...]]) -> list[int | None]:
+        """Insert the rows whose (source, message_id) is not pending; ids, None for duplicates."""
+        self._lock_inbox(cursor)
+        held = self._pending_keys(cursor, [row[1] for row in rows])
+        fresh: dict[tuple[str, str], int] = {}
+        for index, row in enumerate(rows):
+            key = (row[0], row[1])
+            if key not in held and key not in fresh:
+                fresh[key] = index
+        ids = self._insert_inbox(cursor, [rows[index] for index in fresh.values()])
+        cursor.executemany(
+            self.sql(_UPSERT_KEY), [(*key, id_) for key, id_ in zip(fresh, ids, strict=True)]
+        )
+        by_index = dict(zip(fresh.values(), ids, strict=True))
+        return [by_index.get(index) for index in range(len(rows))]
+
+    def _pending_keys(self, cursor: Any, message_ids: list[str]) -> set[tuple[str, str]]:
+        query = (
+            "SELECT k.source, k.message_id FROM inbox_keys k JOIN inbox i ON i.id = k.id "
+            f"WHERE {self._in_list('k.message_id')}"
+        )
+        cursor.execute(self.sql(query), (self._list_param(message_ids),))
+        return {(source, message_id) for source, message_id in cursor.fetchall()}
 
     def inbox_fetch(self, limit: int) -> list[InboxMessage]:
         """The oldest pending messages, oldest first; each fetch counts as an attempt."""
-        query = (
-            "UPDATE inbox SET attempts = attempts + 1 "
-            "WHERE id IN (SELECT id FROM inbox ORDER BY id LIMIT ?) "
-            f"RETURNING {_INBOX_COLUMNS}"
-        )
         with self._write() as cursor:
-            cursor.execute(self.sql(query), (limit,))
+            cursor.execute(self.sql(_COUNT_ATTEMPTS), (limit,))
+            attempts = dict(cursor.fetchall())
+            if not attempts:
+                return []
+            query = f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE {self._in_list('id')} ORDER BY id"
+            cursor.execute(self.sql(query), (self._list_param(list(attempts)),))
             rows = cursor.fetchall()
-        return sorted((self._inbox_message(row) for row in rows), key=lambda m: m.id)
+        times: dict[Any, datetime] = {}
+        return [self._inbox_message(row, attempts[row[0]], times) for row in rows]
 
-    def _inbox_message(self, row: Any) -> InboxMessage:
+    def _inbox_message(self, row: Any, attempts: int, times: dict[Any, datetime]) -> InboxMessage:
+        # Messages of one batch often share a receive time; convert each one once.
+        received_at = times.get(row[3])
+        if received_at is None:
+            received_at = times[row[3]] = self._time_out(row[3])
         return InboxMessage(
             id=row[0],
             source=row[1],
             message_id=row[2],
-            received_at=self._time_out(row[3]),
+            received_at=received_at,
             content_type=row[4],
             body=bytes(row[5]),
             topic=row[6],
-            attempts=row[7],
+            attempts=attempts,
         )
 
     def inbox_stats(self) -> tuple[int, datetime | None]:
@@ -232,9 +275,7 @@ class SqlStore(ABC):
         Returns the number of history rows actually added (duplicates are not counted).
         """
         now = self.time_in(datetime.now(UTC))
-        rows = [self._write_row(write) for write in writes]
-        history = [row for row in rows if row[2] is not None]
-        latest = [(*rows[i], now) for i in _latest_indexes(writes)]
+        history, latest = _RowBuilder(self.time_in).rows(writes, now)
         entities = {w.entity_id: w.entity_type for w in reversed(writes)}
         dead = [self._dead_row(letter, now) for letter in dead_letters]
         added = 0
@@ -244,6 +285,8 @@ class SqlStore(ABC):
                     self.sql(f"DELETE FROM inbox WHERE {self._in_list('id')}"),
                     (self._list_param(done),),
                 )
+                if max(done) // _PRUNE_KEYS_EVERY > (min(done) - 1) // _PRUNE_KEYS_EVERY:
+                    self._prune_keys(cursor, max(done))
             if entities:
                 cursor.executemany(
                     self.sql(_INSERT_ENTITY), [(i, t, now, now) for i, t in entities.items()]
@@ -258,30 +301,11 @@ class SqlStore(ABC):
                 cursor.executemany(self.sql(_INSERT_DEAD), dead)
         return added
 
-    def _write_row(self, write: AttributeWrite) -> tuple[Any, ...]:
-        """(entity_id, name, observed_at, attribute JSON, integration, message id, received_at)."""
-        attribute = write.attribute
-        provenance = write.provenance
-        if provenance is None:
-            return (
-                write.entity_id,
-                write.name,
-                None if write.observed_at is None else self.time_in(write.observed_at),
-                orjson.dumps(attribute).decode(),
-                None,
-                None,
-                None,
-            )
-        attribute = {**attribute, "provenance": _provenance_property(provenance)}
-        return (
-            write.entity_id,
-            write.name,
-            None if write.observed_at is None else self.time_in(write.observed_at),
-            orjson.dumps(attribute).decode(),
-            provenance.integration,
-            provenance.source_message_id,
-            self.time_in(provenance.received_at),
-        )
+    def _prune_keys(self, cursor: Any, last_done: int) -> None:
+        # A key below the oldest pending id names a message that is gone; a key whose message
+        # is still being appended by another transaction is not visible here, so it stays.
+        query = "DELETE FROM inbox_keys WHERE id < (SELECT coalesce(min(id), ?) FROM inbox)"
+        cursor.execute(self.sql(query), (last_done + 1,))
 
     def _touch_entities(self, cursor: Any, entity_ids: list[str], now: Any) -> None:
         # Only entities whose latest value changed in this batch carry this batch's time.
@@ -343,7 +367,7 @@ class SqlStore(ABC):
             rows = sorted(cursor.fetchall())
             if rows:
                 # A message still pending under the same id is already queued: keep that one.
-                cursor.executemany(self.sql(_INSERT_INBOX), [row[1:] for row in rows])
+                self._append(cursor, [tuple(row[1:]) for row in rows])
         return len(rows)
 
     # context
@@ -441,6 +465,52 @@ class SqlStore(ABC):
         return AttributeInstance(_json(attribute), self._time_out(observed_at), provenance)
 
 
+class _RowBuilder:
+    """Database rows for one batch of writes; receive times repeat, so they are converted once."""
+
+    def __init__(self, time_in: Callable[[datetime], Any]) -> None:
+        self._time_in = time_in
+        self._received: dict[datetime, tuple[Any, str]] = {}
+
+    def rows(
+        self, writes: Sequence[AttributeWrite], now: Any
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """History rows for every observed write; latest rows only for the winners."""
+        winners = _latest_indexes(writes)
+        history = [self.row(w) for w in writes if w.observed_at is not None]
+        latest = [(*self.row(writes[i]), now) for i in winners]
+        return history, latest
+
+    def row(self, write: AttributeWrite) -> tuple[Any, ...]:
+        """(entity_id, name, observed_at, attribute JSON, integration, message id, received_at)."""
+        observed = None if write.observed_at is None else self._time_in(write.observed_at)
+        provenance = write.provenance
+        if provenance is None:
+            attribute = orjson.dumps(write.attribute).decode()
+            return (write.entity_id, write.name, observed, attribute, None, None, None)
+        received = self._received.get(provenance.received_at)
+        if received is None:
+            at = provenance.received_at
+            received = self._received[at] = (self._time_in(at), rfc3339(at))
+        value = {
+            "integration": provenance.integration,
+            "sourceMessageId": provenance.source_message_id,
+            "receivedAt": received[1],
+        }
+        attribute = orjson.dumps(
+            {**write.attribute, "provenance": {"type": "Property", "value": value}}
+        ).decode()
+        return (
+            write.entity_id,
+            write.name,
+            observed,
+            attribute,
+            provenance.integration,
+            provenance.source_message_id,
+            received[0],
+        )
+
+
 def utc(value: datetime) -> datetime:
     """The datetime in UTC; naive datetimes are refused, their zone is unknown."""
     if value.tzinfo is None or value.utcoffset() is None:
@@ -453,32 +523,19 @@ def rfc3339(value: datetime) -> str:
     return utc(value).isoformat().replace("+00:00", "Z")
 
 
-def _provenance_property(provenance: Provenance) -> dict[str, Any]:
-    return {
-        "type": "Property",
-        "value": {
-            "integration": provenance.integration,
-            "sourceMessageId": provenance.source_message_id,
-            "receivedAt": rfc3339(provenance.received_at),
-        },
-    }
-
-
 def _latest_indexes(writes: Sequence[AttributeWrite]) -> list[int]:
     """Per (entity, attribute), the index of the write that ends up latest, applied in order."""
     winners: dict[tuple[str, str], int] = {}
     for index, write in enumerate(writes):
         key = (write.entity_id, write.name)
         current = winners.get(key)
-        if current is None or _supersedes(write, writes[current]):
-            winners[key] = index
+        if current is not None:
+            # An observation older than the current winner loses; writes without a time win.
+            new, old = write.observed_at, writes[current].observed_at
+            if new is not None and old is not None and new < old:
+                continue
+        winners[key] = index
     return sorted(winners.values())
-
-
-def _supersedes(new: AttributeWrite, old: AttributeWrite) -> bool:
-    if new.observed_at is None or old.observed_at is None:
-        return True
-    return new.observed_at >= old.observed_at
 
 
 def _check_pattern(pattern: str) -> None:

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from stadsnav.api.deps import RuntimeDep
 from stadsnav.api.ngsild.jsonld import ngsild_response
+from stadsnav.api.plain import PlainRoute
 from stadsnav.api.problems import ApiError
 from stadsnav.model.geo import GeoQuery, GeoQueryError, parse_geo_query
 from stadsnav.model.q import QExpr, QSyntaxError, parse_q
@@ -48,8 +49,7 @@ def check_entity_id(entity_id: str) -> None:
         raise ApiError(400, f"entity id {entity_id!r} is not a URI")
 
 
-@router.get("/entities/{entity_id}", summary="Retrieve one entity")
-def retrieve_entity(
+async def retrieve_entity(
     entity_id: str,
     request: Request,
     runtime: RuntimeDep,
@@ -69,6 +69,17 @@ def retrieve_entity(
         entity, attrs=split_list(attrs), key_values=key_values, sys_attrs=sys_attrs
     )
     return ngsild_response(request, body)
+
+
+# The hottest read: served by PlainRoute, with the SQLite point read (well under a
+# millisecond) on the event loop rather than behind a thread hop.
+router.add_api_route(
+    "/entities/{entity_id}",
+    retrieve_entity,
+    methods=["GET"],
+    summary="Retrieve one entity",
+    route_class_override=PlainRoute,
+)
 
 
 @router.get("/entities", summary="Query entities")

@@ -8,9 +8,24 @@ CREATE TABLE inbox (
     received_at TEXT NOT NULL,
     content_type TEXT NOT NULL,
     body BLOB NOT NULL,
-    topic TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (source, message_id)
+    topic TEXT
+);
+
+-- The inbox id each message was last appended under; it is pending while that inbox row exists.
+-- Apart from the inbox, so removing processed messages touches no random index page per message;
+-- stale keys are pruned now and then. message_id first: appends look keys up by it.
+CREATE TABLE inbox_keys (
+    source TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    PRIMARY KEY (message_id, source)
+) WITHOUT ROWID;
+
+-- How often each message was fetched, apart from the message: counting an attempt rewrites this
+-- small row, not the row holding the body. No row yet means no attempt.
+CREATE TABLE inbox_attempts (
+    id INTEGER PRIMARY KEY REFERENCES inbox (id) ON DELETE CASCADE,
+    attempts INTEGER NOT NULL
 );
 
 CREATE TABLE dead_letters (

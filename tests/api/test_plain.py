@@ -1,0 +1,48 @@
+"""Plain routes: documented like any route, served by the fast lane with the same answers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pytest
+from fastapi import APIRouter, Query, Request
+from fastapi.testclient import TestClient
+from starlette.responses import Response
+
+from stadsnav.api.plain import PlainRoute
+
+ENTITY = "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
+
+
+def test_plain_routes_keep_their_parameters_in_openapi(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    entity = paths["/ngsi-ld/v1/entities/{entity_id}"]["get"]
+    names = {p["name"]: p["in"] for p in entity["parameters"]}
+    assert names == {"entity_id": "path", "attrs": "query", "options": "query", "format": "query"}
+    ingest = paths["/ingest/beach-sensors-tts"]["post"]
+    assert set(ingest["responses"]) >= {"202", "400", "401", "413", "415", "503"}
+
+
+def test_lane_errors_are_ngsild_problem_details(client: TestClient) -> None:
+    missing = client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Thing:nope")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["type"].endswith("/ResourceNotFound")
+    assert missing.json()["instance"] == "/ngsi-ld/v1/entities/urn:ngsi-ld:Thing:nope"
+    bad = client.get(f"/ngsi-ld/v1/entities/{ENTITY}?options=fancy")
+    assert bad.status_code == 400
+    assert "fancy" in bad.json()["detail"]
+
+
+def test_lane_leaves_other_methods_to_the_router(client: TestClient) -> None:
+    response = client.delete(f"/ngsi-ld/v1/entities/{ENTITY}")
+    assert response.status_code == 405
+
+
+def test_plain_route_refuses_parameters_it_cannot_read_unvalidated() -> None:
+    async def paged(request: Request, limit: Annotated[int, Query()] = 20) -> Response:
+        return Response(str(limit))
+
+    router = APIRouter()
+    with pytest.raises(TypeError, match="limit"):
+        router.add_api_route("/paged", paged, route_class_override=PlainRoute)
