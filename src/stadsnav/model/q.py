@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, Final, NoReturn
 
+from stadsnav.model.attributes import VALUE_KEYS
+
 MAX_LENGTH: Final = 8192
 MAX_DEPTH: Final = 32
 MAX_TERMS: Final = 200
@@ -27,17 +29,6 @@ _TIME_RE: Final = re.compile(r"\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})
 _NUMBER_RE: Final = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _BOOL_RE: Final = re.compile(r"(?:true|false)(?![\w:])")
 _URI_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s;|(),\"]+")
-
-_ATTRIBUTE_TARGETS: Final = {
-    "Property": "value",
-    "GeoProperty": "value",
-    "Relationship": "object",
-    "LanguageProperty": "languageMap",
-    "VocabProperty": "vocab",
-    "JsonProperty": "json",
-    "ListProperty": "valueList",
-    "ListRelationship": "objectList",
-}
 
 
 class QSyntaxError(ValueError):
@@ -416,8 +407,8 @@ def _resolve(path: AttrPath, attributes: Mapping[str, Any]) -> tuple[bool, list[
         return False, []
     kind = node.get("type") if isinstance(node, Mapping) else None
     target = node
-    if isinstance(kind, str) and kind in _ATTRIBUTE_TARGETS:
-        target = node.get(_ATTRIBUTE_TARGETS[kind])
+    if isinstance(kind, str) and kind in VALUE_KEYS:
+        target = node.get(VALUE_KEYS[kind])
         if kind == "ListRelationship" and isinstance(target, list):
             target = [t.get("object") if isinstance(t, Mapping) else t for t in target]
     for key in path.keys:

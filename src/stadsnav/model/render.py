@@ -7,20 +7,11 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from stadsnav.model.attributes import VALUE_KEYS
 from stadsnav.store.base import AttributeInstance, Provenance, StoredEntity
 
 SYSTEM_ATTRIBUTES: Final = ("createdAt", "modifiedAt")
 
-_VALUE_KEYS: Final = {
-    "Property": "value",
-    "GeoProperty": "value",
-    "Relationship": "object",
-    "LanguageProperty": "languageMap",
-    "VocabProperty": "vocab",
-    "JsonProperty": "json",
-    "ListProperty": "valueList",
-    "ListRelationship": "objectList",
-}
 _TEMPORAL_VALUES_KEYS: Final = {
     "Property": "values",
     "GeoProperty": "values",
@@ -80,7 +71,7 @@ def render_attribute(
 
 def simplified_value(attribute: Mapping[str, Any]) -> Any:
     """The keyValues form of a normalized attribute: its value, object, languageMap ..."""
-    key = _VALUE_KEYS.get(str(attribute.get("type")), "value")
+    key = VALUE_KEYS.get(str(attribute.get("type")), "value")
     value = attribute.get(key, attribute.get("object"))
     if key == "objectList" and isinstance(value, list):
         value = [item.get("object") if isinstance(item, Mapping) else item for item in value]

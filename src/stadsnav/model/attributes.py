@@ -1,0 +1,16 @@
+"""The NGSI-LD attribute types and the member that holds each one's value."""
+
+from __future__ import annotations
+
+from typing import Final
+
+VALUE_KEYS: Final = {
+    "Property": "value",
+    "GeoProperty": "value",
+    "Relationship": "object",
+    "LanguageProperty": "languageMap",
+    "VocabProperty": "vocab",
+    "JsonProperty": "json",
+    "ListProperty": "valueList",
+    "ListRelationship": "objectList",
+}
