@@ -27,10 +27,13 @@ def test_lint_reports_file_line_and_field(workspace_dir: Path) -> None:
     dataset.write_text(
         dataset.read_text().replace("classification: open", "classification: secret")
     )
-    result = runner.invoke(app, ["lint", str(workspace_dir)])
+    narrow = CliRunner(env={"COLUMNS": "60"})  # problems stay one per line, as editors read them
+    result = narrow.invoke(app, ["lint", str(workspace_dir)])
     assert result.exit_code == 1
     line = next(n for n, text in enumerate(dataset.read_text().splitlines(), 1) if "secret" in text)
-    assert f"datasets/beach-water-temperature.yaml:{line}: classification" in result.output
+    [reported] = [text for text in result.output.splitlines() if "beach-water-temperature" in text]
+    assert f"datasets/beach-water-temperature.yaml:{line}: classification" in reported
+    assert "'open', 'internal' or 'personal'" in reported
 
 
 def test_dead_letters_listed_then_replayed_after_the_fix(

@@ -29,12 +29,12 @@ app.add_typer(deadletters, name="deadletters")
 
 def out() -> Console:
     """Standard output, sized to the terminal at the time of printing."""
-    return Console()
+    return Console(soft_wrap=True)
 
 
 def err() -> Console:
     """Standard error, sized to the terminal at the time of printing."""
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True)
 
 
 WorkspaceArg = Annotated[Path, typer.Argument(help="Workspace folder (with stadsnav.toml).")]
