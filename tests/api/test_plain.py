@@ -10,8 +10,11 @@ from fastapi.testclient import TestClient
 from starlette.responses import Response
 
 from stadsnav.api.plain import PlainRoute
+from stadsnav.runtime import Runtime
+from support import UplinkFactory, wait_for
 
 ENTITY = "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
+JSON = {"content-type": "application/json"}
 
 
 def test_plain_routes_keep_their_parameters_in_openapi(client: TestClient) -> None:
@@ -46,3 +49,25 @@ def test_plain_route_refuses_parameters_it_cannot_read_unvalidated() -> None:
     router = APIRouter()
     with pytest.raises(TypeError, match="limit"):
         router.add_api_route("/paged", paged, route_class_override=PlainRoute)
+
+
+def test_stored_json_shortcut_answers_as_the_endpoint_does(
+    client: TestClient, runtime: Runtime, make_uplink: UplinkFactory
+) -> None:
+    response = client.post("/ingest/beach-sensors-tts", content=make_uplink(), headers=JSON)
+    assert response.status_code == 202
+    wait_for(lambda: runtime.store.get_entity(ENTITY) is not None)
+    url = f"/ngsi-ld/v1/entities/{ENTITY}"
+    for accept in ("application/json", "application/ld+json"):
+        spliced = client.get(url, headers={"accept": accept})
+        rendered = client.get(f"{url}?options=normalized", headers={"accept": accept})
+        assert spliced.status_code == rendered.status_code == 200
+        assert spliced.json() == rendered.json()
+        assert spliced.json()["temperature"]["value"] == 19.3
+        assert spliced.headers["content-type"] == rendered.headers["content-type"] == accept
+        assert spliced.headers.get("link") == rendered.headers.get("link")
+    refused = client.get(url, headers={"accept": "text/csv"})
+    assert refused.status_code == 406
+    assert refused.headers["content-type"] == "application/problem+json"
+    not_a_uri = client.get("/ngsi-ld/v1/entities/nope")
+    assert not_a_uri.status_code == 400

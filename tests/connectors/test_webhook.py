@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 
+from stadsnav.connectors.webhook import WebhookConnector
 from stadsnav.runtime import Runtime
 from support import UplinkFactory, wait_for
 
@@ -80,3 +82,54 @@ def test_unknown_integration_is_404(client: TestClient, make_uplink: UplinkFacto
     response = client.post("/ingest/nope", content=make_uplink(), headers=JSON)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def webhook(runtime: Runtime) -> WebhookConnector:
+    """The demo's webhook connector."""
+    [connector] = [c for c in runtime.connectors if isinstance(c, WebhookConnector)]
+    return connector
+
+
+def test_a_token_is_required_when_configured(
+    client: TestClient,
+    runtime: Runtime,
+    make_uplink: UplinkFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    connector = webhook(runtime)
+    source = connector.integration.source.model_copy(update={"token_env": "BEACH_TOKEN"})
+    monkeypatch.setattr(connector.integration, "source", source)
+    monkeypatch.setenv("BEACH_TOKEN", "s3cret")
+    refused = client.post(URL, content=make_uplink(), headers=JSON)
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == "Bearer"
+    assert refused.headers["content-type"] == "application/problem+json"
+    wrong = client.post(URL, content=make_uplink(), headers={**JSON, "authorization": "Bearer x"})
+    assert wrong.status_code == 401
+    bearer = {**JSON, "authorization": "Bearer s3cret"}
+    assert client.post(URL, content=make_uplink(), headers=bearer).status_code == 202
+
+
+def test_a_full_inbox_is_503_with_retry_after(
+    client: TestClient, runtime: Runtime, make_uplink: UplinkFactory
+) -> None:
+    runtime.inbox.max_pending = 0
+    response = client.post(URL, content=make_uplink(), headers=JSON)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["status"] == 503
+
+
+def test_a_streamed_body_is_joined_and_capped_without_content_length(
+    client: TestClient, runtime: Runtime, make_uplink: UplinkFactory
+) -> None:
+    body = make_uplink()
+    half = len(body) // 2
+    response = client.post(URL, content=iter([body[:half], body[half:]]), headers=JSON)
+    assert response.status_code == 202
+    assert response.json() == {"status": "accepted"}
+    limit = runtime.workspace.settings.server.max_body_bytes
+    chunks = iter([b"{" + b" " * limit, b"}"])
+    too_large = client.post(URL, content=chunks, headers=JSON)
+    assert too_large.status_code == 413
+    assert "over the limit" in too_large.json()["detail"]

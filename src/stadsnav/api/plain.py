@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from typing import Any, ClassVar
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
@@ -15,6 +15,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from stadsnav.api.problems import ApiError, problem_response
 
 Reader = Callable[[Request], Any]
+Shortcut = Callable[[Scope, Receive, Send], Awaitable[bool]]
+"""Answers a request itself and returns True, or returns False having neither received nor sent."""
 
 
 class PlainRoute(APIRoute):
@@ -27,6 +29,7 @@ class PlainRoute(APIRoute):
     """
 
     plain_handler: Callable[[Request], Coroutine[Any, Any, Response]]
+    shortcuts: ClassVar[tuple[Shortcut, ...]] = ()
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """A handler that calls the endpoint with arguments read directly from the request."""
@@ -78,6 +81,9 @@ async def _serve(
     scope["path_params"] = {key: converters[key].convert(value) for key, value in params.items()}
     request = Request(scope, receive, send)
     try:
+        for shortcut in route.shortcuts:
+            if await shortcut(scope, receive, send):
+                return
         response = await route.plain_handler(request)
     except ApiError as error:
         response = problem_response(
@@ -128,3 +134,30 @@ def _dependency_reader(sub: Dependant, path: str) -> Reader:
 
 def _is_async(call: Callable[..., Any] | None) -> bool:
     return inspect.iscoroutinefunction(call)
+
+
+def with_shortcut(shortcut: Shortcut) -> type[PlainRoute]:
+    """A ``PlainRoute`` class whose requests first go to ``shortcut``, a bare ASGI callable.
+
+    The route's endpoint still documents the operation and answers whatever the shortcut
+    declines; ``ApiError``s from either become ProblemDetails answers.
+    """
+    return type("ShortcutRoute", (PlainRoute,), {"shortcuts": (shortcut,)})
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of a header (``name`` in lower case), read straight from the scope."""
+    for key, value in scope["headers"]:
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+async def send_response(
+    send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]]
+) -> None:
+    """Send a complete response without building a Starlette ``Response``."""
+    start = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": start})
+    await send({"type": "http.response.body", "body": body})

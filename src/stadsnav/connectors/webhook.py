@@ -5,12 +5,16 @@ from __future__ import annotations
 import hmac
 import os
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from stadsnav.api.plain import PlainRoute
+from stadsnav.api.plain import send_response, with_shortcut
 from stadsnav.api.problems import ApiError
 from stadsnav.connectors.base import Connector, register
 from stadsnav.connectors.envelopes import EnvelopeError, parse_uplink
@@ -22,6 +26,7 @@ _ACCEPTED = b'{"status":"accepted"}'
 _DUPLICATE = b'{"status":"duplicate"}'
 _IGNORED = b'{"status":"ignored","reason":"not an uplink event"}'
 _JSON_TYPES = ("application/json", "application/ld+json", "text/json")
+_JSON_HEADERS = ((b"content-type", b"application/json"),)
 
 _BODY_SCHEMA: dict[str, Any] = {
     "requestBody": {
@@ -61,19 +66,30 @@ class WebhookConnector(Connector):
             status_code=202,
             summary=f"Receive uplinks for {self.integration.title}",
             openapi_extra=_BODY_SCHEMA,
-            route_class_override=PlainRoute,
+            route_class_override=with_shortcut(self.serve),
         )
         return router
 
     async def receive(self, request: Request) -> Response:
         """Check, commit and acknowledge one uplink."""
+        body = await self.ingest(request.scope, request.receive)
+        return Response(body, status_code=202, media_type="application/json")
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """``receive`` as a bare ASGI shortcut: no Starlette request or response objects."""
+        await send_response(send, 202, await self.ingest(scope, receive), _JSON_HEADERS)
+        return True
+
+    async def ingest(self, scope: Scope, receive: Receive) -> bytes:
+        """Check and commit one uplink; the 202 answer's body, or an ``ApiError``."""
         source = self.integration.source
         assert isinstance(source, WebhookSource)
-        self._authorize(request, source)
-        body = await self._read_body(request)
-        if request.scope["query_string"] and request.query_params.get("event", "up") != "up":
-            return Response(_IGNORED, status_code=202, media_type="application/json")
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        headers = _headers(scope)
+        self._authorize(headers, source)
+        body = await self._read_body(headers, receive)
+        if scope["query_string"] and _event(scope) != "up":
+            return _IGNORED
+        content_type = headers.get(b"content-type", "").split(";")[0].strip().lower()
         if content_type not in _JSON_TYPES:
             self._reject("content_type")
             raise ApiError(
@@ -99,31 +115,46 @@ class WebhookConnector(Connector):
                 503, f"not accepted, retry later: {error}", headers={"Retry-After": "5"}
             ) from None
         if not new:
-            self.metrics.messages_duplicate.labels(self.integration.id).inc()
-            return Response(_DUPLICATE, status_code=202, media_type="application/json")
-        self.metrics.messages_in.labels(self.integration.id).inc()
-        return Response(_ACCEPTED, status_code=202, media_type="application/json")
+            self._counters[1].inc()
+            return _DUPLICATE
+        self._counters[0].inc()
+        return _ACCEPTED
 
-    def _authorize(self, request: Request, source: WebhookSource) -> None:
+    @cached_property
+    def _counters(self) -> tuple[Any, Any]:
+        # A labelled child is looked up under a lock; the two hot ones are looked up once.
+        integration = self.integration.id
+        return (
+            self.metrics.messages_in.labels(integration),
+            self.metrics.messages_duplicate.labels(integration),
+        )
+
+    def _authorize(self, headers: dict[bytes, str], source: WebhookSource) -> None:
         if source.token_env is None:
             return
         expected = os.environ.get(source.token_env, "")
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        given = headers.get(b"authorization", "").removeprefix("Bearer ").strip()
         if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
             self._reject("unauthorized")
             raise ApiError(
                 401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
             )
 
-    async def _read_body(self, request: Request) -> bytes:
+    async def _read_body(self, headers: dict[bytes, str], receive: Receive) -> bytes:
         limit = self.workspace.settings.server.max_body_bytes
-        declared = request.headers.get("content-length")
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             self._reject("too_large")
             raise ApiError(413, f"body of {declared} bytes is over the limit of {limit} bytes")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect
+            chunk: bytes = message.get("body", b"")
+            more = message.get("more_body", False)
             size += len(chunk)
             if size > limit:
                 self._reject("too_large")
@@ -132,7 +163,23 @@ class WebhookConnector(Connector):
         if not size:
             self._reject("empty")
             raise ApiError(400, "empty body: expected an uplink message as JSON")
-        return b"".join(chunks)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _reject(self, reason: str) -> None:
         self.metrics.messages_rejected.labels(self.integration.id, reason).inc()
+
+
+def _headers(scope: Scope) -> dict[bytes, str]:
+    """Request headers by lower-case name; the first of repeated ones wins, as in Starlette."""
+    headers: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name not in headers:
+            headers[name] = value.decode("latin-1")
+    return headers
+
+
+def _event(scope: Scope) -> str:
+    # The last of repeated parameters wins, as in Starlette's query_params.
+    query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+    event: str = query.get("event", "up")
+    return event

@@ -12,6 +12,9 @@ from stadsnav.model.render import format_time
 from stadsnav.store.base import AttributeWrite, Provenance
 from stadsnav.workspace.models import Mapping as MappingSpec
 
+StaticWrites = dict[tuple[str, str], dict[str, Any]]
+"""(entity id, attribute name) → the static (latest-only) attribute already written."""
+
 
 class MappingError(ValueError):
     """A message cannot be mapped; the message says which field and why."""
@@ -49,9 +52,16 @@ class CompiledMapping:
         """The scopes (``data``, ``device``, ``uplink``) the mapping reads."""
 
     def apply(
-        self, scopes: Mapping[str, Any], observed_at: datetime, provenance: Provenance
+        self,
+        scopes: Mapping[str, Any],
+        observed_at: datetime,
+        provenance: Provenance,
+        written: StaticWrites | None = None,
     ) -> list[AttributeWrite]:
-        """Map one message; observed values go to history, static links only to latest."""
+        """Map one message; observed values go to history, static links only to latest.
+
+        Static links whose value ``written`` already holds for the entity are left out.
+        """
         try:
             entity_id = self._entity_id.render(scopes)
         except KeyError as missing:
@@ -79,19 +89,34 @@ class CompiledMapping:
             )
         for name, path in self._relationships:
             target = resolve(path, scopes)
-            if isinstance(target, str) and target:
+            if (
+                isinstance(target, str)
+                and target
+                and not _unchanged(written, entity_id, name, "object", target)
+            ):
                 link = {"type": "Relationship", "object": target}
                 writes.append(
                     AttributeWrite(entity_id, self.entity_type, name, link, None, provenance)
                 )
         if self._location is not None:
             geometry = resolve(self._location, scopes)
-            if isinstance(geometry, Mapping):
+            if isinstance(geometry, Mapping) and not _unchanged(
+                written, entity_id, "location", "value", geometry
+            ):
                 where = {"type": "GeoProperty", "value": dict(geometry)}
                 writes.append(
                     AttributeWrite(entity_id, self.entity_type, "location", where, None, provenance)
                 )
         return writes
+
+
+def _unchanged(
+    written: StaticWrites | None, entity_id: str, name: str, field: str, value: Any
+) -> bool:
+    if written is None:
+        return False
+    previous = written.get((entity_id, name))
+    return previous is not None and previous.get(field) == value
 
 
 def compile_mapping(spec: MappingSpec) -> CompiledMapping:

@@ -48,6 +48,12 @@ class Template:
 
     def render(self, scopes: Mapping[str, Any]) -> str:
         """Fill the placeholders; raise ``KeyError`` naming the first missing path."""
+        if len(self.paths) == 1:
+            # The usual entity id, ``urn:...:{device.name}``, without the list and join.
+            value = resolve(self.paths[0], scopes)
+            if value is MISSING or value is None:
+                raise KeyError(".".join(self.paths[0]))
+            return self._literals[0] + str(value) + self._literals[1]
         parts = [self._literals[0]]
         for path, literal in zip(self.paths, self._literals[1:], strict=True):
             value = resolve(path, scopes)

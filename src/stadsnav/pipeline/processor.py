@@ -11,6 +11,7 @@ from stadsnav.codecs.base import Codec
 from stadsnav.codecs.registry import UnknownCodecError, get_codec
 from stadsnav.connectors.envelopes import EnvelopeError, parse_uplink
 from stadsnav.mapping import CompiledMapping, MappingError, compile_mapping
+from stadsnav.mapping.engine import StaticWrites
 from stadsnav.model.render import format_time
 from stadsnav.model.uplink import Uplink
 from stadsnav.store.base import AttributeWrite, InboxMessage, Provenance
@@ -77,8 +78,14 @@ class Processor:
         self._device_scopes = {eui: device_scope(d) for eui, d in workspace.devices.items()}
         self._codecs: dict[str, Codec] = {}
 
-    def process(self, message: InboxMessage) -> list[AttributeWrite]:
-        """The writes for one message; raise ``StageError`` on any failure."""
+    def process(
+        self, message: InboxMessage, written: StaticWrites | None = None
+    ) -> list[AttributeWrite]:
+        """The writes for one message; raise ``StageError`` on any failure.
+
+        ``written`` (kept per batch) gets the static links this message writes; links already
+        in it with the same value are left out, as a later write of them would change nothing.
+        """
         route = self._routes.get(message.source)
         if route is None:
             raise StageError("receive", f"no integration {message.source!r} in the workspace")
@@ -99,10 +106,14 @@ class Processor:
             scopes["uplink"] = uplink_scope(uplink)
         provenance = Provenance(route.integration.id, message.message_id, message.received_at)
         try:
-            writes = route.mapping.apply(scopes, uplink.received_at, provenance)
+            writes = route.mapping.apply(scopes, uplink.received_at, provenance, written)
         except MappingError as error:
             raise StageError("map", str(error)) from None
         self._validate(route, uplink, writes)
+        if written is not None:
+            for write in writes:
+                if write.observed_at is None:
+                    written[(write.entity_id, write.name)] = write.attribute
         return writes
 
     def _decode(self, route: _Route, device: Device, uplink: Uplink) -> dict[str, Any]:

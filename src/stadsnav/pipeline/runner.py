@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from stadsnav.mapping.engine import StaticWrites
 from stadsnav.metrics import Metrics
 from stadsnav.pipeline.processor import Processor, StageError
 from stadsnav.store.base import AttributeWrite, ContextStore, InboxMessage, NewDeadLetter
@@ -58,8 +59,10 @@ class PipelineRunner:
         started = time.perf_counter()
         writes: list[AttributeWrite] = []
         dead: list[NewDeadLetter] = []
+        # Static links (a sensor's site and position) are written once per batch, not per uplink.
+        written: StaticWrites = {}
         for message in messages:
-            message_writes, letter = self._process(message)
+            message_writes, letter = self._process(message, written)
             writes.extend(message_writes)
             if letter is not None:
                 dead.append(letter)
@@ -91,9 +94,11 @@ class PipelineRunner:
             result.dead += len(dead)
         return result
 
-    def _process(self, message: InboxMessage) -> tuple[list[AttributeWrite], NewDeadLetter | None]:
+    def _process(
+        self, message: InboxMessage, written: StaticWrites | None = None
+    ) -> tuple[list[AttributeWrite], NewDeadLetter | None]:
         try:
-            return self.processor.process(message), None
+            return self.processor.process(message, written), None
         except StageError as error:
             return [], dead_letter(message, error.stage, error.reason)
         except Exception as error:

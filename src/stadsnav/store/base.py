@@ -23,7 +23,9 @@ class NewInboxMessage:
     """MQTT topic or HTTP path it arrived on."""
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen __init__ costs three times as much, and the pipeline builds one per
+# uplink. Treat it as immutable.
+@dataclass(slots=True)
 class InboxMessage:
     """A committed message waiting for the pipeline."""
 
@@ -46,7 +48,9 @@ class Provenance:
     received_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen __init__ costs three times as much, and the pipeline builds one per
+# uplink. Treat it as immutable.
+@dataclass(slots=True)
 class AttributeWrite:
     """One NGSI-LD attribute of one entity, in normalized form, to store.
 

@@ -28,6 +28,10 @@ _INBOX_COLUMNS = "id, source, message_id, received_at, content_type, body, topic
 _DEAD_COLUMNS = (
     "id, source, message_id, received_at, content_type, body, topic, stage, reason, failed_at"
 )
+_ENTITY_TEXTS = (
+    "SELECT e.type, a.name, a.attribute FROM entities e "
+    "LEFT JOIN entity_attributes a ON a.entity_id = e.id WHERE e.id = ? ORDER BY a.name"
+)
 _HISTORY_COLUMNS = "name, observed_at, attribute, integration, source_message_id, received_at"
 
 INSERT_INBOX = (
@@ -376,6 +380,27 @@ class SqlStore(ABC):
         found = self._entities("e.id = ?", [entity_id])
         return found[0] if found else None
 
+    def entity_json(self, entity_id: str) -> bytes | None:
+        """The entity as normalized NGSI-LD JSON, spliced from the stored attribute JSON.
+
+        The stored form is what ``render_entity`` gives by default, so it is not decoded and
+        encoded again. None when the entity is unknown or an attribute holds system attributes
+        (which the rendered form leaves out): ``get_entity`` and ``render_entity`` answer then.
+        """
+        rows = self._query(_ENTITY_TEXTS, [entity_id])
+        if not rows:
+            return None
+        parts = [b'{"id":', orjson.dumps(entity_id), b',"type":', orjson.dumps(rows[0][0])]
+        for _, name, attribute in rows:
+            if name is None:
+                continue
+            text = _json_bytes(attribute)
+            if b'"createdAt"' in text or b'"modifiedAt"' in text:
+                return None
+            parts += (b",", orjson.dumps(name), b":", text)
+        parts.append(b"}")
+        return b"".join(parts)
+
     def find_entities(
         self,
         types: Sequence[str] | None = None,
@@ -543,6 +568,14 @@ def _check_pattern(pattern: str) -> None:
         re.compile(pattern)
     except re.error as error:
         raise ValueError(f"invalid idPattern {pattern!r}: {error}") from error
+
+
+def _json_bytes(value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bytes):
+        return value
+    return orjson.dumps(value)
 
 
 def _json(value: Any) -> dict[str, Any]:

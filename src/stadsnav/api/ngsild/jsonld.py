@@ -14,11 +14,16 @@ from stadsnav.model.context import CORE_CONTEXT_URL, link_header
 JSON = "application/json"
 JSON_LD = "application/ld+json"
 GEO_JSON = "application/geo+json"
+LINK = link_header()
 
 
 def negotiate(request: Request) -> str:
     """The response media type the client accepts, preferring plain JSON."""
-    accept = request.headers.get("accept", "")
+    return media_type_for(request.headers.get("accept", ""))
+
+
+def media_type_for(accept: str) -> str:
+    """The response media type for an ``Accept`` header value, preferring plain JSON."""
     if not accept.strip():
         return JSON
     ranges = [part.split(";")[0].strip().lower() for part in accept.split(",")]
@@ -42,5 +47,5 @@ def ngsild_response(request: Request, body: Any, headers: dict[str, str] | None 
         else:
             body = {**body, "@context": CORE_CONTEXT_URL}
     else:
-        all_headers["Link"] = link_header()
+        all_headers["Link"] = LINK
     return Response(orjson.dumps(body), media_type=media, headers=all_headers)
