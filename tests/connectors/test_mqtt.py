@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import paho.mqtt.client as paho
 import pytest
 
 from stadsnav.runtime import Runtime
 from stadsnav.workspace import Workspace
 from stadsnav.workspace.models import MqttSource
-from support import BYSKE_SENSOR, UplinkFactory
+from support import BYSKE_SENSOR, SHARED_DATA, SUNDSVALL_BEACH_PAYLOAD, UplinkFactory
 
 pytestmark = pytest.mark.mqtt
 BROKER = ("127.0.0.1", 1883)
@@ -32,21 +34,25 @@ def _broker() -> None:
         pytest.skip(reason)
 
 
+def subscribe_integration(workspace: Workspace, fmt: str, topic: str) -> None:
+    """Point the demo's MQTT integration at a topic and a client id of this test only."""
+    workspace.integrations.pop("beach-sensors-tts", None)
+    workspace.integrations["beach-sensors-mqtt"].source = MqttSource(
+        type="mqtt",
+        format=fmt,
+        topics=[topic],
+        qos=1,
+        client_id=f"stadsnav-test-{uuid.uuid4().hex[:8]}",
+    )
+
+
 @pytest.fixture
 def mqtt_runtime(workspace: Workspace) -> Runtime:
-    """The demo's MQTT integration on a topic and client id of this test only."""
-    workspace.integrations.pop("beach-sensors-tts")
-    integration = workspace.integrations["beach-sensors-mqtt"]
-    tag = uuid.uuid4().hex[:8]
-    integration.source = MqttSource(
-        type="mqtt",
-        format="tts_v3",
-        topics=[f"v3/beaches-{tag}@test/devices/+/up"],
-        qos=1,
-        client_id=f"stadsnav-test-{tag}",
+    """The demo's MQTT integration, for The Things Stack's topic layout."""
+    subscribe_integration(
+        workspace, "tts_v3", f"v3/beaches-{uuid.uuid4().hex[:8]}@test/devices/+/up"
     )
-    runtime = Runtime.open(workspace)
-    return runtime
+    return Runtime.open(workspace)
 
 
 def publish(topic: str, bodies: list[bytes]) -> None:
@@ -127,3 +133,37 @@ def test_messages_published_while_stopped_arrive_after_restart(
             await again.stop()
 
     asyncio.run(second_run())
+
+
+def test_chirpstack_v4_events_on_their_topic_layout(workspace: Workspace) -> None:
+    """The docs' ChirpStack v4 `up` event, from a registered sensor, arrives as stored values."""
+    tag = uuid.uuid4().hex[:8]
+    subscribe_integration(workspace, "chirpstack_v4", f"application/{tag}/device/+/event/up")
+    runtime = Runtime.open(workspace)
+    event = orjson.loads(
+        (SHARED_DATA / "envelopes" / "chirpstack_v4_up_docs_example.json").read_bytes()
+    )
+    event["deviceInfo"]["devEui"] = BYSKE_SENSOR
+    event["fPort"] = 5
+    event["data"] = base64.b64encode(SUNDSVALL_BEACH_PAYLOAD).decode()
+    status = orjson.loads(
+        (SHARED_DATA / "envelopes" / "chirpstack_v4_status_docs_example.json").read_bytes()
+    )
+
+    async def scenario() -> None:
+        await runtime.start()
+        try:
+            await asyncio.wait_for(connected(runtime), 10)
+            base = f"application/{tag}/device/{BYSKE_SENSOR}/event"
+            await asyncio.to_thread(publish, f"{base}/status", [orjson.dumps(status)])
+            await asyncio.to_thread(publish, f"{base}/up", [orjson.dumps(event)])
+            await wait_stored(runtime, 1)
+            entity = runtime.store.get_entity(ENTITY)
+            assert entity is not None
+            assert entity.attributes["temperature"]["value"] == 19.3
+            assert entity.attributes["temperature"]["observedAt"] == "2022-07-18T09:34:15.775Z"
+            assert runtime.store.dead_letters() == []
+        finally:
+            await runtime.stop()
+
+    asyncio.run(scenario())
