@@ -71,3 +71,19 @@ def test_stored_json_shortcut_answers_as_the_endpoint_does(
     assert refused.headers["content-type"] == "application/problem+json"
     not_a_uri = client.get("/ngsi-ld/v1/entities/nope")
     assert not_a_uri.status_code == 400
+
+
+def test_lane_answers_an_unexpected_error_with_a_500_problem(
+    client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(entity_id: str) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(runtime.store, "get_entity", broken)
+    quiet = TestClient(client.app, raise_server_exceptions=False)
+    response = quiet.get(f"/ngsi-ld/v1/entities/{ENTITY}?options=keyValues")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "disk on fire" not in response.text
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        client.get(f"/ngsi-ld/v1/entities/{ENTITY}?options=keyValues")

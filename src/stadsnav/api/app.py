@@ -52,5 +52,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     for router in routers:
         app.include_router(router)
     lane = [route for router in routers for route in router.routes if isinstance(route, PlainRoute)]
-    app.add_middleware(FastLane, routes=lane)
+    _serve_lane_first(app, lane)
     return app
+
+
+def _serve_lane_first(app: FastAPI, lane: list[PlainRoute]) -> None:
+    """Put the fast lane in front of Starlette's whole middleware stack.
+
+    The error, exception and body-limit layers each wrap every request and every ``send``;
+    the lane answers its errors itself, so its requests skip them.
+    """
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: FastLane(build(), lane)  # type: ignore[method-assign]

@@ -79,17 +79,34 @@ async def _serve(
 ) -> None:
     converters = route.param_convertors
     scope["path_params"] = {key: converters[key].convert(value) for key, value in params.items()}
-    request = Request(scope, receive, send)
     try:
         for shortcut in route.shortcuts:
             if await shortcut(scope, receive, send):
                 return
-        response = await route.plain_handler(request)
+        response = await route.plain_handler(Request(scope, receive, send))
     except ApiError as error:
         response = problem_response(
-            request, error.status, error.detail, error.ngsild_type, error.headers
+            Request(scope, receive, send),
+            error.status,
+            error.detail,
+            error.ngsild_type,
+            error.headers,
         )
+    except Exception:
+        # The lane runs outside Starlette's ServerErrorMiddleware, so it answers as that would:
+        # a 500 problem if nothing was sent yet, and the error goes on to be logged.
+        await _answer_unexpected(scope, receive, send)
+        raise
     await response(scope, receive, send)
+
+
+async def _answer_unexpected(scope: Scope, receive: Receive, send: Send) -> None:
+    request = Request(scope, receive, send)
+    response = problem_response(request, 500, "an unexpected error occurred; it has been logged")
+    try:
+        await response(scope, receive, send)
+    except RuntimeError:
+        return  # the response had already started; the server closes the connection
 
 
 def _readers(dependant: Dependant, path: str) -> dict[str, Reader]:

@@ -545,6 +545,8 @@ def utc(value: datetime) -> datetime:
 
 def rfc3339(value: datetime) -> str:
     """The datetime as RFC 3339 text in UTC with a ``Z``."""
+    if value.tzinfo is UTC:
+        return value.isoformat()[:-6] + "Z"  # drop the "+00:00" every UTC isoformat ends in
     return utc(value).isoformat().replace("+00:00", "Z")
 
 
