@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from stadsnav.codecs import registry
 from stadsnav.codecs.registry import UnknownCodecError, codec_ids, get_codec
 
 
@@ -46,3 +49,23 @@ def test_unknown_id_without_close_matches() -> None:
         get_codec("acme/flux-capacitor")
     assert caught.value.suggestions == []
     assert str(caught.value) == "unknown codec id 'acme/flux-capacitor'"
+
+
+def test_codecs_of_installed_packages_are_registered_by_entry_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A third-party package names its codec module in the ``stadsnav.codecs`` group."""
+    (tmp_path / "acme_codecs.py").write_text(
+        "from stadsnav.codecs.elsys import ElsysCodec\nCODECS = [ElsysCodec('acme/probe-1')]\n"
+    )
+    info = tmp_path / "acme_codecs-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-codecs\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[stadsnav.codecs]\nacme = acme_codecs\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    codecs = registry._native_codecs()
+    assert codecs["acme/probe-1"].decode_uplink(bytes.fromhex("070d8a0c00c1"), 5).data == {
+        "vdd": 3466,
+        "externalTemperature": 19.3,
+    }
+    assert "elsys/elt-2" in codecs

@@ -1,11 +1,20 @@
-"""Codecs by id (``vendor/model``, as in the TTN device repository)."""
+"""Codecs by id (``vendor/model``, as in the TTN device repository).
+
+Built-in codec modules and those of installed packages (entry point group ``stadsnav.codecs``,
+each naming a module with a ``CODECS`` iterable) are registered alike.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterable
 from difflib import get_close_matches
+from importlib.metadata import entry_points
 
-from stadsnav.codecs import elsys
 from stadsnav.codecs.base import Codec
+
+BUILTIN_MODULES: tuple[str, ...] = ("stadsnav.codecs.elsys",)
+ENTRY_POINT_GROUP = "stadsnav.codecs"
 
 
 class UnknownCodecError(LookupError):
@@ -31,7 +40,13 @@ def close_matches(codec_id: str) -> list[str]:
 
 
 def _native_codecs() -> dict[str, Codec]:
-    return {codec.id: codec for codec in elsys.CODECS}
+    modules = [importlib.import_module(name) for name in BUILTIN_MODULES]
+    modules += [entry.load() for entry in entry_points(group=ENTRY_POINT_GROUP)]
+    codecs: dict[str, Codec] = {}
+    for module in modules:
+        found: Iterable[Codec] = module.CODECS
+        codecs.update((codec.id, codec) for codec in found)
+    return codecs
 
 
 _CODECS: dict[str, Codec] = _native_codecs()
