@@ -13,7 +13,20 @@ from importlib.metadata import entry_points
 
 from stadsnav.codecs.base import Codec
 
-BUILTIN_MODULES: tuple[str, ...] = ("stadsnav.codecs.elsys",)
+BUILTIN_MODULES: tuple[str, ...] = tuple(
+    f"stadsnav.codecs.{vendor}"
+    for vendor in (
+        "axioma",
+        "bosch",
+        "decentlab",
+        "elsys",
+        "milesight",
+        "netvox",
+        "nwave",
+        "senlab",
+        "sensative",
+    )
+)
 ENTRY_POINT_GROUP = "stadsnav.codecs"
 
 
