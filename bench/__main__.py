@@ -7,7 +7,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import entity, mqtt_ingest, pipeline, webhook
+from bench import codecs, entity, mqtt_ingest, pipeline, webhook
 from bench.common import Result
 
 Bench = Callable[[int], Result]
@@ -16,6 +16,8 @@ BENCHES: dict[str, tuple[Bench, int, int]] = {
     "mqtt": (mqtt_ingest.run, 20_000, 2_000),
     "pipeline": (pipeline.run, 100_000, 10_000),
     "entity": (entity.run, 20_000, 2_000),
+    "codecs-native": (codecs.run_native, 100_000, 10_000),
+    "codecs-js": (codecs.run_js, 100_000, 10_000),
 }
 
 

@@ -16,7 +16,9 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from stadsnav.cli_codecs import codecs_app, decode
 from stadsnav.codecs.registry import codec_ids
+from stadsnav.codecs.repository import workspace_codec_ids
 from stadsnav.logs import configure_logging
 from stadsnav.workspace import Problem, Workspace, WorkspaceError, lint_workspace, load_workspace
 
@@ -25,6 +27,8 @@ app = typer.Typer(
 )
 deadletters = typer.Typer(help="Inspect and replay messages the pipeline could not process.")
 app.add_typer(deadletters, name="deadletters")
+app.add_typer(codecs_app, name="codecs")
+app.command()(decode)
 
 
 def out() -> Console:
@@ -40,6 +44,11 @@ def err() -> Console:
 WorkspaceArg = Annotated[Path, typer.Argument(help="Workspace folder (with stadsnav.toml).")]
 
 
+def known_codecs(workspace: Path) -> list[str]:
+    """Native codec ids and those imported into the workspace's ``codecs/`` folder."""
+    return [*codec_ids(), *workspace_codec_ids(workspace)]
+
+
 def _print_problems(problems: list[Problem]) -> None:
     for problem in problems:
         style = "red" if problem.severity == "error" else "yellow"
@@ -48,7 +57,7 @@ def _print_problems(problems: list[Problem]) -> None:
 
 def _load(path: Path) -> Workspace:
     """The workspace, or exit 2 after printing every problem in it."""
-    problems = lint_workspace(path, known_codecs=codec_ids())
+    problems = lint_workspace(path, known_codecs=known_codecs(path))
     if any(p.severity == "error" for p in problems):
         _print_problems(problems)
         err().print(f"[red]{path}: the workspace has errors; fix them and start again.[/]")
@@ -63,7 +72,7 @@ def _load(path: Path) -> Workspace:
 @app.command()
 def lint(workspace: WorkspaceArg) -> None:
     """Check a workspace; print every problem with file, line and field; exit 1 on errors."""
-    problems = lint_workspace(workspace, known_codecs=codec_ids())
+    problems = lint_workspace(workspace, known_codecs=known_codecs(workspace))
     _print_problems(problems)
     errors = sum(p.severity == "error" for p in problems)
     if errors:

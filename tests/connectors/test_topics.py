@@ -1,4 +1,4 @@
-"""MQTT uplink topics of The Things Stack v3 and ChirpStack v4."""
+"""MQTT uplink topics of The Things Stack v3 and ChirpStack v3 and v4."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from stadsnav.connectors.topics import (
 TTS_TENANT = "v3/application-tts-name@ttn/devices/eui-1000000000000001/up"
 TTS_PLAIN = "v3/app1/devices/dev1/up"
 CHIRPSTACK = "application/17c82e96-be03-4f38-aef3-f83d48582d97/device/0101010101010101/event/up"
+# ChirpStack v3's application ids are numbers; its first default uplink topic ended in /rx.
+CHIRPSTACK_V3_RX = "application/102/device/24e124329e090021/rx"
+CHIRPSTACK_V3_UP = "application/102/device/24e124329e090021/event/up"
 
 
 @pytest.mark.parametrize(
@@ -29,6 +32,9 @@ CHIRPSTACK = "application/17c82e96-be03-4f38-aef3-f83d48582d97/device/0101010101
             TopicMatch("tts_v3", "application-tts-name", "ttn", "eui-1000000000000001"),
         ),
         (TTS_PLAIN, TopicMatch("tts_v3", "app1", None, "dev1")),
+        (CHIRPSTACK_V3_RX, TopicMatch("chirpstack_v3", "102", None, "24e124329e090021")),
+        # The same layout as v4's: the topic cannot tell them apart, the envelope does.
+        (CHIRPSTACK_V3_UP, TopicMatch("chirpstack_v4", "102", None, "24e124329e090021")),
         (
             CHIRPSTACK,
             TopicMatch(
@@ -50,6 +56,15 @@ def test_uplink_topics_match(topic: str, expected: TopicMatch) -> None:
         "application/17c82e96/device/0101010101010101/command/down",
         "application/17c82e96/device/0101010101010101/event/up/extra",
         "application/17c82e96/device//event/up",
+        "application/102/device/24e124329e090021/tx",
+        "application/102/device/24e124329e090021/status",
+        "application/102/device/24e124329e090021/join",
+        "application/102/device/24e124329e090021/error",
+        "application/102/device/24e124329e090021/rx/extra",
+        "application/102/device//rx",
+        "application//device/24e124329e090021/rx",
+        "application/102/device/+/rx",
+        "application/102/rx",
         "v3/app1@tenant1/devices/dev1/join",
         "v3/app1@tenant1/devices/dev1/down/push",
         "v3/app1@tenant1/devices/dev1/up/extra",
@@ -76,17 +91,31 @@ def test_topic_match_is_frozen() -> None:
 
 
 def test_default_filters_subscribe_to_every_uplink_topic() -> None:
-    assert DEFAULT_UPLINK_TOPICS == ("v3/+/devices/+/up", "application/+/device/+/event/up")
-    for topic in (TTS_TENANT, TTS_PLAIN, CHIRPSTACK):
+    assert DEFAULT_UPLINK_TOPICS == (
+        "v3/+/devices/+/up",
+        "application/+/device/+/event/up",
+        "application/+/device/+/rx",
+    )
+    for topic in (TTS_TENANT, TTS_PLAIN, CHIRPSTACK, CHIRPSTACK_V3_RX, CHIRPSTACK_V3_UP):
         assert any(topic_matches_sub(sub, topic) for sub in DEFAULT_UPLINK_TOPICS)
-    status = CHIRPSTACK.replace("/event/up", "/event/status")
-    assert not any(topic_matches_sub(sub, status) for sub in DEFAULT_UPLINK_TOPICS)
+    for other in (
+        CHIRPSTACK.replace("/event/up", "/event/status"),
+        CHIRPSTACK_V3_RX.replace("/rx", "/status"),
+        CHIRPSTACK_V3_RX.replace("/rx", "/error"),
+        CHIRPSTACK_V3_RX.replace("/rx", "/join"),
+    ):
+        assert not any(topic_matches_sub(sub, other) for sub in DEFAULT_UPLINK_TOPICS)
 
 
 levels = st.text(st.characters(codec="utf-8", exclude_characters="/+#\x00"), max_size=12)
 
 
-@given(st.lists(levels | st.sampled_from(["v3", "devices", "up", "application"]), max_size=7))
+@given(
+    st.lists(
+        levels | st.sampled_from(["v3", "devices", "device", "up", "rx", "event", "application"]),
+        max_size=7,
+    )
+)
 def test_matches_are_exactly_what_the_filters_subscribe_to(parts: list[str]) -> None:
     topic = "/".join(parts)
     match = match_uplink_topic(topic)
@@ -99,7 +128,7 @@ def test_matches_are_exactly_what_the_filters_subscribe_to(parts: list[str]) -> 
 
 
 @given(
-    st.sampled_from(["tts_v3", "chirpstack_v4"]),
+    st.sampled_from(["tts_v3", "chirpstack_v4", "chirpstack_v3"]),
     levels.filter(lambda s: s and "@" not in s),
     st.none() | levels.filter(lambda s: s and "@" not in s),
     levels.filter(bool),
@@ -112,5 +141,6 @@ def test_matches_rebuild_their_topic(
         topic = f"v3/{app_part}/devices/{device}/up"
     else:
         tenant = None
-        topic = f"application/{application}/device/{device}/event/up"
+        suffix = "rx" if network == "chirpstack_v3" else "event/up"
+        topic = f"application/{application}/device/{device}/{suffix}"
     assert match_uplink_topic(topic) == TopicMatch(network, application, tenant, device)

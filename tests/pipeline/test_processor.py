@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import pytest
 
+from stadsnav.cli import known_codecs
+from stadsnav.codecs.repository import import_codecs
 from stadsnav.pipeline.processor import Processor, StageError
 from stadsnav.store.base import InboxMessage
-from stadsnav.workspace import Workspace
-from support import BYSKE_SENSOR, SHARED_DATA, UplinkFactory
+from stadsnav.workspace import Workspace, lint_workspace, load_workspace
+from support import BYSKE_SENSOR, REPO_ROOT, SHARED_DATA, UplinkFactory
 
 
 def inbox_message(body: bytes, source: str = "beach-sensors-tts") -> InboxMessage:
@@ -109,3 +112,55 @@ def test_message_of_an_unknown_integration_is_rejected(
 ) -> None:
     error = stage_of(Processor(workspace), make_uplink(), source="removed-integration")
     assert error.stage == "receive"
+
+
+def test_a_netmore_batch_maps_every_uplink(workspace: Workspace) -> None:
+    """The real Netmore array form, with two registered beach sensors in one delivery."""
+    [template] = orjson.loads(
+        (SHARED_DATA / "envelopes" / "diwise_netmore_elsys_elt2hp.json").read_bytes()
+    )
+    byske, boviken = dict(template), dict(template)
+    byske |= {"devEui": BYSKE_SENSOR, "payload": "070d8a0c00c1"}
+    boviken |= {"devEui": "a81758fffe05c3a2", "payload": "0c00b4", "fCntUp": 7}
+    body = orjson.dumps([byske, boviken])
+    workspace.integrations["beach-sensors-tts"].source.format = "netmore"
+    writes = Processor(workspace).process(inbox_message(body))
+    temperatures = {
+        w.entity_id.rsplit(":", 1)[1]: w.attribute["value"]
+        for w in writes
+        if w.name == "temperature"
+    }
+    assert temperatures == {"elt2-byske-havsbad": 19.3, "elt2-bovikens-havsbad": 18.0}
+
+
+def test_a_batch_with_one_bad_uplink_is_dead_lettered_whole(workspace: Workspace) -> None:
+    [template] = orjson.loads(
+        (SHARED_DATA / "envelopes" / "diwise_netmore_elsys_elt2hp.json").read_bytes()
+    )
+    good = dict(template) | {"devEui": BYSKE_SENSOR, "payload": "070d8a0c00c1"}
+    bad = dict(template) | {"devEui": BYSKE_SENSOR, "payload": "0c01"}
+    workspace.integrations["beach-sensors-tts"].source.format = "netmore"
+    error = stage_of(Processor(workspace), orjson.dumps([good, bad]))
+    assert error.stage == "decode"
+    assert error.reason.startswith("uplink 2 of 2 in the batch: ")
+
+
+def test_a_device_decoded_by_an_imported_javascript_codec(
+    workspace_dir: Path, make_uplink: UplinkFactory
+) -> None:
+    """A codec imported from a TTN-repository checkout is used like a native one, and lints."""
+    import_codecs(REPO_ROOT / "tests" / "fixtures" / "ttn-repo", workspace_dir)
+    devices = workspace_dir / "devices" / "beach-sensors.yaml"
+    devices.write_text(
+        devices.read_text().replace("codec: elsys/elt-2", "codec: nordtest/tlv-sensor", 1)
+    )
+    assert not [
+        p
+        for p in lint_workspace(workspace_dir, known_codecs=known_codecs(workspace_dir))
+        if p.is_error
+    ]
+    workspace = load_workspace(workspace_dir)
+    assert workspace.devices[BYSKE_SENSOR].codec == "nordtest/tlv-sensor"
+    writes = Processor(workspace).process(inbox_message(make_uplink()))
+    [temperature] = [w for w in writes if w.name == "temperature"]
+    assert temperature.attribute["value"] == 19.3

@@ -73,7 +73,7 @@ def test_unknown_source_type(make_workspace: WorkspaceFactory) -> None:
 
 
 def test_error_inside_union_member_drops_the_tag(make_workspace: WorkspaceFactory) -> None:
-    text = BASE["integrations/tts.yaml"].replace("format: tts_v3", "format: loriot")
+    text = BASE["integrations/tts.yaml"].replace("format: tts_v3", "format: semtech_udp")
     [problem] = lint(make_workspace({"integrations/tts.yaml": text}))
     assert (problem.line, problem.field) == (6, "source.format")
 
@@ -254,3 +254,11 @@ def test_many_problems_at_once(make_workspace: WorkspaceFactory) -> None:
         ("entities/beaches.yaml", 2, "entities[0].id", "error"),
         ("integrations/tts.yaml", 16, "mapping.relationships.refPointOfInterest", "error"),
     ]
+
+
+def test_unknown_envelope_format_lists_the_known_ones(make_workspace: WorkspaceFactory) -> None:
+    text = BASE["integrations/tts.yaml"].replace("format: tts_v3", "format: semtech_udp")
+    [problem] = lint(make_workspace({"integrations/tts.yaml": text}))
+    assert "unknown envelope format 'semtech_udp'" in problem.message
+    assert "netmore" in problem.message
+    assert "loriot" in problem.message

@@ -13,7 +13,7 @@ import aiomqtt
 import structlog
 
 from stadsnav.connectors.base import Connector, register
-from stadsnav.connectors.envelopes import EnvelopeError, parse_uplink
+from stadsnav.connectors.envelopes import EnvelopeError, batch_message_id, parse_uplinks
 from stadsnav.connectors.topics import match_uplink_topic
 from stadsnav.pipeline.inbox import InboxUnavailableError
 from stadsnav.store.base import NewInboxMessage
@@ -25,7 +25,7 @@ log = structlog.get_logger("stadsnav.mqtt")
 def message_id_for(body: bytes, fmt: str) -> str:
     """The uplink's own id, or a content hash for a message that is not a valid envelope."""
     try:
-        return parse_uplink(body, fmt).message_id
+        return batch_message_id(parse_uplinks(body, fmt))
     except EnvelopeError:
         return "sha256:" + hashlib.sha256(body).hexdigest()
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Network = Literal["tts_v3", "chirpstack_v4"]
+Network = Literal["tts_v3", "chirpstack_v4", "chirpstack_v3"]
 
-DEFAULT_UPLINK_TOPICS: tuple[str, ...] = ("v3/+/devices/+/up", "application/+/device/+/event/up")
-"""Subscription filters that catch every uplink of both network servers."""
+DEFAULT_UPLINK_TOPICS: tuple[str, ...] = (
+    "v3/+/devices/+/up",
+    "application/+/device/+/event/up",
+    "application/+/device/+/rx",
+)
+"""Subscription filters that catch every uplink of The Things Stack v3 and ChirpStack v3/v4."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +35,10 @@ def match_uplink_topic(topic: str) -> TopicMatch | None:
         case ["v3", app_and_tenant, "devices", device, "up"]:
             return _tts_v3(app_and_tenant, device)
         case ["application", application, "device", dev_eui, "event", "up"]:
+            # Later ChirpStack v3 releases publish here too; the envelope tells the two apart.
             return TopicMatch("chirpstack_v4", application, None, dev_eui)
+        case ["application", application, "device", dev_eui, "rx"]:
+            return TopicMatch("chirpstack_v3", application, None, dev_eui)
     return None
 
 

@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from stadsnav.api.plain import send_response, with_shortcut
 from stadsnav.api.problems import ApiError
 from stadsnav.connectors.base import Connector, register
-from stadsnav.connectors.envelopes import EnvelopeError, parse_uplink
+from stadsnav.connectors.envelopes import EnvelopeError, batch_message_id, parse_uplinks
 from stadsnav.pipeline.inbox import InboxFullError, InboxUnavailableError
 from stadsnav.store.base import NewInboxMessage
 from stadsnav.workspace.models import WebhookSource
@@ -96,13 +96,13 @@ class WebhookConnector(Connector):
                 415, f"Content-Type must be application/json, not {content_type or 'missing'!r}"
             )
         try:
-            uplink = parse_uplink(body, source.format)
+            uplinks = parse_uplinks(body, source.format)
         except EnvelopeError as error:
             self._reject("envelope")
             raise ApiError(400, str(error)) from None
         message = NewInboxMessage(
             self.integration.id,
-            uplink.message_id,
+            batch_message_id(uplinks),
             datetime.now(UTC),
             content_type,
             body,

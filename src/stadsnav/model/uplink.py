@@ -12,7 +12,7 @@ class Uplink:
     """One uplink frame from one device, independent of the network server that carried it."""
 
     network: str
-    """Envelope format it came in: ``tts_v3`` or ``chirpstack_v4``."""
+    """Envelope format it came in (``tts_v3``, ``chirpstack_v4``, ``netmore`` ...)."""
     message_id: str
     """Stable id of this uplink at the network server; the same retry carries the same id."""
     dev_eui: str

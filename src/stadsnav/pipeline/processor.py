@@ -9,7 +9,8 @@ from typing import Any
 
 from stadsnav.codecs.base import Codec
 from stadsnav.codecs.registry import UnknownCodecError, get_codec
-from stadsnav.connectors.envelopes import EnvelopeError, parse_uplink
+from stadsnav.codecs.repository import load_workspace_codecs
+from stadsnav.connectors.envelopes import EnvelopeError, parse_uplinks
 from stadsnav.mapping import CompiledMapping, MappingError, compile_mapping
 from stadsnav.mapping.engine import StaticWrites
 from stadsnav.model.render import format_time
@@ -77,6 +78,8 @@ class Processor:
         }
         self._device_scopes = {eui: device_scope(d) for eui, d in workspace.devices.items()}
         self._codecs: dict[str, Codec] = {}
+        # Imported JavaScript codecs (the workspace's codecs/ folder); V8 starts on first use.
+        self._imported: dict[str, Codec] = dict(load_workspace_codecs(workspace.root))
 
     def process(
         self, message: InboxMessage, written: StaticWrites | None = None
@@ -90,9 +93,27 @@ class Processor:
         if route is None:
             raise StageError("receive", f"no integration {message.source!r} in the workspace")
         try:
-            uplink = parse_uplink(message.body, route.integration.source.format)
+            uplinks = parse_uplinks(message.body, route.integration.source.format)
         except EnvelopeError as error:
             raise StageError("envelope", str(error)) from None
+        if len(uplinks) == 1:
+            return self._process_uplink(route, message, uplinks[0], written)
+        # A batch (Netmore) is stored whole or dead-lettered whole, so a replay repeats nothing.
+        writes: list[AttributeWrite] = []
+        batch_written: StaticWrites | None = None if written is None else dict(written)
+        for index, uplink in enumerate(uplinks):
+            try:
+                writes += self._process_uplink(route, message, uplink, batch_written)
+            except StageError as error:
+                reason = f"uplink {index + 1} of {len(uplinks)} in the batch: {error.reason}"
+                raise StageError(error.stage, reason) from None
+        if written is not None and batch_written is not None:
+            written.update(batch_written)
+        return writes
+
+    def _process_uplink(
+        self, route: _Route, message: InboxMessage, uplink: Uplink, written: StaticWrites | None
+    ) -> list[AttributeWrite]:
         device = self.workspace.devices.get(uplink.dev_eui)
         if device is None:
             raise StageError(
@@ -125,9 +146,12 @@ class Processor:
         codec = self._codecs.get(codec_id)
         if codec is None:
             try:
-                codec = self._codecs[codec_id] = get_codec(codec_id)
+                codec = get_codec(codec_id)
             except UnknownCodecError as error:
-                raise StageError("decode", str(error)) from None
+                if codec_id not in self._imported:
+                    raise StageError("decode", str(error)) from None
+                codec = self._imported[codec_id]
+            self._codecs[codec_id] = codec
         result = codec.decode_uplink(uplink.payload, uplink.f_port, uplink.received_at)
         if result.errors:
             raise StageError(

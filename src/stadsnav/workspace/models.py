@@ -18,6 +18,9 @@ from pydantic import (
     model_validator,
 )
 
+from stadsnav.connectors.envelopes import FORMATS
+from stadsnav.connectors.topics import DEFAULT_UPLINK_TOPICS
+
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _DEV_EUI = re.compile(r"^[0-9a-fA-F]{16}$")
 _CODEC = re.compile(r"^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*$")
@@ -291,8 +294,15 @@ class EntityFile(_Strict):
 
 # integrations/*.yaml
 
-Format = Literal["auto", "tts_v3", "chirpstack_v4"]
-DEFAULT_TOPICS = ["v3/+/devices/+/up", "application/+/device/+/event/up"]
+
+def _known_format(value: str) -> str:
+    if value not in FORMATS:
+        raise ValueError(f"unknown envelope format {value!r}: use one of {', '.join(FORMATS)}")
+    return value
+
+
+Format = Annotated[str, AfterValidator(_known_format)]
+DEFAULT_TOPICS = list(DEFAULT_UPLINK_TOPICS)
 
 
 class WebhookSource(_Strict):
