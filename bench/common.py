@@ -84,9 +84,11 @@ class Sensor:
 
 
 def demo_sensors() -> list[Sensor]:
-    """The demo's registered devices."""
+    """The demo's Elsys sensors (the uplinks below carry Elsys payloads)."""
     doc = yaml.safe_load((DEMO / "devices" / "beach-sensors.yaml").read_text())
-    return [Sensor(d["dev_eui"], d["name"]) for d in doc["devices"]]
+    return [
+        Sensor(d["dev_eui"], d["name"]) for d in doc["devices"] if d["codec"].startswith("elsys/")
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,9 +164,6 @@ async def _demo(
         await asyncio.sleep(0.05)
     config = server.config
     base = f"http://{config.host}:{config.port}"
-    webhook = next(
-        (i.id for i in workspace.integrations.values() if i.source.type == "webhook"), None
-    )
     out().print(f"\n[bold]Stadsnav demo — {workspace.settings.workspace.name}[/] is running:\n")
     for label, path in [
         ("Beaches (JSON)", "/api/v1/beaches"),
@@ -178,19 +175,18 @@ async def _demo(
         ("Metrics", "/metrics"),
     ]:
         out().print(f"  {label:<18} {base}{path}")
-    out().print("\nSensors post to the webhook every few seconds; Ctrl-C stops everything.\n")
-    simulator = None
-    if webhook is not None:
-        sim = BeachSimulator.for_workspace(workspace)
-        simulator = asyncio.create_task(
-            sim.run(f"{base}/ingest/{webhook}", interval, stop, backfill)
-        )
+    sim = BeachSimulator.for_workspace(workspace)
+    networks = sorted({sensor.format for sensor in sim.sensors})
+    out().print(
+        f"\n{len(sim.sensors)} sensors post through {', '.join(networks)} webhooks every "
+        f"{interval:g} s; Ctrl-C stops everything.\n"
+    )
+    simulator = asyncio.create_task(sim.run(base, interval, stop, backfill))
     await serving
     stop.set()
-    if simulator is not None:
-        simulator.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await simulator
+    simulator.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await simulator
 
 
 @deadletters.command("list")

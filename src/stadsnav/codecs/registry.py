@@ -19,12 +19,14 @@ BUILTIN_MODULES: tuple[str, ...] = tuple(
         "axioma",
         "bosch",
         "decentlab",
+        "dingtek",
         "elsys",
         "milesight",
         "netvox",
         "nwave",
         "senlab",
         "sensative",
+        "vega",
     )
 )
 ENTRY_POINT_GROUP = "stadsnav.codecs"
