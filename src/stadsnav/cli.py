@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stadsnav.cli_codecs import codecs_app, decode
+from stadsnav.cli_devices import devices_app
 from stadsnav.codecs.registry import codec_ids
 from stadsnav.codecs.repository import workspace_codec_ids
 from stadsnav.logs import configure_logging
@@ -28,6 +29,7 @@ app = typer.Typer(
 deadletters = typer.Typer(help="Inspect and replay messages the pipeline could not process.")
 app.add_typer(deadletters, name="deadletters")
 app.add_typer(codecs_app, name="codecs")
+app.add_typer(devices_app, name="devices")
 app.command()(decode)
 
 

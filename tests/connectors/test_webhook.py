@@ -85,8 +85,12 @@ def test_unknown_integration_is_404(client: TestClient, make_uplink: UplinkFacto
 
 
 def webhook(runtime: Runtime) -> WebhookConnector:
-    """The demo's webhook connector."""
-    [connector] = [c for c in runtime.connectors if isinstance(c, WebhookConnector)]
+    """The demo's webhook connector for The Things Stack."""
+    [connector] = [
+        c
+        for c in runtime.connectors
+        if isinstance(c, WebhookConnector) and c.integration.id == "beach-sensors-tts"
+    ]
     return connector
 
 

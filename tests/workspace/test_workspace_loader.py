@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from workspace_factory import BASE, WorkspaceFactory
 
+from stadsnav.codecs.registry import codec_ids
 from stadsnav.workspace import (
     MqttSource,
     Problem,
@@ -29,7 +30,7 @@ def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 def test_demo_lints_clean() -> None:
-    assert lint_workspace(DEMO, known_codecs=["elsys/elt-2"], environ={}) == []
+    assert lint_workspace(DEMO, known_codecs=codec_ids(), environ={}) == []
 
 
 def test_demo_loads() -> None:
@@ -50,13 +51,16 @@ def test_demo_loads() -> None:
     assert product.observation.values == {"waterTemperature": "temperature"}
 
 
+VENDOR_OUIS = {"elsys": "a81758fffe", "decentlab": "70b3d57e", "milesight-iot": "24e124"}
+
+
 def test_demo_has_a_sensor_off_every_beach() -> None:
     ws = load_workspace(DEMO, environ={})
     beaches = {e.id: e for e in ws.entities if e.type == "Beach"}
     assert len(beaches) >= 6
     assert {d.site for d in ws.devices.values()} == set(beaches)
     for device in ws.devices.values():
-        assert device.dev_eui.startswith("a81758fffe")
+        assert device.dev_eui.startswith(VENDOR_OUIS[str(device.codec).split("/")[0]])
         beach = beaches[str(device.site)]
         assert beach.location is not None
         assert device.location is not None

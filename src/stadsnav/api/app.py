@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from stadsnav import __version__
-from stadsnav.api import ops
+from stadsnav.api import admin, ops
 from stadsnav.api.ngsild import entities, temporal
 from stadsnav.api.plain import FastLane, PlainRoute
 from stadsnav.api.problems import install_problem_handlers
@@ -46,7 +46,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
-    routers = [ops.router, entities.router, temporal.router]
+    routers = [ops.router, admin.router, entities.router, temporal.router]
     routers += [product_router(p, runtime.workspace) for p in runtime.workspace.products.values()]
     routers += [r for r in (connector.router() for connector in runtime.connectors) if r]
     for router in routers:
