@@ -44,11 +44,6 @@ class InboxWriter:
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="stadsnav-inbox", daemon=True)
 
-    @property
-    def pending(self) -> int:
-        """Messages waiting for their commit."""
-        return len(self._queue)
-
     def start(self) -> None:
         """Start the committing thread."""
         self._thread.start()
@@ -70,11 +65,12 @@ class InboxWriter:
             if not wait:
                 raise InboxFullError(f"{len(self._queue)} messages are waiting for the store")
             await asyncio.sleep(0.05)
-        if self._stopping:
-            raise InboxUnavailableError("the platform is shutting down")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
         with self._ready:
+            # Checked under the lock: after stop() the writer may be gone and would never answer.
+            if self._stopping or not self._thread.is_alive():
+                raise InboxUnavailableError("the platform is shutting down")
             self._queue.append((message, future, loop))
             self._ready.notify()
         return await future
@@ -89,7 +85,11 @@ class InboxWriter:
                 group = [
                     self._queue.popleft() for _ in range(min(self.max_group, len(self._queue)))
                 ]
-            self._commit(group)
+            try:
+                self._commit(group)
+            except Exception:
+                # The writer must outlive any failure, or every later sender would wait forever.
+                log.exception("inbox_writer_failed", messages=len(group))
 
     def _commit(self, group: list[_Pending]) -> None:
         try:
@@ -99,8 +99,10 @@ class InboxWriter:
             failure = InboxUnavailableError(f"the store could not commit: {error}")
             _answer(group, [failure] * len(group))
             return
-        self.on_commit()
-        _answer(group, [inbox_id is not None for inbox_id in ids])
+        try:
+            self.on_commit()
+        finally:
+            _answer(group, [inbox_id is not None for inbox_id in ids])
 
 
 def _answer(group: list[_Pending], outcomes: list[bool | Exception]) -> None:
