@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from stadsnav.mapping import compile_mapping
 from stadsnav.mapping.engine import StaticWrites
 from stadsnav.pipeline.processor import device_scope
@@ -35,3 +37,17 @@ def test_static_links_are_left_out_once_written_with_the_same_value(
     changed = mapping.apply({**scopes, "device": moved}, RECEIVED, provenance, written)
     assert [w.name for w in changed] == ["temperature", "location"]
     assert changed[1].attribute["value"] == moved["location"]
+
+
+def test_lint_and_engine_share_one_path_grammar() -> None:
+    from stadsnav.mapping.paths import PathSyntaxError, compile_path
+    from stadsnav.workspace.models import check_path
+
+    for good in ("data.externalTemperature", "device.site", "uplink.f_port", "data.a.b"):
+        assert compile_path(good) == tuple(good.split("."))
+        assert check_path(good) == good
+    for bad in ("data", "payload.x", "data.values[0]", "data..x", "data.a b", "{data.x}"):
+        with pytest.raises(PathSyntaxError):
+            compile_path(bad)
+        with pytest.raises(ValueError, match="must start with"):
+            check_path(bad)

@@ -69,14 +69,16 @@ def test_template_paths() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["data.externalTemperature", "uplink.rx_metadata[0].rssi", "device.site"]
+    "path", ["data.externalTemperature", "device.properties.probe_depth_m", "device.site"]
 )
 def test_mapping_accepts_paths(path: str) -> None:
     mapping = Mapping(entity_type="X", entity_id="urn:ngsi-ld:X:{device.name}", location=path)
     assert mapping.location == path
 
 
-@pytest.mark.parametrize("path", ["payload.temp", "data", "data.", "device..name"])
+@pytest.mark.parametrize(
+    "path", ["payload.temp", "data", "data.", "device..name", "uplink.rx_metadata[0].rssi"]
+)
 def test_mapping_rejects_paths(path: str) -> None:
     with pytest.raises(ValidationError, match="must start with"):
         Mapping(entity_type="X", entity_id="urn:ngsi-ld:X:1", location=path)

@@ -9,6 +9,8 @@ from typing import Any, Final
 SCOPES: Final = ("data", "device", "uplink")
 MISSING: Final = object()
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+# Field names are looked up as dict keys; no indexing or expressions, so lint can be exact.
+_FIELD = re.compile(r"[^\s\[\]{}()]+")
 
 
 class PathSyntaxError(ValueError):
@@ -18,7 +20,7 @@ class PathSyntaxError(ValueError):
 def compile_path(text: str) -> tuple[str, ...]:
     """Split ``scope.key.key`` into keys, checking the scope."""
     keys = tuple(text.strip().split("."))
-    if len(keys) < 2 or keys[0] not in SCOPES or not all(keys):
+    if len(keys) < 2 or keys[0] not in SCOPES or not all(map(_FIELD.fullmatch, keys)):
         raise PathSyntaxError(
             f"path {text!r} must be one of {', '.join(s + '.<field>' for s in SCOPES)}"
         )

@@ -26,9 +26,7 @@ _DEV_EUI = re.compile(r"^[0-9a-fA-F]{16}$")
 _CODEC = re.compile(r"^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SOURCE_PATH = re.compile(r"^(data|device|uplink)(\.[^.\s{}\[\]]+|\[\d+\])+$")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-PATH_ROOTS = ("data", "device", "uplink")
 
 
 def _slug(value: str) -> str:
@@ -73,8 +71,17 @@ def _timezone(value: str) -> str:
 
 def check_path(value: str) -> str:
     """Validate a mapping path such as ``data.externalTemperature`` or ``device.site``."""
-    if not _SOURCE_PATH.match(value):
-        raise ValueError(f"path {value!r} must start with 'data.', 'device.' or 'uplink.'")
+    # The mapping engine's own grammar, so lint accepts exactly what the engine resolves;
+    # imported here because the engine imports these models.
+    from stadsnav.mapping.paths import PathSyntaxError, compile_path
+
+    try:
+        compile_path(value)
+    except PathSyntaxError:
+        raise ValueError(
+            f"path {value!r} must start with 'data.', 'device.' or 'uplink.' "
+            "followed by field names separated by dots"
+        ) from None
     return value
 
 
