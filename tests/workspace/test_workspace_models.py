@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from stadsnav.workspace import Device, Mapping, Point, SeedEntity, WorkspaceSettings, template_paths
+from stadsnav.workspace.models import StorageSettings
 
 
 @pytest.mark.parametrize(
@@ -87,3 +88,18 @@ def test_mapping_rejects_paths(path: str) -> None:
 def test_timezone_must_be_known() -> None:
     with pytest.raises(ValidationError, match="unknown time zone 'Europe/Skelleftea'"):
         WorkspaceSettings(name="X", timezone="Europe/Skelleftea")
+
+
+@pytest.mark.parametrize(
+    "url", ["postgres://db.internal/stadsnav", "postgresql://x/y", "sqlite:///a.db"]
+)
+def test_storage_urls_the_store_opens_are_accepted(url: str) -> None:
+    assert StorageSettings(url=url).url == url
+
+
+def test_a_storage_url_the_store_cannot_open_is_refused_without_echoing_secrets() -> None:
+    with pytest.raises(ValidationError) as caught:
+        StorageSettings(url="mysql://admin:hunter2@db/stadsnav")
+    [error] = caught.value.errors()
+    assert "'mysql' is not supported" in error["msg"]
+    assert "hunter2" not in error["msg"]  # lint prints the message, not the input

@@ -9,13 +9,16 @@ from stadsnav.store.postgres import PostgresStore
 from stadsnav.store.sqlite import SqliteStore
 
 SUPPORTED = "sqlite:///relative/path.db, sqlite:////absolute/path.db, postgresql://…, postgres://…"
+SQLITE_SCHEME = "sqlite:///"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+SCHEMES = (SQLITE_SCHEME, *POSTGRES_SCHEMES)
 
 
 def open_store(url: str) -> ContextStore:
     """The store a URL names; the schema is not migrated here."""
-    if url.startswith("sqlite:///"):
-        return SqliteStore(_sqlite_path(url.removeprefix("sqlite:///")))
-    if url.startswith(("postgresql://", "postgres://")):
+    if url.startswith(SQLITE_SCHEME):
+        return SqliteStore(_sqlite_path(url.removeprefix(SQLITE_SCHEME)))
+    if url.startswith(POSTGRES_SCHEMES):
         return PostgresStore(url)
     # Only the scheme is echoed: a database URL may hold a password.
     if "://" not in url:

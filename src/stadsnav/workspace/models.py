@@ -20,6 +20,7 @@ from pydantic import (
 
 from stadsnav.connectors.envelopes import FORMATS
 from stadsnav.connectors.topics import DEFAULT_UPLINK_TOPICS
+from stadsnav.store.factory import SCHEMES
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _DEV_EUI = re.compile(r"^[0-9a-fA-F]{16}$")
@@ -163,9 +164,11 @@ class StorageSettings(_Strict):
 
     @model_validator(mode="after")
     def _known_scheme(self) -> StorageSettings:
-        if not self.url.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
+        # The store's own list, so a URL that lints clean also opens.
+        if not self.url.startswith(SCHEMES):
+            scheme = self.url.partition("://")[0]  # the rest may hold a password
             raise ValueError(
-                f"storage url {self.url!r} must start with 'sqlite:///' or 'postgresql://'"
+                f"storage url scheme {scheme!r} is not supported: use {' or '.join(SCHEMES)}"
             )
         return self
 
