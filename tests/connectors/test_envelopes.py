@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stadsnav.connectors.envelopes import EnvelopeError, detect_format, parse_uplink
-from stadsnav.model.uplink import Uplink
+from stadsnav.connectors.envelopes import EnvelopeError, detect_format, parse_status, parse_uplink
+from stadsnav.model.uplink import DeviceStatus, Uplink
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA = REPO_ROOT.parent / "shared" / "data"
@@ -69,6 +69,9 @@ def test_tts_v3_docs_example() -> None:
         payload=bytes.fromhex("8241de"),
         received_at=utc("2020-02-12T15:15:45.789585"),
         f_cnt=1,
+        rssi=-35,
+        snr=5,
+        gateway_id="gtw1",
     )
 
 
@@ -95,6 +98,9 @@ def test_tts_v3_community_elsys() -> None:
         payload=bytes.fromhex("0100e202290400270506060308070d62"),
         received_at=utc("2023-05-19T05:33:35.641841"),
         f_cnt=10335,
+        rssi=-35,
+        snr=13.2,
+        gateway_id="eui-6a7e111a10000000",
     )
 
 
@@ -103,6 +109,8 @@ def test_tts_v3_industries_packet_broker() -> None:
     assert (uplink.f_port, uplink.payload, uplink.f_cnt) == (1, b"\x95", 5017)
     assert uplink.message_id == "as:up:01H0PZDGB1NW6NAPD815NGHPF6"
     assert uplink.received_at == utc("2023-05-18T08:25:25.906399")
+    # Heard twice at -24 dBm, directly and through Packet Broker: the first entry wins the tie.
+    assert (uplink.rssi, uplink.snr, uplink.gateway_id) == (-24, 12, "eui-6A7E111A10000000")
 
 
 def test_chirpstack_v4_docs_example() -> None:
@@ -116,6 +124,9 @@ def test_chirpstack_v4_docs_example() -> None:
         payload=b"\xaa",
         received_at=utc("2022-07-18T09:34:15.775023"),
         f_cnt=None,
+        rssi=-36,
+        snr=10.5,
+        gateway_id="0016c001f153a14c",
     )
 
 
@@ -563,3 +574,94 @@ def test_batch_message_id_is_stable_and_distinct() -> None:
     assert batch_message_id(two) == batch_message_id(parse_uplinks(orjson.dumps([first, second])))
     assert batch_message_id(two).startswith("batch:2:")
     assert batch_message_id(two) != batch_message_id(list(reversed(two)))
+
+
+# --- ChirpStack device status events ---------------------------------------------------------
+
+CS3_STATUS = "diwise_servanet_chirpstack_v3_status_event_watermeter.json"
+CS4_STATUS = "chirpstack_v4_status_docs_example.json"
+
+
+def test_chirpstack_v4_status_docs_example() -> None:
+    body = (ENVELOPES / CS4_STATUS).read_bytes()
+    expected = DeviceStatus(
+        network="chirpstack_v4",
+        message_id="bf2a9746-1c8b-49be-a92e-f0b89c8534e4",
+        dev_eui="0101010101010101",
+        device_id="Test device",
+        received_at=utc("2022-07-18T09:35:06.927172"),
+        battery_level=0.883,  # 88.3 %
+        margin=10,
+    )
+    assert parse_status(body) == expected
+    assert parse_status(body, "chirpstack_v4") == expected
+
+
+def test_chirpstack_v3_status_event_has_no_time_and_is_named_by_its_content() -> None:
+    body = (ENVELOPES / CS3_STATUS).read_bytes()
+    status = parse_status(body, "chirpstack_v3")
+    assert status == parse_status(body)
+    assert (status.network, status.dev_eui, status.device_id) == (
+        "chirpstack_v3",
+        "8c83fc05007455a5",
+        "07624101",
+    )
+    assert (status.battery_level, status.margin, status.received_at) == (0.9567, 29, None)
+    assert (status.battery_unavailable, status.external_power) == (False, False)
+    assert status.message_id.startswith("sha256:")
+    changed = orjson.loads(body) | {"batteryLevel": 95.66}
+    assert parse_status(orjson.dumps(changed)).message_id != status.message_id
+
+
+@pytest.mark.parametrize(
+    ("changes", "level", "unavailable", "external"),
+    [
+        ({"batteryLevelUnavailable": True, "batteryLevel": 0}, None, True, False),
+        ({"externalPowerSource": True, "batteryLevel": 0}, None, False, True),
+        ({"batteryLevel": 100}, 1.0, False, False),
+        ({"batteryLevel": 0}, 0.0, False, False),
+    ],
+)
+def test_chirpstack_status_battery_states(
+    changes: dict[str, object], level: float | None, unavailable: bool, external: bool
+) -> None:
+    document = orjson.loads((ENVELOPES / CS4_STATUS).read_bytes()) | changes
+    status = parse_status(orjson.dumps(document))
+    assert (status.battery_level, status.battery_unavailable, status.external_power) == (
+        level,
+        unavailable,
+        external,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "fmt", "reason"),
+    [
+        (CS_DOCS, {}, "auto", "not a status event: ChirpStack 'up' event"),
+        (
+            "diwise_servanet_chirpstack_v3_error_event.json",
+            {},
+            "auto",
+            "not a status event: ChirpStack v3 'error' event",
+        ),
+        (TTS_TTN, {}, "auto", "status events are read from chirpstack_v4 or chirpstack_v3 only"),
+        (CS4_STATUS, {}, "tts_v3", "status events are read from chirpstack_v4 or chirpstack_v3"),
+        (CS4_STATUS, {}, "chirpstack_v3", "devEUI is missing"),
+        (CS4_STATUS, {"batteryLevel": 183}, "auto", "batteryLevel must be a percentage 0..100"),
+        (CS4_STATUS, {"batteryLevel": "88"}, "auto", "batteryLevel must be a percentage"),
+        (CS4_STATUS, {"margin": 10.5}, "auto", "margin must be an integer"),
+        (CS4_STATUS, {"externalPowerSource": "no"}, "auto", "externalPowerSource must be true"),
+    ],
+)
+def test_what_is_not_a_status_event(
+    name: str, changes: dict[str, object], fmt: str, reason: str
+) -> None:
+    document = orjson.loads((ENVELOPES / name).read_bytes()) | changes
+    with pytest.raises(EnvelopeError) as caught:
+        parse_status(orjson.dumps(document), fmt)
+    assert caught.value.reason.startswith(reason)
+
+
+def test_a_status_event_that_is_not_an_object() -> None:
+    with pytest.raises(EnvelopeError, match=r"^status event is not a JSON object but an array$"):
+        parse_status(b"[]")

@@ -13,6 +13,7 @@ import orjson
 import paho.mqtt.client as paho
 import pytest
 
+from stadsnav.connectors.mqtt import message_id_for
 from stadsnav.runtime import Runtime
 from stadsnav.workspace import Workspace
 from stadsnav.workspace.models import MqttSource
@@ -21,6 +22,9 @@ from support import BYSKE_SENSOR, SHARED_DATA, SUNDSVALL_BEACH_PAYLOAD, UplinkFa
 pytestmark = pytest.mark.mqtt
 BROKER = ("127.0.0.1", 1883)
 ENTITY = "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
+BOVIKEN_SENSOR = "a81758fffe05c3a2"
+BYSKE_DEVICE = "urn:ngsi-ld:Device:elt2-byske-havsbad"
+BOVIKEN_DEVICE = "urn:ngsi-ld:Device:elt2-bovikens-havsbad"
 
 
 @pytest.fixture(autouse=True)
@@ -167,3 +171,61 @@ def test_chirpstack_v4_events_on_their_topic_layout(workspace: Workspace) -> Non
             await runtime.stop()
 
     asyncio.run(scenario())
+
+
+def test_chirpstack_status_events_reach_the_device_entities(workspace: Workspace) -> None:
+    """v4 ``event/status`` and v3 ``status`` topics are committed, then become battery levels."""
+    tag = uuid.uuid4().hex[:8]
+    workspace.integrations.pop("beach-sensors-tts", None)
+    workspace.integrations["beach-sensors-mqtt"].source = MqttSource(
+        type="mqtt",
+        format="auto",
+        topics=[f"application/{tag}/device/+/event/status", f"application/{tag}/device/+/status"],
+        qos=1,
+        client_id=f"stadsnav-test-{tag}",
+    )
+    runtime = Runtime.open(workspace)
+    v4 = orjson.loads(
+        (SHARED_DATA / "envelopes" / "chirpstack_v4_status_docs_example.json").read_bytes()
+    )
+    v4["deviceInfo"]["devEui"] = BYSKE_SENSOR
+    v3 = orjson.loads(
+        (
+            SHARED_DATA / "envelopes" / "diwise_servanet_chirpstack_v3_status_event_watermeter.json"
+        ).read_bytes()
+    )
+    v3["devEUI"] = BOVIKEN_SENSOR
+
+    def battery(entity_id: str) -> object:
+        entity = runtime.store.get_entity(entity_id)
+        return None if entity is None else entity.attributes.get("batteryLevel", {}).get("value")
+
+    async def scenario() -> None:
+        await runtime.start()
+        try:
+            await asyncio.wait_for(connected(runtime), 10)
+            base = f"application/{tag}/device"
+            await asyncio.to_thread(
+                publish, f"{base}/{BYSKE_SENSOR}/event/status", [orjson.dumps(v4)]
+            )
+            await asyncio.to_thread(publish, f"{base}/{BOVIKEN_SENSOR}/status", [orjson.dumps(v3)])
+            deadline = asyncio.get_running_loop().time() + 15
+            while battery(BYSKE_DEVICE) is None or battery(BOVIKEN_DEVICE) is None:
+                assert asyncio.get_running_loop().time() < deadline, "status events not stored"
+                await asyncio.sleep(0.05)
+            assert battery(BYSKE_DEVICE) == 0.883
+            assert battery(BOVIKEN_DEVICE) == 0.9567
+            assert runtime.store.dead_letters() == []
+        finally:
+            await runtime.stop()
+
+    asyncio.run(scenario())
+
+
+def test_status_topics_get_the_status_event_id() -> None:
+    body = (SHARED_DATA / "envelopes" / "chirpstack_v4_status_docs_example.json").read_bytes()
+    assert message_id_for(body, "chirpstack_v4", "status") == (
+        "bf2a9746-1c8b-49be-a92e-f0b89c8534e4"
+    )
+    # As an uplink it is not valid, so an uplink topic would name it by its content.
+    assert message_id_for(body, "chirpstack_v4").startswith("sha256:")

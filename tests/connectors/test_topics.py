@@ -10,9 +10,12 @@ from hypothesis import strategies as st
 from paho.mqtt.client import topic_matches_sub
 
 from stadsnav.connectors.topics import (
+    DEFAULT_STATUS_TOPICS,
     DEFAULT_UPLINK_TOPICS,
     Network,
     TopicMatch,
+    match_status_topic,
+    match_topic,
     match_uplink_topic,
 )
 
@@ -144,3 +147,36 @@ def test_matches_rebuild_their_topic(
         suffix = "rx" if network == "chirpstack_v3" else "event/up"
         topic = f"application/{application}/device/{device}/{suffix}"
     assert match_uplink_topic(topic) == TopicMatch(network, application, tenant, device)
+
+
+# --- ChirpStack's device status events -----------------------------------------------------
+
+V4_STATUS = "application/17c82e96-be03-4f38-aef3-f83d48582d97/device/0101010101010101/event/status"
+V3_STATUS = "application/2/device/8c83fc05007455a5/status"
+
+
+def test_status_topics_match_as_status() -> None:
+    v4 = TopicMatch(
+        "chirpstack_v4", "17c82e96-be03-4f38-aef3-f83d48582d97", None, "0101010101010101", "status"
+    )
+    v3 = TopicMatch("chirpstack_v3", "2", None, "8c83fc05007455a5", "status")
+    assert match_status_topic(V4_STATUS) == v4
+    assert match_status_topic(V3_STATUS) == v3
+    assert (match_topic(V4_STATUS), match_topic(V3_STATUS)) == (v4, v3)
+    for topic in DEFAULT_STATUS_TOPICS:
+        assert match_status_topic(topic) is None  # a filter, with wildcards, is no topic
+    assert all(
+        topic_matches_sub(sub, t)
+        for sub, t in zip(DEFAULT_STATUS_TOPICS, (V4_STATUS, V3_STATUS), strict=True)
+    )
+
+
+def test_status_and_uplink_topics_do_not_mix() -> None:
+    assert match_uplink_topic(V4_STATUS) is None
+    assert match_uplink_topic(V3_STATUS) is None
+    assert match_status_topic(CHIRPSTACK) is None
+    assert match_status_topic(CHIRPSTACK_V3_RX) is None
+    uplink = match_topic(CHIRPSTACK)
+    assert uplink is not None
+    assert uplink.kind == "up"
+    assert match_topic("application/1/device/0101010101010101/event/join") is None

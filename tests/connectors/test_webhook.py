@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from stadsnav.api.app import create_app
 from stadsnav.connectors.webhook import WebhookConnector
 from stadsnav.runtime import Runtime
-from support import UplinkFactory, wait_for
+from stadsnav.workspace import Workspace
+from support import BYSKE_SENSOR, SHARED_DATA, UplinkFactory, wait_for
 
 URL = "/ingest/beach-sensors-tts"
 ENTITY = "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
@@ -137,3 +141,80 @@ def test_a_streamed_body_is_joined_and_capped_without_content_length(
     too_large = client.post(URL, content=chunks, headers=JSON)
     assert too_large.status_code == 413
     assert "over the limit" in too_large.json()["detail"]
+
+
+# --- ChirpStack's HTTP integration: status events are kept, on the device's own entity -------
+
+DEVICE = "urn:ngsi-ld:Device:elt2-byske-havsbad"
+
+
+@pytest.fixture
+def chirpstack(workspace: Workspace) -> Iterator[tuple[TestClient, Runtime]]:
+    """The demo's webhook integration, reading ChirpStack v4 events."""
+    workspace.integrations.pop("beach-sensors-mqtt")
+    workspace.integrations["beach-sensors-tts"].source.format = "chirpstack_v4"
+    runtime = Runtime.open(workspace)
+    with TestClient(create_app(runtime)) as test_client:
+        yield test_client, runtime
+
+
+def chirpstack_event(name: str, dev_eui: str = BYSKE_SENSOR) -> bytes:
+    event = orjson.loads((SHARED_DATA / "envelopes" / name).read_bytes())
+    event["deviceInfo"]["devEui"] = dev_eui
+    return orjson.dumps(event)
+
+
+def test_a_status_event_is_committed_and_sets_the_battery_level(
+    chirpstack: tuple[TestClient, Runtime],
+) -> None:
+    client, runtime = chirpstack
+    body = chirpstack_event("chirpstack_v4_status_docs_example.json")
+    response = client.post(f"{URL}?event=status", content=body, headers=JSON)
+    assert (response.status_code, response.json()) == (202, {"status": "accepted"})
+
+    def battery() -> object:
+        entity = runtime.store.get_entity(DEVICE)
+        return None if entity is None else entity.attributes.get("batteryLevel", {}).get("value")
+
+    wait_for(lambda: battery() is not None)
+    assert battery() == 0.883
+    entity = runtime.store.get_entity(DEVICE)
+    assert entity is not None
+    assert entity.type == "Device"
+
+
+def test_a_retried_status_event_is_a_duplicate(chirpstack: tuple[TestClient, Runtime]) -> None:
+    client, runtime = chirpstack
+    runtime.worker.stop()  # keep the first copy pending in the inbox
+    body = chirpstack_event("chirpstack_v4_status_docs_example.json")
+    first = client.post(f"{URL}?event=status", content=body, headers=JSON)
+    second = client.post(f"{URL}?event=status", content=body, headers=JSON)
+    assert (first.json(), second.json()) == ({"status": "accepted"}, {"status": "duplicate"})
+    [pending] = runtime.store.inbox_fetch(10)
+    assert pending.message_id == "bf2a9746-1c8b-49be-a92e-f0b89c8534e4"  # its deduplicationId
+
+
+def test_a_status_event_from_an_unknown_device_is_a_dead_letter(
+    chirpstack: tuple[TestClient, Runtime],
+) -> None:
+    client, runtime = chirpstack
+    body = chirpstack_event("chirpstack_v4_status_docs_example.json", "a81758fffe0fffff")
+    assert client.post(f"{URL}?event=status", content=body, headers=JSON).status_code == 202
+    wait_for(lambda: len(runtime.store.dead_letters()) == 1)
+    [letter] = runtime.store.dead_letters()
+    assert letter.stage == "device"
+    assert "unknown device a81758fffe0fffff" in letter.reason
+
+
+def test_a_status_query_on_an_uplink_is_refused(chirpstack: tuple[TestClient, Runtime]) -> None:
+    client, _ = chirpstack
+    body = chirpstack_event("chirpstack_v4_up_docs_example.json")
+    response = client.post(f"{URL}?event=status", content=body, headers=JSON)
+    assert response.status_code == 400
+    assert response.json()["detail"] == "not a status event: ChirpStack 'up' event"
+
+
+def test_other_chirpstack_events_are_still_ignored(chirpstack: tuple[TestClient, Runtime]) -> None:
+    client, _ = chirpstack
+    response = client.post(f"{URL}?event=join", content=b"{}", headers=JSON)
+    assert response.json()["status"] == "ignored"

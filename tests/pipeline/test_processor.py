@@ -11,7 +11,7 @@ import pytest
 from stadsnav.cli import known_codecs
 from stadsnav.codecs.repository import import_codecs
 from stadsnav.pipeline.processor import Processor, StageError
-from stadsnav.store.base import InboxMessage
+from stadsnav.store.base import AttributeWrite, InboxMessage
 from stadsnav.workspace import Workspace, lint_workspace, load_workspace
 from support import BYSKE_SENSOR, REPO_ROOT, SHARED_DATA, UplinkFactory
 
@@ -31,8 +31,8 @@ def test_sundsvall_payload_becomes_water_quality_observed(
 ) -> None:
     received = datetime(2026, 7, 1, 12, 0, 5, tzinfo=UTC)
     writes = Processor(workspace).process(inbox_message(make_uplink(received_at=received)))
-    by_name = {w.name: w for w in writes}
-    assert set(by_name) == {"temperature", "refPointOfInterest", "location"}
+    by_name = {w.name: w for w in writes if w.entity_type == "WaterQualityObserved"}
+    assert set(by_name) == {"temperature", "refPointOfInterest", "location", "refDevice"}
     temperature = by_name["temperature"]
     assert temperature.entity_id == "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
     assert temperature.entity_type == "WaterQualityObserved"
@@ -164,3 +164,149 @@ def test_a_device_decoded_by_an_imported_javascript_codec(
     writes = Processor(workspace).process(inbox_message(make_uplink()))
     [temperature] = [w for w in writes if w.name == "temperature"]
     assert temperature.attribute["value"] == 19.3
+
+
+# --- the device's own Smart Data Models Device entity -----------------------------------------
+
+BYSKE_DEVICE = "urn:ngsi-ld:Device:elt2-byske-havsbad"
+CS4_STATUS = "chirpstack_v4_status_docs_example.json"
+CS3_STATUS = "diwise_servanet_chirpstack_v3_status_event_watermeter.json"
+
+
+def device_attributes(writes: list[AttributeWrite]) -> dict[str, dict[str, object]]:
+    """The attributes written to the Byske sensor's Device entity, by name."""
+    return {w.name: w.attribute for w in writes if w.entity_id == BYSKE_DEVICE}
+
+
+def test_every_uplink_updates_the_device_entity_latest_only(
+    workspace: Workspace, make_uplink: UplinkFactory
+) -> None:
+    received = datetime(2026, 7, 1, 12, 0, 5, tzinfo=UTC)
+    writes = Processor(workspace).process(inbox_message(make_uplink(received_at=received)))
+    device_writes = [w for w in writes if w.entity_id == BYSKE_DEVICE]
+    assert {(w.entity_type, w.observed_at) for w in device_writes} == {("Device", None)}
+    assert all(w.provenance is not None for w in device_writes)
+    # The simulated TTS uplink is heard by skelleftea-gw-01 at -97 dBm, SNR 7.5 dB.
+    assert device_attributes(writes) == {
+        "dateLastValueReported": {
+            "type": "Property",
+            "value": {"@type": "DateTime", "@value": "2026-07-01T12:00:05Z"},
+        },
+        "rssi": {
+            "type": "Property",
+            "value": -97,
+            "unitCode": "DBM",
+            "observedAt": "2026-07-01T12:00:05Z",
+        },
+        "snr": {
+            "type": "Property",
+            "value": 7.5,
+            "unitCode": "2N",
+            "observedAt": "2026-07-01T12:00:05Z",
+        },
+        "gateway": {
+            "type": "Property",
+            "value": "skelleftea-gw-01",
+            "observedAt": "2026-07-01T12:00:05Z",
+        },
+        "controlledProperty": {"type": "Property", "value": ["temperature"]},
+    }
+    [link] = [w for w in writes if w.name == "refDevice"]
+    assert link.entity_id == "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
+    assert link.attribute == {"type": "Relationship", "object": BYSKE_DEVICE}
+    assert link.observed_at is None
+
+
+def test_static_device_links_are_written_once_per_batch(
+    workspace: Workspace, make_uplink: UplinkFactory
+) -> None:
+    processor = Processor(workspace)
+    written: dict[tuple[str, str], dict[str, object]] = {}
+    processor.process(inbox_message(make_uplink(f_cnt=1)), written)
+    second = processor.process(inbox_message(make_uplink(f_cnt=2)), written)
+    names = {w.name for w in second}
+    assert "controlledProperty" not in names
+    assert "refDevice" not in names
+    # The radio readings change with every uplink, so each one is written.
+    assert {"rssi", "snr", "gateway", "dateLastValueReported"} <= names
+
+
+def test_a_real_tts_envelope_carries_its_gateway_to_the_device_entity(
+    workspace: Workspace,
+) -> None:
+    document = orjson.loads(
+        (
+            SHARED_DATA / "envelopes" / "tb_tts_v3_tti_nwave_parking_status_packetbroker.json"
+        ).read_bytes()
+    )
+    document["end_device_ids"]["dev_eui"] = BYSKE_SENSOR
+    document["uplink_message"]["frm_payload"] = "Bw2KDADB"  # Elsys: 19.3 °C external probe
+    document["uplink_message"]["f_port"] = 5
+    attributes = device_attributes(
+        Processor(workspace).process(inbox_message(orjson.dumps(document)))
+    )
+    assert attributes["rssi"]["value"] == -24
+    assert attributes["snr"]["value"] == 12
+    assert attributes["gateway"]["value"] == "eui-6A7E111A10000000"
+
+
+def status_body(name: str, **changes: object) -> bytes:
+    document = orjson.loads((SHARED_DATA / "envelopes" / name).read_bytes())
+    if "deviceInfo" in document:
+        document["deviceInfo"]["devEui"] = BYSKE_SENSOR
+    document.update(changes)
+    return orjson.dumps(document)
+
+
+def test_a_chirpstack_v4_status_event_sets_the_battery_level(workspace: Workspace) -> None:
+    body = status_body(CS4_STATUS)
+    writes = Processor(workspace).process(inbox_message(body, "beach-sensors-mqtt"))
+    [battery] = writes
+    assert (battery.entity_id, battery.entity_type, battery.name) == (
+        BYSKE_DEVICE,
+        "Device",
+        "batteryLevel",
+    )
+    # ChirpStack's 88.3 % becomes Smart Data Models' 0..1 scale.
+    assert battery.attribute == {
+        "type": "Property",
+        "value": 0.883,
+        "observedAt": "2022-07-18T09:35:06.927Z",
+    }
+    assert battery.observed_at is None
+    assert battery.provenance is not None
+    assert battery.provenance.integration == "beach-sensors-mqtt"
+
+
+def test_a_battery_level_the_device_cannot_measure_is_minus_one(workspace: Workspace) -> None:
+    body = status_body(CS4_STATUS, batteryLevelUnavailable=True, batteryLevel=0)
+    [battery] = Processor(workspace).process(inbox_message(body, "beach-sensors-mqtt"))
+    assert battery.attribute["value"] == -1.0
+
+
+def test_an_externally_powered_device_reports_no_battery(workspace: Workspace) -> None:
+    body = status_body(CS4_STATUS, externalPowerSource=True, batteryLevel=0)
+    assert Processor(workspace).process(inbox_message(body, "beach-sensors-mqtt")) == []
+
+
+def test_a_chirpstack_v3_status_event_from_an_unknown_device_is_a_device_error(
+    workspace: Workspace,
+) -> None:
+    workspace.integrations["beach-sensors-mqtt"].source.format = "chirpstack_v3"
+    error = stage_of(Processor(workspace), status_body(CS3_STATUS), "beach-sensors-mqtt")
+    assert error.stage == "device"
+    assert error.reason.startswith("unknown device 8c83fc05007455a5 (07624101)")
+
+
+def test_a_chirpstack_v3_status_event_of_a_registered_device(workspace: Workspace) -> None:
+    workspace.integrations["beach-sensors-mqtt"].source.format = "auto"
+    body = status_body(CS3_STATUS, devEUI=BYSKE_SENSOR)
+    [battery] = Processor(workspace).process(inbox_message(body, "beach-sensors-mqtt"))
+    # The v3 event has no time of its own, so the value carries none.
+    assert battery.attribute == {"type": "Property", "value": 0.9567}
+
+
+def test_a_status_event_on_a_tts_integration_is_an_envelope_error(workspace: Workspace) -> None:
+    error = stage_of(Processor(workspace), status_body(CS4_STATUS))
+    assert error.stage == "envelope"
+    assert "end_device_ids is missing" in error.reason

@@ -13,7 +13,9 @@ from stadsnav.connectors.envelopes_chirpstack import (
     CHIRPSTACK_V4,
     MILESIGHT_GATEWAY,
     parse_chirpstack_v3,
+    parse_chirpstack_v3_status,
     parse_chirpstack_v4,
+    parse_chirpstack_v4_status,
     parse_milesight_gateway,
 )
 from stadsnav.connectors.envelopes_common import EnvelopeError, json_type
@@ -22,9 +24,17 @@ from stadsnav.connectors.envelopes_netmore import NETMORE, parse_netmore
 from stadsnav.connectors.envelopes_servanet import SERVANET, parse_servanet
 from stadsnav.connectors.envelopes_thingpark import THINGPARK, parse_thingpark
 from stadsnav.connectors.envelopes_tts import TTS_V3, parse_tts_v3
-from stadsnav.model.uplink import Uplink
+from stadsnav.model.uplink import DeviceStatus, Uplink
 
-__all__ = ["FORMATS", "EnvelopeError", "detect_format", "parse_uplink", "parse_uplinks"]
+__all__ = [
+    "FORMATS",
+    "STATUS_FORMATS",
+    "EnvelopeError",
+    "detect_format",
+    "parse_status",
+    "parse_uplink",
+    "parse_uplinks",
+]
 
 FORMATS: tuple[str, ...] = (
     TTS_V3,
@@ -38,6 +48,9 @@ FORMATS: tuple[str, ...] = (
     "auto",
 )
 """Every value of a source's ``format``: one per envelope shape, and ``auto`` to detect it."""
+
+STATUS_FORMATS: tuple[str, ...] = (CHIRPSTACK_V4, CHIRPSTACK_V3)
+"""The envelope formats whose device ``status`` events ``parse_status`` reads."""
 
 # Netmore is left out: its envelope is an array, which parse_netmore takes whole.
 _OBJECT_PARSERS: dict[str | None, Callable[[dict[str, Any]], Uplink]] = {
@@ -72,6 +85,22 @@ def parse_uplinks(body: bytes, fmt: str = "auto") -> list[Uplink]:
         if parser is not None:
             return [parser(doc)]
     return _parse_other(doc, fmt)
+
+
+def parse_status(body: bytes, fmt: str = "auto") -> DeviceStatus:
+    """Parse a ChirpStack v4 or v3 device ``status`` event; ``fmt`` is one of those or ``auto``."""
+    doc = _load(body)
+    if type(doc) is not dict:
+        raise EnvelopeError(f"status event is not a JSON object but {json_type(doc)}")
+    network = _detect_object(doc) if fmt == "auto" else fmt
+    # Neither version gives v3 events an id, and a v3 status event need not have a time.
+    body_id = "sha256:" + hashlib.sha256(body).hexdigest()[:32]
+    if network == CHIRPSTACK_V4:
+        return parse_chirpstack_v4_status(doc, body_id)
+    if network == CHIRPSTACK_V3:
+        return parse_chirpstack_v3_status(doc, body_id)
+    formats = " or ".join(STATUS_FORMATS)
+    raise EnvelopeError(f"status events are read from {formats} only, not {network or 'this'}")
 
 
 def batch_message_id(uplinks: list[Uplink]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import math
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -17,6 +18,9 @@ RFC3339 = re.compile(
 """An RFC 3339 time; the zone is optional here so that its absence can be named."""
 RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z", re.ASCII)
 """The common form, UTC with a Z, which goes straight to fromisoformat once cut to micros."""
+Radio = tuple[float | None, float | None, str | None]
+"""(RSSI in dBm, SNR in dB, gateway id) of the gateway that heard an uplink best."""
+NO_RADIO: Radio = (None, None, None)
 # Milliseconds since the epoch that datetime can hold (years 1970..9999).
 _MAX_MILLIS = 253402300799999
 
@@ -33,6 +37,54 @@ def fallback_id(dev_eui: str, f_cnt: int | None, received_at: datetime) -> str:
     """The dedupe id of an uplink whose network server gives it none of its own."""
     counter = "-" if f_cnt is None else str(f_cnt)
     return f"{dev_eui}:{counter}:{received_at.isoformat()}"
+
+
+def strongest(entries: Any, rssi_key: str) -> dict[str, Any] | None:
+    """The gateway entry of a list with the highest RSSI (the first on a tie); None if none."""
+    if type(entries) is not list or not entries:
+        return None
+    if len(entries) == 1:
+        # Most uplinks are heard by one gateway: nothing to compare.
+        only = entries[0]
+        return only if type(only) is dict else None
+    best = None
+    best_rssi: float = -math.inf
+    for entry in entries:
+        if type(entry) is not dict:
+            continue
+        rssi = entry.get(rssi_key)
+        if type(rssi) is not int and type(rssi) is not float:
+            rssi = number(rssi)
+        if rssi is not None and rssi > best_rssi:
+            best, best_rssi = entry, rssi
+    return best
+
+
+def radio(entry: dict[str, Any] | None, rssi_key: str, snr_key: str, gateway_key: str) -> Radio:
+    """The radio metadata of one gateway entry; fields that are missing or malformed are None."""
+    if entry is None:
+        return NO_RADIO
+    rssi, snr, gateway = entry.get(rssi_key), entry.get(snr_key), entry.get(gateway_key)
+    return (
+        rssi if type(rssi) is int or type(rssi) is float else number(rssi),
+        snr if type(snr) is int or type(snr) is float else number(snr),
+        gateway if type(gateway) is str and gateway else None,
+    )
+
+
+def number(value: Any) -> float | None:
+    """A finite number, written as a JSON number or as a numeric string; None for anything else."""
+    # Radio metadata is informative: a malformed value is dropped, never fails the uplink.
+    kind = type(value)
+    if kind is int or kind is float:
+        return float(value)
+    if kind is str and len(value) <= 32:
+        try:
+            result = float(value)
+        except ValueError:
+            return None
+        return result if math.isfinite(result) else None
+    return None
 
 
 def read_object(parent: dict[str, Any], key: str, path: str) -> dict[str, Any]:

@@ -6,13 +6,16 @@ from typing import Any
 
 from stadsnav.connectors.envelopes_common import (
     EnvelopeError,
+    Radio,
     dev_eui,
     epoch_millis,
     f_port,
     fallback_id,
     hex_bytes,
     optional_uint,
+    radio,
     short,
+    strongest,
 )
 from stadsnav.model.uplink import Uplink
 
@@ -32,6 +35,7 @@ def parse_loriot(doc: dict[str, Any]) -> Uplink:
     eui = dev_eui(doc, "EUI", "EUI")
     f_cnt = optional_uint(doc, "fcnt", "fcnt")
     received_at = epoch_millis(doc, "ts", "ts")
+    rssi, snr, gateway_id = _radio(doc)
     return Uplink(
         network=LORIOT,
         message_id=fallback_id(eui, f_cnt, received_at),
@@ -41,4 +45,15 @@ def parse_loriot(doc: dict[str, Any]) -> Uplink:
         payload=hex_bytes(doc, "data", "data"),
         received_at=received_at,
         f_cnt=f_cnt,
+        rssi=rssi,
+        snr=snr,
+        gateway_id=gateway_id,
     )
+
+
+def _radio(doc: dict[str, Any]) -> Radio:
+    # A ``gw`` message lists every gateway; an ``rx`` message has the best one's signal only.
+    gateway = strongest(doc.get("gws"), "rssi")
+    if gateway is not None:
+        return radio(gateway, "rssi", "snr", "gweui")
+    return radio(doc, "rssi", "snr", "gweui")

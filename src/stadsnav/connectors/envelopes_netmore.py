@@ -13,6 +13,8 @@ from stadsnav.connectors.envelopes_common import (
     json_type,
     optional_str,
     optional_uint,
+    radio,
+    strongest,
     time,
 )
 from stadsnav.model.uplink import Uplink
@@ -45,6 +47,9 @@ def _uplink(entry: dict[str, Any], at: str) -> Uplink:
     received_at = time(entry, "timestamp", f"{at}timestamp")
     # Netmore's "payload.Payload" messages carry the bytes under a capitalised key.
     key = "Payload" if entry.get("payload") is None and "Payload" in entry else "payload"
+    # Netmore writes the signal as strings, and lists every gateway besides its own pick.
+    best = strongest(entry.get("gateways"), "rssi") or entry
+    rssi, snr, gateway_id = radio(best, "rssi", "snr", "gatewayIdentifier")
     return Uplink(
         network=NETMORE,
         message_id=fallback_id(eui, f_cnt, received_at),
@@ -54,4 +59,7 @@ def _uplink(entry: dict[str, Any], at: str) -> Uplink:
         payload=hex_bytes(entry, key, f"{at}{key}"),
         received_at=received_at,
         f_cnt=f_cnt,
+        rssi=rssi,
+        snr=snr,
+        gateway_id=gateway_id,
     )

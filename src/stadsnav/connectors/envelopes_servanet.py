@@ -11,6 +11,8 @@ from stadsnav.connectors.envelopes_common import (
     fallback_id,
     optional_str,
     optional_uint,
+    radio,
+    strongest,
     time,
 )
 from stadsnav.model.uplink import Uplink
@@ -23,6 +25,7 @@ def parse_servanet(doc: dict[str, Any]) -> Uplink:
     eui = dev_eui(doc, "devEui", "devEui")
     f_cnt = optional_uint(doc, "fCnt", "fCnt")
     received_at = time(doc, "timestamp", "timestamp")
+    rssi, snr, gateway_id = radio(strongest(doc.get("rxInfo"), "rssi"), "rssi", "snr", "gatewayId")
     return Uplink(
         network=SERVANET,
         message_id=fallback_id(eui, f_cnt, received_at),
@@ -32,4 +35,7 @@ def parse_servanet(doc: dict[str, Any]) -> Uplink:
         payload=base64(doc, "data", "data"),
         received_at=received_at,
         f_cnt=f_cnt,
+        rssi=rssi,
+        snr=snr,
+        gateway_id=gateway_id,
     )

@@ -11,6 +11,7 @@ from stadsnav.connectors.envelopes_common import (
     fallback_id,
     hex_bytes,
     optional_uint,
+    radio,
     read_object,
     time,
 )
@@ -27,6 +28,8 @@ def parse_thingpark(doc: dict[str, Any]) -> Uplink:
     eui = dev_eui(report, "DevEUI", "DevEUI_uplink.DevEUI")
     f_cnt = optional_uint(report, "FCntUp", "DevEUI_uplink.FCntUp")
     received_at = time(report, "Time", "DevEUI_uplink.Time")
+    # ThingPark reports its best LRR (base station) at the top; Lrrs lists every one.
+    rssi, snr, gateway_id = radio(report, "LrrRSSI", "LrrSNR", "Lrrid")
     return Uplink(
         network=THINGPARK,
         message_id=fallback_id(eui, f_cnt, received_at),
@@ -36,6 +39,9 @@ def parse_thingpark(doc: dict[str, Any]) -> Uplink:
         payload=hex_bytes(report, "payload_hex", "DevEUI_uplink.payload_hex"),
         received_at=received_at,
         f_cnt=f_cnt,
+        rssi=rssi,
+        snr=snr,
+        gateway_id=gateway_id,
     )
 
 

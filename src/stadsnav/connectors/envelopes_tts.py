@@ -8,14 +8,18 @@ from typing import Any
 
 from stadsnav.connectors.envelopes_common import (
     DEV_EUI,
+    NO_RADIO,
     RFC3339_UTC,
     EnvelopeError,
+    Radio,
     dev_eui,
     f_port,
     fallback_id,
+    number,
     optional_str,
     optional_uint,
     read_object,
+    strongest,
     time,
     utc_time,
 )
@@ -66,15 +70,25 @@ def parse_tts_v3(doc: dict[str, Any]) -> Uplink:
         payload = binascii.a2b_base64(payload, strict_mode=True)
     except (TypeError, ValueError):
         payload = read_base64(message, "frm_payload", "uplink_message.frm_payload")
+    rssi, snr, gateway_id = _tts_radio(message)
+    # Positional: keyword arguments cost a third of the frame's construction time.
     return Uplink(
-        network=TTS_V3,
-        message_id=message_id,
-        dev_eui=eui,
-        device_id=device_id,
-        f_port=port,
-        payload=payload,
-        received_at=received_at,
-        f_cnt=f_cnt,
+        TTS_V3, message_id, eui, device_id, port, payload, received_at, f_cnt, rssi, snr, gateway_id
+    )
+
+
+def _tts_radio(message: dict[str, Any]) -> Radio:
+    entries = message.get("rx_metadata")
+    # Most uplinks are heard by one gateway: then there is nothing to compare.
+    rx = entries[0] if type(entries) is list and len(entries) == 1 else strongest(entries, "rssi")
+    if type(rx) is not dict:
+        return NO_RADIO
+    rssi, snr, ids = rx.get("rssi"), rx.get("snr"), rx.get("gateway_ids")
+    gateway = ids.get("gateway_id") if type(ids) is dict else None
+    return (
+        rssi if type(rssi) is int or type(rssi) is float else number(rssi),
+        snr if type(snr) is int or type(snr) is float else number(snr),
+        gateway if type(gateway) is str and gateway else None,
     )
 
 

@@ -1,4 +1,4 @@
-"""MQTT connector: subscribes to network servers' uplink topics; PUBACK only after commit."""
+"""MQTT connector: subscribes to uplink (and status) topics; PUBACK only after commit."""
 
 from __future__ import annotations
 
@@ -13,8 +13,13 @@ import aiomqtt
 import structlog
 
 from stadsnav.connectors.base import Connector, register
-from stadsnav.connectors.envelopes import EnvelopeError, batch_message_id, parse_uplinks
-from stadsnav.connectors.topics import match_uplink_topic
+from stadsnav.connectors.envelopes import (
+    EnvelopeError,
+    batch_message_id,
+    parse_status,
+    parse_uplinks,
+)
+from stadsnav.connectors.topics import Kind, match_topic
 from stadsnav.pipeline.inbox import InboxUnavailableError
 from stadsnav.store.base import NewInboxMessage
 from stadsnav.workspace.models import MqttSource
@@ -22,9 +27,11 @@ from stadsnav.workspace.models import MqttSource
 log = structlog.get_logger("stadsnav.mqtt")
 
 
-def message_id_for(body: bytes, fmt: str) -> str:
-    """The uplink's own id, or a content hash for a message that is not a valid envelope."""
+def message_id_for(body: bytes, fmt: str, kind: Kind = "up") -> str:
+    """The uplink's (or status event's) own id, or a content hash for an invalid message."""
     try:
+        if kind == "status":
+            return parse_status(body, fmt).message_id
         return batch_message_id(parse_uplinks(body, fmt))
     except EnvelopeError:
         return "sha256:" + hashlib.sha256(body).hexdigest()
@@ -44,7 +51,7 @@ class MqttConnector(Connector):
 
     _task: asyncio.Task[None] | None = None
     _connected = False
-    _uplink_topics: dict[str, bool] | None = None
+    _topic_kinds: dict[str, Kind | None] | None = None
 
     async def start(self) -> None:
         """Connect in the background, reconnecting with backoff until stopped."""
@@ -119,10 +126,11 @@ class MqttConnector(Connector):
     async def _receive(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         topic = message.topic.value
         body = bytes(message.payload) if isinstance(message.payload, bytes | bytearray) else b""
-        if self._is_uplink_topic(topic):
+        kind = self._topic_kind(topic)
+        if kind is not None:
             inbox_message = NewInboxMessage(
                 self.integration.id,
-                message_id_for(body, self._source().format),
+                message_id_for(body, self._source().format, kind),
                 datetime.now(UTC),
                 "application/json",
                 body,
@@ -136,14 +144,15 @@ class MqttConnector(Connector):
         if message.qos > 0:
             client._client.ack(message.mid, message.qos)
 
-    def _is_uplink_topic(self, topic: str) -> bool:
+    def _topic_kind(self, topic: str) -> Kind | None:
         # Topics repeat with every uplink of a device; matching each one again costs ~3 µs.
-        cache = self._uplink_topics
+        cache = self._topic_kinds
         if cache is None:
-            cache = self._uplink_topics = {}
-        known = cache.get(topic)
-        if known is None:
-            if len(cache) >= self.topic_cache_size:
-                cache.clear()
-            known = cache[topic] = match_uplink_topic(topic) is not None
-        return known
+            cache = self._topic_kinds = {}
+        if topic in cache:
+            return cache[topic]
+        if len(cache) >= self.topic_cache_size:
+            cache.clear()
+        match = match_topic(topic)
+        kind = cache[topic] = None if match is None else match.kind
+        return kind

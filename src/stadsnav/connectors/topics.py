@@ -1,4 +1,4 @@
-"""MQTT topic layouts of the network servers' uplink events."""
+"""MQTT topic layouts of the network servers' uplink (and ChirpStack's status) events."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Network = Literal["tts_v3", "chirpstack_v4", "chirpstack_v3"]
+Kind = Literal["up", "status"]
 
 DEFAULT_UPLINK_TOPICS: tuple[str, ...] = (
     "v3/+/devices/+/up",
@@ -13,6 +14,13 @@ DEFAULT_UPLINK_TOPICS: tuple[str, ...] = (
     "application/+/device/+/rx",
 )
 """Subscription filters that catch every uplink of The Things Stack v3 and ChirpStack v3/v4."""
+
+
+DEFAULT_STATUS_TOPICS: tuple[str, ...] = (
+    "application/+/device/+/event/status",
+    "application/+/device/+/status",
+)
+"""Subscription filters that catch every device status event of ChirpStack v4 and v3."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +32,8 @@ class TopicMatch:
     tenant: str | None
     device: str
     """The Things Stack's device id, or ChirpStack's DevEUI, as written in the topic."""
+    kind: Kind = "up"
+    """``up`` for an uplink, ``status`` for a device status event."""
 
 
 def match_uplink_topic(topic: str) -> TopicMatch | None:
@@ -40,6 +50,24 @@ def match_uplink_topic(topic: str) -> TopicMatch | None:
         case ["application", application, "device", dev_eui, "rx"]:
             return TopicMatch("chirpstack_v3", application, None, dev_eui)
     return None
+
+
+def match_status_topic(topic: str) -> TopicMatch | None:
+    """Match a published topic against ChirpStack's status-event layouts; None for any other."""
+    levels = topic.split("/")
+    if not all(_is_name(level) for level in levels):
+        return None
+    match levels:
+        case ["application", application, "device", dev_eui, "event", "status"]:
+            return TopicMatch("chirpstack_v4", application, None, dev_eui, "status")
+        case ["application", application, "device", dev_eui, "status"]:
+            return TopicMatch("chirpstack_v3", application, None, dev_eui, "status")
+    return None
+
+
+def match_topic(topic: str) -> TopicMatch | None:
+    """Match a published topic against the uplink and the status layouts."""
+    return match_uplink_topic(topic) or match_status_topic(topic)
 
 
 def _tts_v3(app_and_tenant: str, device: str) -> TopicMatch | None:

@@ -17,21 +17,32 @@ from starlette.types import Receive, Scope, Send
 from stadsnav.api.plain import send_response, with_shortcut
 from stadsnav.api.problems import ApiError
 from stadsnav.connectors.base import Connector, register
-from stadsnav.connectors.envelopes import EnvelopeError, batch_message_id, parse_uplinks
+from stadsnav.connectors.envelopes import (
+    STATUS_FORMATS,
+    EnvelopeError,
+    batch_message_id,
+    parse_status,
+    parse_uplinks,
+)
 from stadsnav.pipeline.inbox import InboxFullError, InboxUnavailableError
 from stadsnav.store.base import NewInboxMessage
 from stadsnav.workspace.models import WebhookSource
 
 _ACCEPTED = b'{"status":"accepted"}'
 _DUPLICATE = b'{"status":"duplicate"}'
-_IGNORED = b'{"status":"ignored","reason":"not an uplink event"}'
+_IGNORED = b'{"status":"ignored","reason":"not an uplink or status event"}'
+# ChirpStack's HTTP integration names the event in the query; status events are kept too.
+_KEPT_EVENTS = ("up", "status")
 _JSON_TYPES = ("application/json", "application/ld+json", "text/json")
 _JSON_HEADERS = ((b"content-type", b"application/json"),)
 
 _BODY_SCHEMA: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "A The Things Stack v3 uplink message or a ChirpStack v4 `up` event.",
+        "description": (
+            "An uplink envelope (The Things Stack v3, ChirpStack `up` event ...), or a ChirpStack "
+            "`status` event when posted with `?event=status`."
+        ),
         "content": {"application/json": {"schema": {"type": "object"}}},
     },
     "responses": {
@@ -87,7 +98,8 @@ class WebhookConnector(Connector):
         headers = _headers(scope)
         self._authorize(headers, source)
         body = await self._read_body(headers, receive)
-        if scope["query_string"] and _event(scope) != "up":
+        event = _event(scope) if scope["query_string"] else "up"
+        if event not in _KEPT_EVENTS or (event == "status" and not _reads_status(source.format)):
             return _IGNORED
         content_type = headers.get(b"content-type", "").split(";")[0].strip().lower()
         if content_type not in _JSON_TYPES:
@@ -96,13 +108,13 @@ class WebhookConnector(Connector):
                 415, f"Content-Type must be application/json, not {content_type or 'missing'!r}"
             )
         try:
-            uplinks = parse_uplinks(body, source.format)
+            message_id = _message_id(body, source.format, event)
         except EnvelopeError as error:
             self._reject("envelope")
             raise ApiError(400, str(error)) from None
         message = NewInboxMessage(
             self.integration.id,
-            batch_message_id(uplinks),
+            message_id,
             datetime.now(UTC),
             content_type,
             body,
@@ -183,3 +195,14 @@ def _event(scope: Scope) -> str:
     query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
     event: str = query.get("event", "up")
     return event
+
+
+def _reads_status(fmt: str) -> bool:
+    return fmt == "auto" or fmt in STATUS_FORMATS
+
+
+def _message_id(body: bytes, fmt: str, event: str) -> str:
+    """The inbox id of an uplink envelope or a status event; ``EnvelopeError`` if it is neither."""
+    if event == "status":
+        return parse_status(body, fmt).message_id
+    return batch_message_id(parse_uplinks(body, fmt))

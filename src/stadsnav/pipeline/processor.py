@@ -10,14 +10,19 @@ from typing import Any
 from stadsnav.codecs.base import Codec
 from stadsnav.codecs.registry import UnknownCodecError, get_codec
 from stadsnav.codecs.repository import load_workspace_codecs
-from stadsnav.connectors.envelopes import EnvelopeError, parse_uplinks
+from stadsnav.connectors.envelopes import STATUS_FORMATS, EnvelopeError, parse_status, parse_uplinks
 from stadsnav.mapping import CompiledMapping, MappingError, compile_mapping
 from stadsnav.mapping.engine import StaticWrites
 from stadsnav.model.render import format_time
-from stadsnav.model.uplink import Uplink
+from stadsnav.model.uplink import DeviceStatus, Uplink
 from stadsnav.store.base import AttributeWrite, InboxMessage, Provenance
 from stadsnav.workspace import Device, Integration, Workspace
 from stadsnav.workspace.models import RangeRule
+
+DEVICE_TYPE = "Device"
+"""Smart Data Models type of the entity that holds a registered device's own metadata."""
+_RSSI_UNIT = "DBM"  # UN/CEFACT code for dBm, as Smart Data Models' Device asks for rssi
+_SNR_UNIT = "2N"  # UN/CEFACT code for decibel
 
 
 class StageError(Exception):
@@ -49,6 +54,11 @@ def device_scope(device: Device) -> dict[str, Any]:
     return scope
 
 
+def device_entity_id(device: Device) -> str:
+    """The id of a registered device's Smart Data Models ``Device`` entity."""
+    return f"urn:ngsi-ld:Device:{device.name}"
+
+
 def uplink_scope(uplink: Uplink) -> dict[str, Any]:
     """The ``uplink.*`` scope a mapping sees."""
     return {
@@ -77,6 +87,16 @@ class Processor:
             for integration in workspace.integrations.values()
         }
         self._device_scopes = {eui: device_scope(d) for eui, d in workspace.devices.items()}
+        self._device_ids = {eui: device_entity_id(d) for eui, d in workspace.devices.items()}
+        self._device_links = {
+            eui: {"type": "Relationship", "object": entity_id}
+            for eui, entity_id in self._device_ids.items()
+        }
+        self._controlled_properties = {
+            eui: {"type": "Property", "value": list(d.measures)}
+            for eui, d in workspace.devices.items()
+            if d.measures
+        }
         self._codecs: dict[str, Codec] = {}
         # Imported JavaScript codecs (the workspace's codecs/ folder); V8 starts on first use.
         self._imported: dict[str, Codec] = dict(load_workspace_codecs(workspace.root))
@@ -92,10 +112,14 @@ class Processor:
         route = self._routes.get(message.source)
         if route is None:
             raise StageError("receive", f"no integration {message.source!r} in the workspace")
+        fmt = route.integration.source.format
         try:
-            uplinks = parse_uplinks(message.body, route.integration.source.format)
+            uplinks = parse_uplinks(message.body, fmt)
         except EnvelopeError as error:
-            raise StageError("envelope", str(error)) from None
+            status = _status_event(message.body, fmt)
+            if status is None:
+                raise StageError("envelope", str(error)) from None
+            return self._process_status(route, message, status)
         if len(uplinks) == 1:
             return self._process_uplink(route, message, uplinks[0], written)
         # A batch (Netmore) is stored whole or dead-lettered whole, so a replay repeats nothing.
@@ -111,16 +135,20 @@ class Processor:
             written.update(batch_written)
         return writes
 
-    def _process_uplink(
-        self, route: _Route, message: InboxMessage, uplink: Uplink, written: StaticWrites | None
-    ) -> list[AttributeWrite]:
-        device = self.workspace.devices.get(uplink.dev_eui)
+    def _device(self, dev_eui: str, device_id: str | None) -> Device:
+        device = self.workspace.devices.get(dev_eui)
         if device is None:
             raise StageError(
                 "device",
-                f"unknown device {uplink.dev_eui} ({uplink.device_id or 'no name'}): "
+                f"unknown device {dev_eui} ({device_id or 'no name'}): "
                 "add it to the device registry (devices/*.yaml), then replay",
             )
+        return device
+
+    def _process_uplink(
+        self, route: _Route, message: InboxMessage, uplink: Uplink, written: StaticWrites | None
+    ) -> list[AttributeWrite]:
+        device = self._device(uplink.dev_eui, uplink.device_id)
         data = self._decode(route, device, uplink)
         scopes = {"data": data, "device": self._device_scopes[uplink.dev_eui]}
         if "uplink" in route.mapping.scopes:
@@ -131,11 +159,86 @@ class Processor:
         except MappingError as error:
             raise StageError("map", str(error)) from None
         self._validate(route, uplink, writes)
+        writes += self._device_writes(device, uplink, writes, provenance, written)
         if written is not None:
             for write in writes:
                 if write.observed_at is None:
                     written[(write.entity_id, write.name)] = write.attribute
         return writes
+
+    def _device_writes(
+        self,
+        device: Device,
+        uplink: Uplink,
+        observations: list[AttributeWrite],
+        provenance: Provenance,
+        written: StaticWrites | None,
+    ) -> list[AttributeWrite]:
+        """Latest-only writes to the device's own entity, and a link to it from each observation."""
+        device_id = self._device_ids[uplink.dev_eui]
+        at = _observed_at(observations, uplink)
+        reported = {"type": "Property", "value": {"@type": "DateTime", "@value": at}}
+        writes = [
+            AttributeWrite(
+                device_id, DEVICE_TYPE, "dateLastValueReported", reported, None, provenance
+            )
+        ]
+        if uplink.rssi is not None:
+            rssi = {
+                "type": "Property",
+                "value": uplink.rssi,
+                "unitCode": _RSSI_UNIT,
+                "observedAt": at,
+            }
+            writes.append(AttributeWrite(device_id, DEVICE_TYPE, "rssi", rssi, None, provenance))
+        if uplink.snr is not None:
+            snr = {"type": "Property", "value": uplink.snr, "unitCode": _SNR_UNIT, "observedAt": at}
+            writes.append(AttributeWrite(device_id, DEVICE_TYPE, "snr", snr, None, provenance))
+        if uplink.gateway_id is not None:
+            gateway = {"type": "Property", "value": uplink.gateway_id, "observedAt": at}
+            writes.append(
+                AttributeWrite(device_id, DEVICE_TYPE, "gateway", gateway, None, provenance)
+            )
+        # Static ones repeat with every uplink; ``written`` keeps each to once per batch.
+        measures = self._controlled_properties.get(uplink.dev_eui)
+        if measures is not None and _unwritten(written, device_id, "controlledProperty", measures):
+            writes.append(
+                AttributeWrite(
+                    device_id, DEVICE_TYPE, "controlledProperty", measures, None, provenance
+                )
+            )
+        link = self._device_links[uplink.dev_eui]
+        linked = None
+        for write in observations:
+            # A mapping writes each entity's attributes together: one link per run of them.
+            entity_id = write.entity_id
+            if entity_id != linked and _unwritten(written, entity_id, "refDevice", link):
+                refers = AttributeWrite(entity_id, write.entity_type, "refDevice", link)
+                refers.provenance = provenance
+                writes.append(refers)
+            linked = entity_id
+        return writes
+
+    def _process_status(
+        self, route: _Route, message: InboxMessage, status: DeviceStatus
+    ) -> list[AttributeWrite]:
+        """The battery level of a device's status report, on the device's own entity."""
+        device = self._device(status.dev_eui, status.device_id)
+        if status.battery_unavailable:
+            level = -1.0  # what Smart Data Models' batteryLevel says when it cannot be measured
+        elif status.battery_level is not None:
+            level = status.battery_level
+        else:
+            return []  # externally powered: there is no battery to report
+        attribute: dict[str, Any] = {"type": "Property", "value": level}
+        if status.received_at is not None:
+            attribute["observedAt"] = format_time(status.received_at)
+        provenance = Provenance(route.integration.id, message.message_id, message.received_at)
+        return [
+            AttributeWrite(
+                device_entity_id(device), DEVICE_TYPE, "batteryLevel", attribute, None, provenance
+            )
+        ]
 
     def _decode(self, route: _Route, device: Device, uplink: Uplink) -> dict[str, Any]:
         codec_id = device.codec or route.integration.codec
@@ -184,3 +287,28 @@ class Processor:
                     f"{write.name} = {value} is outside the dataset's range "
                     f"[{rule.min}, {rule.max}] ({route.integration.dataset})",
                 )
+
+
+def _status_event(body: bytes, fmt: str) -> DeviceStatus | None:
+    """The device status report a message holds instead of an uplink; None if it is not one."""
+    if fmt != "auto" and fmt not in STATUS_FORMATS:
+        return None
+    try:
+        return parse_status(body, fmt)
+    except EnvelopeError:
+        return None
+
+
+def _observed_at(observations: list[AttributeWrite], uplink: Uplink) -> str:
+    """The uplink's time as the mapping wrote it, so that it is formatted only once."""
+    for write in observations:
+        if write.observed_at is uplink.received_at:
+            text = write.attribute.get("observedAt")
+            if isinstance(text, str):
+                return text
+    return format_time(uplink.received_at)
+
+
+def _unwritten(written: StaticWrites | None, entity_id: str, name: str, value: Any) -> bool:
+    """Whether a latest-only attribute is not yet written with this value in this batch."""
+    return written is None or written.get((entity_id, name)) != value
