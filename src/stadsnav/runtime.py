@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import structlog
@@ -80,7 +81,8 @@ class Runtime:
         """Stop taking messages, commit what was acknowledged, finish the batch, close."""
         for connector in self.connectors:
             await connector.stop()
-        self.inbox.stop()
+        # Joining the threads blocks; the event loop must keep answering while they finish.
+        await asyncio.to_thread(self.inbox.stop)
         if self.ingest:
-            self.worker.stop()
+            await asyncio.to_thread(self.worker.stop)
         self.store.close()

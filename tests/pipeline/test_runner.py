@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from stadsnav.metrics import Metrics
 from stadsnav.pipeline.processor import Processor
 from stadsnav.pipeline.runner import PipelineRunner
-from stadsnav.store.base import ContextStore, NewInboxMessage
+from stadsnav.store import sql
+from stadsnav.store.base import AttributeWrite, ContextStore, InboxMessage, NewInboxMessage
 from stadsnav.store.sqlite import SqliteStore
 from stadsnav.workspace import Workspace
 from support import UplinkFactory
@@ -101,3 +104,33 @@ def test_replayed_dead_letters_are_processed_after_the_fix(
     result = fixed.drain()
     assert (result.messages, result.dead) == (1, 0)
     assert runner.store.dead_letters() == []
+
+
+class _UnstorableValue(Processor):
+    """Maps every message to a value no store can serialise (a codec bug, say)."""
+
+    def process(self, message: InboxMessage, written: object = None) -> list[AttributeWrite]:
+        value = {"type": "Property", "value": object(), "observedAt": "2026-07-01T10:00:00Z"}
+        when = datetime(2026, 7, 1, 10, tzinfo=UTC)
+        return [AttributeWrite("urn:ngsi-ld:X:1", "X", "v", value, when)]
+
+
+def test_a_message_the_store_always_refuses_is_dead_lettered_after_its_attempts(
+    workspace: Workspace,
+    make_uplink: UplinkFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sql, "CLAIM_SECONDS", -1)  # every claim runs out at once
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.migrate()
+    runner = PipelineRunner(store, _UnstorableValue(workspace), Metrics(), max_attempts=3)
+    receive(store, [make_uplink()])
+    for _ in range(2):
+        with pytest.raises(TypeError):
+            runner.run_batch()  # retried while the cause may be passing (a store outage)
+    result = runner.run_batch()
+    assert (result.messages, result.dead) == (1, 1)
+    [letter] = store.dead_letters()
+    assert (letter.stage, letter.reason) == ("store", "not stored after 3 attempts")
+    assert store.inbox_stats() == (0, None)

@@ -18,6 +18,7 @@ from stadsnav.store.base import (
     NewInboxMessage,
     Provenance,
 )
+from stadsnav.store.migrate import load_migrations
 from stadsnav.store.sql import SqlStore
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -30,6 +31,8 @@ T0 = datetime(2022, 3, 28, 12, 40, 40, 653515, tzinfo=UTC)
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 OpenStore = Callable[[], SqlStore]
+
+ALL_VERSIONS = [m.version for m in load_migrations("sqlite")]
 
 
 def uplink(message_id: str, body: bytes | None = None, source: str = "servanet") -> NewInboxMessage:
@@ -86,9 +89,9 @@ def dead_letter(message_id: str, stage: str = "decode", source: str = "servanet"
 
 def test_migrate_applies_once_and_sets_the_schema_version(empty_store: SqlStore) -> None:
     assert empty_store.schema_version() is None
-    assert empty_store.migrate() == ["0001_initial"]
+    assert empty_store.migrate() == ALL_VERSIONS
     assert empty_store.migrate() == []
-    assert empty_store.schema_version() == "0001_initial"
+    assert empty_store.schema_version() == ALL_VERSIONS[-1]
 
 
 def test_two_stores_migrating_at_once_apply_each_migration_once(open_store: OpenStore) -> None:
@@ -110,14 +113,14 @@ def test_two_stores_migrating_at_once_apply_each_migration_once(open_store: Open
     for thread in threads:
         thread.join()
     assert errors == []
-    assert sorted(results) == [[], [], [], ["0001_initial"]]
-    assert stores[0].schema_version() == "0001_initial"
+    assert sorted(results) == [[], [], [], ALL_VERSIONS]
+    assert stores[0].schema_version() == ALL_VERSIONS[-1]
 
 
 def test_ping_succeeds_and_leaves_nothing_behind(store: SqlStore) -> None:
     store.ping()
     store.ping()
-    assert store.schema_version() == "0001_initial"
+    assert store.schema_version() == ALL_VERSIONS[-1]
 
 
 def test_a_closed_store_refuses_work(store: SqlStore) -> None:
@@ -168,13 +171,45 @@ def test_inbox_round_trips_the_real_uplink(store: SqlStore) -> None:
     assert fetched.content_type == "application/json"
 
 
-def test_inbox_fetch_returns_oldest_first_and_counts_attempts(store: SqlStore) -> None:
+def test_inbox_fetch_claims_oldest_first_and_counts_attempts(store: SqlStore) -> None:
     ids = store.inbox_append([uplink(str(n)) for n in range(5)])
     first = store.inbox_fetch(3)
     assert [m.id for m in first] == ids[:3]
     assert [m.attempts for m in first] == [1, 1, 1]
     assert [m.message_id for m in first] == ["0", "1", "2"]
-    assert [m.attempts for m in store.inbox_fetch(10)] == [2, 2, 2, 1, 1]
+    # A second worker gets only what the first has not claimed.
+    assert [m.id for m in store.inbox_fetch(10)] == ids[3:]
+    assert store.inbox_fetch(10) == []
+    # Once the claims run out (the worker died), the messages are fetched again.
+    with store._write() as cursor:
+        cursor.execute(
+            store.sql("UPDATE inbox_attempts SET claimed_until = ?"), (store.time_in(T0),)
+        )
+    assert [m.attempts for m in store.inbox_fetch(10)] == [2, 2, 2, 2, 2]
+
+
+def test_two_workers_fetching_at_once_never_get_the_same_message(open_store: OpenStore) -> None:
+    stores = [open_store() for _ in range(4)]
+    stores[0].migrate()
+    stores[0].inbox_append([uplink(str(n)) for n in range(400)])
+    fetched: list[list[int]] = []
+    barrier = threading.Barrier(len(stores))
+
+    def fetch(store: SqlStore) -> None:
+        barrier.wait()
+        mine: list[int] = []
+        while batch := store.inbox_fetch(25):
+            mine += [m.id for m in batch]
+        fetched.append(mine)
+
+    threads = [threading.Thread(target=fetch, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [i for mine in fetched for i in mine]
+    assert len(every) == 400
+    assert len(set(every)) == 400
 
 
 def test_inbox_stats_counts_pending_and_finds_the_oldest(store: SqlStore) -> None:

@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 
 from stadsnav.store.factory import open_store
+from stadsnav.store.migrate import load_migrations
 from stadsnav.store.postgres import PostgresStore
 from stadsnav.store.sqlite import SqliteStore
+
+ALL_VERSIONS = [m.version for m in load_migrations("sqlite")]
 
 
 def test_relative_sqlite_url_is_relative_to_the_current_directory(
@@ -19,7 +22,7 @@ def test_relative_sqlite_url_is_relative_to_the_current_directory(
     assert isinstance(store, SqliteStore)
     assert store.path == Path("var/stadsnav/context.db")
     assert (tmp_path / "var" / "stadsnav").is_dir()
-    assert store.migrate() == ["0001_initial"]
+    assert store.migrate() == ALL_VERSIONS
     store.close()
     assert (tmp_path / "var" / "stadsnav" / "context.db").is_file()
 

@@ -44,12 +44,18 @@ class PipelineRunner:
     """Processes the inbox in batches; one transaction per batch, so a restart resumes exactly."""
 
     def __init__(
-        self, store: ContextStore, processor: Processor, metrics: Metrics, batch_size: int = 500
+        self,
+        store: ContextStore,
+        processor: Processor,
+        metrics: Metrics,
+        batch_size: int = 500,
+        max_attempts: int = 5,
     ) -> None:
         self.store = store
         self.processor = processor
         self.metrics = metrics
         self.batch_size = batch_size
+        self.max_attempts = max_attempts
 
     def run_batch(self) -> BatchResult:
         """Process up to one batch of pending messages."""
@@ -69,10 +75,16 @@ class PipelineRunner:
         try:
             stored = self.store.commit_batch([m.id for m in messages], writes, dead)
         except Exception:
-            if len(messages) == 1:
-                raise
-            # One bad write must not hold back the others: commit message by message.
-            return self._commit_each(messages)
+            if len(messages) > 1:
+                # One bad write must not hold back the others: commit message by message.
+                return self._commit_each(messages)
+            if messages[0].attempts < self.max_attempts:
+                raise  # perhaps the store is down: the claim runs out and it is tried again
+            letter = dead_letter(
+                messages[0], "store", f"not stored after {messages[0].attempts} attempts"
+            )
+            self.store.commit_batch([messages[0].id], [], [letter])
+            dead, stored = [letter], 0
         self._count(len(messages), stored, dead)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return BatchResult(len(messages), stored, len(dead))

@@ -7,7 +7,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import orjson
@@ -45,11 +45,20 @@ _UPSERT_KEY = (
 # Keys of processed messages are pruned whenever the processed ids pass a multiple of this.
 _PRUNE_KEYS_EVERY = 10_000
 # WHERE true: without it SQLite would read ON CONFLICT as a join constraint of the SELECT.
-_COUNT_ATTEMPTS = (
-    "INSERT INTO inbox_attempts (id, attempts) SELECT id, 1 FROM inbox WHERE true "
-    "ORDER BY id LIMIT ? ON CONFLICT (id) DO UPDATE SET attempts = inbox_attempts.attempts + 1 "
+# Claims the oldest messages no live claim holds; the conflict branch re-checks the claim, so
+# of two workers that picked the same row, only the first gets it.
+_CLAIM = (
+    "INSERT INTO inbox_attempts (id, attempts, claimed_until) "
+    "SELECT i.id, 1, ? FROM inbox i LEFT JOIN inbox_attempts a ON a.id = i.id "
+    "WHERE a.id IS NULL OR a.claimed_until IS NULL OR a.claimed_until < ? "
+    "ORDER BY i.id LIMIT ? "
+    "ON CONFLICT (id) DO UPDATE SET attempts = inbox_attempts.attempts + 1, "
+    "claimed_until = excluded.claimed_until "
+    "WHERE inbox_attempts.claimed_until IS NULL OR inbox_attempts.claimed_until < ? "
     "RETURNING id, attempts"
 )
+CLAIM_SECONDS = 30
+"""How long a fetched batch is a worker's before another worker may take it."""
 _INSERT_ENTITY = (
     "INSERT INTO entities (id, type, created_at, modified_at) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (id) DO NOTHING"
@@ -235,9 +244,11 @@ class SqlStore(ABC):
         return {(source, message_id) for source, message_id in cursor.fetchall()}
 
     def inbox_fetch(self, limit: int) -> list[InboxMessage]:
-        """The oldest pending messages, oldest first; each fetch counts as an attempt."""
+        """The oldest pending messages no other worker holds, oldest first, now claimed."""
+        now = datetime.now(UTC)
+        until = self.time_in(now + timedelta(seconds=CLAIM_SECONDS))
         with self._write() as cursor:
-            cursor.execute(self.sql(_COUNT_ATTEMPTS), (limit,))
+            cursor.execute(self.sql(_CLAIM), (until, self.time_in(now), limit, self.time_in(now)))
             attempts = dict(cursor.fetchall())
             if not attempts:
                 return []

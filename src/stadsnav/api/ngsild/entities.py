@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from stadsnav.api.deps import RuntimeDep
+from stadsnav.api.deps import RuntimeDep, read_store
 from stadsnav.api.ngsild.jsonld import JSON, JSON_LD, LINK, media_type_for, ngsild_response
 from stadsnav.api.plain import header, send_response, with_shortcut
 from stadsnav.api.problems import ApiError
@@ -69,7 +69,7 @@ async def retrieve_entity(
     """The latest state of the entity."""
     check_entity_id(entity_id)
     key_values, sys_attrs = parse_options(options, format)
-    entity = runtime.store.get_entity(entity_id)
+    entity = await read_store(runtime.store, lambda: runtime.store.get_entity(entity_id))
     if entity is None:
         raise ApiError(404, f"no entity with id {entity_id}")
     body = render_entity(
@@ -90,7 +90,7 @@ async def retrieve_stored_json(scope: Scope, receive: Receive, send: Send) -> bo
         return False
     entity_id: str = scope["path_params"]["entity_id"]
     check_entity_id(entity_id)
-    body = store.entity_json(entity_id)
+    body = await read_store(store, lambda: store.entity_json(entity_id))
     if body is None:
         return False
     media = media_type_for(header(scope, b"accept") or "")

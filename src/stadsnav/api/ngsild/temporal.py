@@ -72,8 +72,9 @@ def retrieve_temporal(
     """Every stored instance of the entity's observed attributes in the window."""
     check_entity_id(entity_id)
     opts = set(split_list(options) or [])
-    if opts - {"temporalValues", "normalized", "sysAttrs"}:
-        raise ApiError(400, f"unknown options: {', '.join(sorted(opts))}")
+    unknown = opts - {"temporalValues", "normalized"}
+    if unknown:
+        raise ApiError(400, f"unknown options: {', '.join(sorted(unknown))}")
     if format not in (None, "normalized", "temporalValues"):
         raise ApiError(400, f"unknown format {format!r}: use normalized or temporalValues")
     values_only = "temporalValues" in opts or format == "temporalValues"

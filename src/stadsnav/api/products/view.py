@@ -94,21 +94,17 @@ class ProductView:
     ) -> list[dict[str, Any]]:
         """Observed values for one listed entity in ``[start, end)``, oldest first."""
         assert self.observation is not None
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[datetime, dict[str, Any]]] = []
         attrs = list(self.observation.values.values())
         for observation in self._observations_by_target(store).get(entity.id, []):
             history = store.history(observation.id, attrs, start, end)
             for field, attr in self.observation.values.items():
                 for instance in history.get(attr, []):
-                    rows.append(
-                        {
-                            "observedAt": format_time(instance.observed_at),
-                            field: instance.attribute.get("value"),
-                            "sensor": observation.id,
-                        }
-                    )
-        rows.sort(key=lambda row: row["observedAt"])
-        return rows[-limit:] if len(rows) > limit else rows
+                    row = {field: instance.attribute.get("value"), "sensor": observation.id}
+                    rows.append((instance.observed_at, row))
+        # Sorted by time, not by formatted text: "…:00.5Z" sorts before "…:00Z" as text.
+        rows.sort(key=lambda pair: pair[0])
+        return [{"observedAt": format_time(moment), **row} for moment, row in rows[-limit:]]
 
     def units(self, store: ContextStore) -> dict[str, str]:
         """Output field → UN/CEFACT unit code, from the stored observations."""
