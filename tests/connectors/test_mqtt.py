@@ -15,6 +15,7 @@ import pytest
 
 from stadsnav.connectors.mqtt import message_id_for
 from stadsnav.runtime import Runtime
+from stadsnav.store.base import NewInboxMessage
 from stadsnav.workspace import Workspace
 from stadsnav.workspace.models import MqttSource
 from support import BYSKE_SENSOR, SHARED_DATA, SUNDSVALL_BEACH_PAYLOAD, UplinkFactory
@@ -229,3 +230,54 @@ def test_status_topics_get_the_status_event_id() -> None:
     )
     # As an uplink it is not valid, so an uplink topic would name it by its content.
     assert message_id_for(body, "chirpstack_v4").startswith("sha256:")
+
+
+def test_a_bridge_topic_of_another_network_server_is_ingested(workspace: Workspace) -> None:
+    """Netmore has no standard MQTT layout: whatever arrives on the subscribed topic is ingested."""
+    topic = f"netmore/{uuid.uuid4().hex[:8]}/uplinks"
+    subscribe_integration(workspace, "netmore", topic)
+    runtime = Runtime.open(workspace)
+    [uplink] = orjson.loads(
+        (SHARED_DATA / "envelopes" / "diwise_netmore_elsys_elt2hp.json").read_bytes()
+    )
+    uplink |= {"devEui": BYSKE_SENSOR, "payload": SUNDSVALL_BEACH_PAYLOAD.hex()}
+
+    async def scenario() -> None:
+        await runtime.start()
+        try:
+            await asyncio.wait_for(connected(runtime), 10)
+            await asyncio.to_thread(publish, topic, [orjson.dumps([uplink])])
+            await wait_stored(runtime, 1)
+        finally:
+            await runtime.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_failure_before_the_commit_leaves_the_message_with_the_broker(
+    mqtt_runtime: Runtime, make_uplink: UplinkFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No PUBACK without a commit: after a crash in receiving, the broker delivers it again."""
+    real_submit = mqtt_runtime.inbox.submit
+    failures = [RuntimeError("a bug in receiving")]
+
+    async def submit_failing_once(message: NewInboxMessage, wait: bool = False) -> bool:
+        if failures:
+            raise failures.pop()
+        return await real_submit(message, wait)
+
+    monkeypatch.setattr(mqtt_runtime.inbox, "submit", submit_failing_once)
+    [connector] = [c for c in mqtt_runtime.connectors if c.type == "mqtt"]
+    monkeypatch.setattr(type(connector), "reconnect_max_delay", 0.2)
+
+    async def scenario() -> None:
+        await mqtt_runtime.start()
+        try:
+            await asyncio.wait_for(connected(mqtt_runtime), 10)
+            await asyncio.to_thread(publish, topic_of(mqtt_runtime), uplinks(make_uplink, 1))
+            await wait_stored(mqtt_runtime, 1, timeout=20)
+            assert not failures
+        finally:
+            await mqtt_runtime.stop()
+
+    asyncio.run(scenario())

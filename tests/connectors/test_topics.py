@@ -180,3 +180,21 @@ def test_status_and_uplink_topics_do_not_mix() -> None:
     assert uplink is not None
     assert uplink.kind == "up"
     assert match_topic("application/1/device/0101010101010101/event/join") is None
+
+
+@pytest.mark.parametrize(
+    ("topic", "other"),
+    [
+        ("v3/app@ttn/devices/dev-1/join", True),
+        ("v3/app@ttn/devices/dev-1/down/ack", True),
+        ("application/7/device/0101010101010101/event/join", True),
+        ("application/7/device/0101010101010101/event/up", False),
+        ("application/7/device/0101010101010101/event/status", False),
+        ("netmore/skelleftea/uplinks", False),
+        ("loriot/app/rx", False),
+    ],
+)
+def test_other_network_events_are_told_from_unknown_layouts(topic: str, other: bool) -> None:
+    from stadsnav.connectors.topics import is_other_event_topic
+
+    assert is_other_event_topic(topic) is other

@@ -30,7 +30,9 @@ __all__ = [
     "FORMATS",
     "STATUS_FORMATS",
     "EnvelopeError",
+    "batch_message_id",
     "detect_format",
+    "envelope_message_id",
     "parse_status",
     "parse_uplink",
     "parse_uplinks",
@@ -109,6 +111,13 @@ def batch_message_id(uplinks: list[Uplink]) -> str:
         return uplinks[0].message_id
     joined = "\n".join(uplink.message_id for uplink in uplinks)
     return f"batch:{len(uplinks)}:{hashlib.sha256(joined.encode()).hexdigest()[:32]}"
+
+
+def envelope_message_id(body: bytes, fmt: str, kind: str = "up") -> str:
+    """The inbox id of an uplink envelope (or batch) or a status event; ``EnvelopeError`` if not."""
+    if kind == "status":
+        return parse_status(body, fmt).message_id
+    return batch_message_id(parse_uplinks(body, fmt))
 
 
 def detect_format(doc: Any) -> str | None:

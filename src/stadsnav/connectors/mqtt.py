@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import ssl
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,13 +14,8 @@ import aiomqtt
 import structlog
 
 from stadsnav.connectors.base import Connector, register
-from stadsnav.connectors.envelopes import (
-    EnvelopeError,
-    batch_message_id,
-    parse_status,
-    parse_uplinks,
-)
-from stadsnav.connectors.topics import Kind, match_topic
+from stadsnav.connectors.envelopes import EnvelopeError, envelope_message_id
+from stadsnav.connectors.topics import Kind, is_other_event_topic, match_topic
 from stadsnav.pipeline.inbox import InboxUnavailableError
 from stadsnav.store.base import NewInboxMessage
 from stadsnav.workspace.models import MqttSource
@@ -28,11 +24,9 @@ log = structlog.get_logger("stadsnav.mqtt")
 
 
 def message_id_for(body: bytes, fmt: str, kind: Kind = "up") -> str:
-    """The uplink's (or status event's) own id, or a content hash for an invalid message."""
+    """The message's own id, or a content hash for one the pipeline will dead-letter."""
     try:
-        if kind == "status":
-            return parse_status(body, fmt).message_id
-        return batch_message_id(parse_uplinks(body, fmt))
+        return envelope_message_id(body, fmt, kind)
     except EnvelopeError:
         return "sha256:" + hashlib.sha256(body).hexdigest()
 
@@ -70,14 +64,17 @@ class MqttConnector(Connector):
 
     def _client(self) -> aiomqtt.Client:
         source = self._source()
-        url = urlsplit(self.workspace.settings.mqtt.url)
+        settings = self.workspace.settings.mqtt
+        url = urlsplit(settings.url)
+        tls = url.scheme == "mqtts"
         client = aiomqtt.Client(
             url.hostname or "127.0.0.1",
-            url.port or 1883,
-            username=url.username,
-            password=url.password,
+            url.port or (8883 if tls else 1883),
+            username=settings.username or url.username,
+            password=settings.password or url.password,
             identifier=source.client_id or f"stadsnav-{self.integration.id}",
             clean_session=False,
+            tls_context=ssl.create_default_context() if tls else None,
         )
         # aiomqtt acknowledges on receipt; the paho client beneath it can leave PUBACK to us,
         # and it must be set before connecting, as a persistent session delivers at once.
@@ -103,15 +100,24 @@ class MqttConnector(Connector):
                     await self._consume(client)
             except* (aiomqtt.MqttError, InboxUnavailableError) as group:
                 # Unacknowledged messages are redelivered by the broker when we reconnect.
-                self._connected = False
                 log.warning(
                     "mqtt_disconnected",
                     integration=self.integration.id,
                     error="; ".join(str(error) for error in group.exceptions),
                     retry_in=delay,
                 )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.reconnect_max_delay)
+            except* Exception as group:
+                # A bug must cost a reconnect, not the subscription: the task would end for good.
+                log.error(
+                    "mqtt_receive_failed",
+                    integration=self.integration.id,
+                    error="; ".join(repr(error) for error in group.exceptions),
+                    retry_in=delay,
+                )
+            finally:
+                self._connected = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.reconnect_max_delay)
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         # One task per message lets the inbox commit many messages in one transaction;
@@ -127,7 +133,9 @@ class MqttConnector(Connector):
         topic = message.topic.value
         body = bytes(message.payload) if isinstance(message.payload, bytes | bytearray) else b""
         kind = self._topic_kind(topic)
-        if kind is not None:
+        if kind is None:
+            self.metrics.messages_rejected.labels(self.integration.id, "not_ingested_event").inc()
+        else:
             inbox_message = NewInboxMessage(
                 self.integration.id,
                 message_id_for(body, self._source().format, kind),
@@ -154,5 +162,9 @@ class MqttConnector(Connector):
         if len(cache) >= self.topic_cache_size:
             cache.clear()
         match = match_topic(topic)
-        kind = cache[topic] = None if match is None else match.kind
+        if match is not None:
+            kind: Kind | None = match.kind
+        else:
+            kind = None if is_other_event_topic(topic) else "up"
+        cache[topic] = kind
         return kind

@@ -70,6 +70,15 @@ def match_topic(topic: str) -> TopicMatch | None:
     return match_uplink_topic(topic) or match_status_topic(topic)
 
 
+def is_other_event_topic(topic: str) -> bool:
+    """A The Things Stack or ChirpStack topic of an event that is neither uplink nor status.
+
+    (joins, acknowledgements, downlinks ...): acknowledged and not ingested. A topic in no
+    known layout (another network server's bridge) is ingested as uplinks instead.
+    """
+    return match_topic(topic) is None and topic.startswith(("v3/", "application/"))
+
+
 def _tts_v3(app_and_tenant: str, device: str) -> TopicMatch | None:
     application, at, tenant = app_and_tenant.partition("@")
     if (at and not (application and tenant)) or "@" in tenant:

@@ -17,13 +17,7 @@ from starlette.types import Receive, Scope, Send
 from stadsnav.api.plain import send_response, with_shortcut
 from stadsnav.api.problems import ApiError
 from stadsnav.connectors.base import Connector, register
-from stadsnav.connectors.envelopes import (
-    STATUS_FORMATS,
-    EnvelopeError,
-    batch_message_id,
-    parse_status,
-    parse_uplinks,
-)
+from stadsnav.connectors.envelopes import STATUS_FORMATS, EnvelopeError, envelope_message_id
 from stadsnav.pipeline.inbox import InboxFullError, InboxUnavailableError
 from stadsnav.store.base import NewInboxMessage
 from stadsnav.workspace.models import WebhookSource
@@ -108,7 +102,7 @@ class WebhookConnector(Connector):
                 415, f"Content-Type must be application/json, not {content_type or 'missing'!r}"
             )
         try:
-            message_id = _message_id(body, source.format, event)
+            message_id = envelope_message_id(body, source.format, event)
         except EnvelopeError as error:
             self._reject("envelope")
             raise ApiError(400, str(error)) from None
@@ -199,10 +193,3 @@ def _event(scope: Scope) -> str:
 
 def _reads_status(fmt: str) -> bool:
     return fmt == "auto" or fmt in STATUS_FORMATS
-
-
-def _message_id(body: bytes, fmt: str, event: str) -> str:
-    """The inbox id of an uplink envelope or a status event; ``EnvelopeError`` if it is neither."""
-    if event == "status":
-        return parse_status(body, fmt).message_id
-    return batch_message_id(parse_uplinks(body, fmt))
