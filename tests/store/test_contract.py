@@ -288,7 +288,7 @@ def test_provenance_is_stored_as_a_sub_property(store: SqlStore) -> None:
         "value": {
             "integration": "servanet",
             "sourceMessageId": "10301",
-            "receivedAt": "2022-03-28T12:40:41.653515Z",
+            "receivedAt": "2022-03-28T12:40:41.653Z",  # as every API time: milliseconds
         },
     }
     [instance] = store.history(SENSOR)["temperature"]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from stadsnav.model.attributes import VALUE_KEYS
-from stadsnav.store.base import AttributeInstance, Provenance, StoredEntity
+from stadsnav.model.entity import AttributeInstance, Provenance, StoredEntity
 
 SYSTEM_ATTRIBUTES: Final = ("createdAt", "modifiedAt")
 

@@ -7,6 +7,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from stadsnav.model.entity import AttributeInstance, Provenance, StoredEntity
+
+__all__ = [
+    "AttributeInstance",
+    "AttributeWrite",
+    "ContextStore",
+    "DeadLetter",
+    "InboxMessage",
+    "NewDeadLetter",
+    "NewInboxMessage",
+    "Provenance",
+    "StoredEntity",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class NewInboxMessage:
@@ -37,15 +51,6 @@ class InboxMessage:
     body: bytes
     topic: str | None
     attempts: int
-
-
-@dataclass(frozen=True, slots=True)
-class Provenance:
-    """Where a stored value came from."""
-
-    integration: str
-    source_message_id: str
-    received_at: datetime
 
 
 # Not frozen: a frozen __init__ costs three times as much, and the pipeline builds one per
@@ -97,27 +102,6 @@ class DeadLetter:
     stage: str
     reason: str
     failed_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEntity:
-    """The latest state of one entity."""
-
-    id: str
-    type: str
-    attributes: dict[str, dict[str, Any]]
-    """Attribute name → normalized attribute (with ``provenance`` where known)."""
-    created_at: datetime
-    modified_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class AttributeInstance:
-    """One historical value of one attribute."""
-
-    attribute: dict[str, Any]
-    observed_at: datetime
-    provenance: Provenance | None
 
 
 class ContextStore(Protocol):

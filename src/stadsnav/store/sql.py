@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from stadsnav.model.render import provenance_property
 from stadsnav.store.base import (
     AttributeInstance,
     AttributeWrite,
@@ -506,7 +507,7 @@ class _RowBuilder:
 
     def __init__(self, time_in: Callable[[datetime], Any]) -> None:
         self._time_in = time_in
-        self._received: dict[datetime, tuple[Any, str]] = {}
+        self._provenance: dict[Provenance, tuple[Any, dict[str, Any]]] = {}
 
     def rows(
         self, writes: Sequence[AttributeWrite], now: Any
@@ -524,18 +525,12 @@ class _RowBuilder:
         if provenance is None:
             attribute = orjson.dumps(write.attribute).decode()
             return (write.entity_id, write.name, observed, attribute, None, None, None)
-        received = self._received.get(provenance.received_at)
-        if received is None:
-            at = provenance.received_at
-            received = self._received[at] = (self._time_in(at), rfc3339(at))
-        value = {
-            "integration": provenance.integration,
-            "sourceMessageId": provenance.source_message_id,
-            "receivedAt": received[1],
-        }
-        attribute = orjson.dumps(
-            {**write.attribute, "provenance": {"type": "Property", "value": value}}
-        ).decode()
+        # A message's writes share one provenance; build its column value and JSON once.
+        cached = self._provenance.get(provenance)
+        if cached is None:
+            received = self._time_in(provenance.received_at)
+            cached = self._provenance[provenance] = (received, provenance_property(provenance))
+        attribute = orjson.dumps({**write.attribute, "provenance": cached[1]}).decode()
         return (
             write.entity_id,
             write.name,
@@ -543,7 +538,7 @@ class _RowBuilder:
             attribute,
             provenance.integration,
             provenance.source_message_id,
-            received[0],
+            cached[0],
         )
 
 
@@ -552,13 +547,6 @@ def utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value.isoformat()}: give a timezone")
     return value.astimezone(UTC)
-
-
-def rfc3339(value: datetime) -> str:
-    """The datetime as RFC 3339 text in UTC with a ``Z``."""
-    if value.tzinfo is UTC:
-        return value.isoformat()[:-6] + "Z"  # drop the "+00:00" every UTC isoformat ends in
-    return utc(value).isoformat().replace("+00:00", "Z")
 
 
 def _latest_indexes(writes: Sequence[AttributeWrite]) -> list[int]:
