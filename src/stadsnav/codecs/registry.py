@@ -16,17 +16,25 @@ from stadsnav.codecs.base import Codec
 BUILTIN_MODULES: tuple[str, ...] = tuple(
     f"stadsnav.codecs.{vendor}"
     for vendor in (
+        "airquality",
         "axioma",
+        "axsensor",
         "bosch",
         "decentlab",
         "dingtek",
         "elsys",
+        "enviot",
         "milesight",
+        "milesight_extra",
         "netvox",
+        "niab",
         "nwave",
         "senlab",
         "sensative",
+        "sensefarm",
+        "talkpool",
         "vega",
+        "x2climate",
     )
 )
 ENTRY_POINT_GROUP = "stadsnav.codecs"

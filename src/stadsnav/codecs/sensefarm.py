@@ -118,8 +118,9 @@ def decode_sensefarm(payload: bytes) -> DecodeResult:
         kind = TYPES.get(header >> 3)
         if kind is None:
             return DecodeResult(
-                errors=[f"unknown sensor type 0x{header >> 3:02x} (header 0x{header:02x}) "
-                        f"at byte {at}"]
+                errors=[
+                    f"unknown sensor type 0x{header >> 3:02x} (header 0x{header:02x}) at byte {at}"
+                ]
             )
         end = at + 1 + kind.size
         if end > len(payload):
