@@ -10,7 +10,7 @@ import pytest
 
 from stadsnav.cli import known_codecs
 from stadsnav.codecs.repository import import_codecs
-from stadsnav.pipeline.processor import Processor, StageError
+from stadsnav.pipeline.processor import Batch, Processor, StageError
 from stadsnav.store.base import AttributeWrite, InboxMessage
 from stadsnav.workspace import Workspace, lint_workspace, load_workspace
 from support import BYSKE_SENSOR, REPO_ROOT, SHARED_DATA, UplinkFactory
@@ -221,14 +221,23 @@ def test_static_device_links_are_written_once_per_batch(
     workspace: Workspace, make_uplink: UplinkFactory
 ) -> None:
     processor = Processor(workspace)
-    written: dict[tuple[str, str], dict[str, object]] = {}
-    processor.process(inbox_message(make_uplink(f_cnt=1)), written)
-    second = processor.process(inbox_message(make_uplink(f_cnt=2)), written)
-    names = {w.name for w in second}
+    batch = Batch()
+    start = datetime(2026, 7, 1, 10, tzinfo=UTC)
+    processor.process(inbox_message(make_uplink(f_cnt=1, received_at=start)), batch)
+    second = processor.process(
+        inbox_message(make_uplink(f_cnt=2, received_at=start + timedelta(minutes=1))), batch
+    )
+    late = processor.process(
+        inbox_message(make_uplink(f_cnt=3, received_at=start - timedelta(minutes=1))), batch
+    )
+    names = {w.name for w in second} | {w.name for w in late}
     assert "controlledProperty" not in names
     assert "refDevice" not in names
-    # The radio readings change with every uplink, so each one is written.
-    assert {"rssi", "snr", "gateway", "dateLastValueReported"} <= names
+    # Radio readings wait for the end of the batch, and only the newest uplink's are written.
+    assert not names & {"rssi", "snr", "gateway", "dateLastValueReported"}
+    radio = {w.name: w.attribute for w in processor.batch_writes(batch)}
+    assert set(radio) == {"rssi", "snr", "gateway", "dateLastValueReported"}
+    assert radio["rssi"]["observedAt"] == "2026-07-01T10:01:00Z"
 
 
 def test_a_real_tts_envelope_carries_its_gateway_to_the_device_entity(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,25 @@ class StageError(Exception):
         super().__init__(reason)
         self.stage = stage
         self.reason = reason
+
+
+@dataclass(slots=True)
+class Batch:
+    """One pipeline batch's state: what to write once per batch rather than once per uplink."""
+
+    static: StaticWrites = field(default_factory=dict)
+    """Static links already written in this batch (a sensor's site, position, measures)."""
+    radio: dict[str, tuple[Uplink, Provenance, str]] = field(default_factory=dict)
+    """DevEUI → its newest uplink in this batch; only that one's radio readings are stored."""
+
+    def copy(self) -> Batch:
+        """A copy to try a multi-uplink message on, merged back only if all of it succeeds."""
+        return Batch(dict(self.static), dict(self.radio))
+
+    def merge(self, other: Batch) -> None:
+        """Take over what ``other`` (a copy of this batch) has written."""
+        self.static.update(other.static)
+        self.radio.update(other.radio)
 
 
 @dataclass(slots=True)
@@ -101,13 +120,11 @@ class Processor:
         # Imported JavaScript codecs (the workspace's codecs/ folder); V8 starts on first use.
         self._imported: dict[str, Codec] = dict(load_workspace_codecs(workspace.root))
 
-    def process(
-        self, message: InboxMessage, written: StaticWrites | None = None
-    ) -> list[AttributeWrite]:
+    def process(self, message: InboxMessage, batch: Batch | None = None) -> list[AttributeWrite]:
         """The writes for one message; raise ``StageError`` on any failure.
 
-        ``written`` (kept per batch) gets the static links this message writes; links already
-        in it with the same value are left out, as a later write of them would change nothing.
+        With a ``batch``, values that would repeat within it are left out, and the devices'
+        radio readings wait for ``batch_writes`` at the end of the batch.
         """
         route = self._routes.get(message.source)
         if route is None:
@@ -121,18 +138,25 @@ class Processor:
                 raise StageError("envelope", str(error)) from None
             return self._process_status(route, message, status)
         if len(uplinks) == 1:
-            return self._process_uplink(route, message, uplinks[0], written)
+            return self._process_uplink(route, message, uplinks[0], batch)
         # A batch (Netmore) is stored whole or dead-lettered whole, so a replay repeats nothing.
         writes: list[AttributeWrite] = []
-        batch_written: StaticWrites | None = None if written is None else dict(written)
+        attempt = None if batch is None else batch.copy()
         for index, uplink in enumerate(uplinks):
             try:
-                writes += self._process_uplink(route, message, uplink, batch_written)
+                writes += self._process_uplink(route, message, uplink, attempt)
             except StageError as error:
                 reason = f"uplink {index + 1} of {len(uplinks)} in the batch: {error.reason}"
                 raise StageError(error.stage, reason) from None
-        if written is not None and batch_written is not None:
-            written.update(batch_written)
+        if batch is not None and attempt is not None:
+            batch.merge(attempt)
+        return writes
+
+    def batch_writes(self, batch: Batch) -> list[AttributeWrite]:
+        """The writes kept back until the end of a batch: each device's newest radio readings."""
+        writes: list[AttributeWrite] = []
+        for uplink, provenance, at in batch.radio.values():
+            writes += self._radio_writes(uplink, provenance, at)
         return writes
 
     def _device(self, dev_eui: str, device_id: str | None) -> Device:
@@ -146,7 +170,7 @@ class Processor:
         return device
 
     def _process_uplink(
-        self, route: _Route, message: InboxMessage, uplink: Uplink, written: StaticWrites | None
+        self, route: _Route, message: InboxMessage, uplink: Uplink, batch: Batch | None
     ) -> list[AttributeWrite]:
         device = self._device(uplink.dev_eui, uplink.device_id)
         data = self._decode(route, device, uplink)
@@ -155,28 +179,62 @@ class Processor:
             scopes["uplink"] = uplink_scope(uplink)
         provenance = Provenance(route.integration.id, message.message_id, message.received_at)
         try:
-            writes = route.mapping.apply(scopes, uplink.received_at, provenance, written)
+            static = None if batch is None else batch.static
+            writes = route.mapping.apply(scopes, uplink.received_at, provenance, static)
         except MappingError as error:
             raise StageError("map", str(error)) from None
         self._validate(route, uplink, writes)
-        writes += self._device_writes(device, uplink, writes, provenance, written)
-        if written is not None:
+        writes += self._device_writes(uplink, writes, provenance, batch)
+        if batch is not None:
             for write in writes:
                 if write.observed_at is None:
-                    written[(write.entity_id, write.name)] = write.attribute
+                    batch.static[(write.entity_id, write.name)] = write.attribute
         return writes
 
     def _device_writes(
         self,
-        device: Device,
         uplink: Uplink,
         observations: list[AttributeWrite],
         provenance: Provenance,
-        written: StaticWrites | None,
+        batch: Batch | None,
     ) -> list[AttributeWrite]:
         """Latest-only writes to the device's own entity, and a link to it from each observation."""
         device_id = self._device_ids[uplink.dev_eui]
         at = _observed_at(observations, uplink)
+        writes: list[AttributeWrite] = []
+        if batch is None:
+            writes += self._radio_writes(uplink, provenance, at)
+        else:
+            # Only the newest uplink's readings would survive the batch: keep back just those.
+            newest = batch.radio.get(uplink.dev_eui)
+            if newest is None or newest[0].received_at <= uplink.received_at:
+                batch.radio[uplink.dev_eui] = (uplink, provenance, at)
+        written = None if batch is None else batch.static
+        # Static ones repeat with every uplink; ``written`` keeps each to once per batch.
+        measures = self._controlled_properties.get(uplink.dev_eui)
+        if measures is not None and _unwritten(written, device_id, "controlledProperty", measures):
+            writes.append(
+                AttributeWrite(
+                    device_id, DEVICE_TYPE, "controlledProperty", measures, None, provenance
+                )
+            )
+        link = self._device_links[uplink.dev_eui]
+        linked = None
+        for write in observations:
+            # A mapping writes each entity's attributes together: one link per run of them.
+            entity_id = write.entity_id
+            if entity_id != linked and _unwritten(written, entity_id, "refDevice", link):
+                refers = AttributeWrite(entity_id, write.entity_type, "refDevice", link)
+                refers.provenance = provenance
+                writes.append(refers)
+            linked = entity_id
+        return writes
+
+    def _radio_writes(
+        self, uplink: Uplink, provenance: Provenance, at: str
+    ) -> list[AttributeWrite]:
+        """When the device last reported, and how well it was heard (RSSI, SNR, gateway)."""
+        device_id = self._device_ids[uplink.dev_eui]
         reported = {"type": "Property", "value": {"@type": "DateTime", "@value": at}}
         writes = [
             AttributeWrite(
@@ -199,24 +257,6 @@ class Processor:
             writes.append(
                 AttributeWrite(device_id, DEVICE_TYPE, "gateway", gateway, None, provenance)
             )
-        # Static ones repeat with every uplink; ``written`` keeps each to once per batch.
-        measures = self._controlled_properties.get(uplink.dev_eui)
-        if measures is not None and _unwritten(written, device_id, "controlledProperty", measures):
-            writes.append(
-                AttributeWrite(
-                    device_id, DEVICE_TYPE, "controlledProperty", measures, None, provenance
-                )
-            )
-        link = self._device_links[uplink.dev_eui]
-        linked = None
-        for write in observations:
-            # A mapping writes each entity's attributes together: one link per run of them.
-            entity_id = write.entity_id
-            if entity_id != linked and _unwritten(written, entity_id, "refDevice", link):
-                refers = AttributeWrite(entity_id, write.entity_type, "refDevice", link)
-                refers.provenance = provenance
-                writes.append(refers)
-            linked = entity_id
         return writes
 
     def _process_status(

@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 
 import structlog
 
-from stadsnav.mapping.engine import StaticWrites
 from stadsnav.metrics import Metrics
-from stadsnav.pipeline.processor import Processor, StageError
+from stadsnav.pipeline.processor import Batch, Processor, StageError
 from stadsnav.store.base import AttributeWrite, ContextStore, InboxMessage, NewDeadLetter
 
 log = structlog.get_logger("stadsnav.pipeline")
@@ -65,13 +64,14 @@ class PipelineRunner:
         started = time.perf_counter()
         writes: list[AttributeWrite] = []
         dead: list[NewDeadLetter] = []
-        # Static links (a sensor's site and position) are written once per batch, not per uplink.
-        written: StaticWrites = {}
+        # Repeating values (a sensor's site, its radio readings) are written once per batch.
+        batch = Batch()
         for message in messages:
-            message_writes, letter = self._process(message, written)
+            message_writes, letter = self._process(message, batch)
             writes.extend(message_writes)
             if letter is not None:
                 dead.append(letter)
+        writes += self.processor.batch_writes(batch)
         try:
             stored = self.store.commit_batch([m.id for m in messages], writes, dead)
         except Exception:
@@ -107,10 +107,10 @@ class PipelineRunner:
         return result
 
     def _process(
-        self, message: InboxMessage, written: StaticWrites | None = None
+        self, message: InboxMessage, batch: Batch | None = None
     ) -> tuple[list[AttributeWrite], NewDeadLetter | None]:
         try:
-            return self.processor.process(message, written), None
+            return self.processor.process(message, batch), None
         except StageError as error:
             return [], dead_letter(message, error.stage, error.reason)
         except Exception as error:
