@@ -6,7 +6,6 @@ row is left without a codec id.
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -14,23 +13,11 @@ from typing import Any
 import pytest
 
 from stadsnav.codecs.base import Codec
-from stadsnav.codecs.registry import UnknownCodecError, get_codec
+from stadsnav.codecs.registry import get_codec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEVICES = REPO_ROOT.parent / "shared" / "data" / "devices"
 VECTOR_FILES = ("diwise_vectors.jsonl", "thingsboard_vectors.jsonl")
-
-# Modules not yet in the registry's BUILTIN_MODULES; read directly until they are.
-NEW_MODULES = (
-    "airquality",
-    "axsensor",
-    "enviot",
-    "milesight_extra",
-    "niab",
-    "sensefarm",
-    "talkpool",
-    "x2climate",
-)
 
 CODEC_IDS: dict[tuple[str, str], str] = {
     # diwise
@@ -111,22 +98,8 @@ PORT_OVERRIDES = {"sensative": 1}
 DEFAULT_PORTS = {"elsys": 5, "axioma": 100, "niab": 1}
 
 
-def _new_codecs() -> dict[str, Codec]:
-    codecs: dict[str, Codec] = {}
-    for name in NEW_MODULES:
-        module = importlib.import_module(f"stadsnav.codecs.{name}")
-        codecs.update((codec.id, codec) for codec in module.CODECS)
-    return codecs
-
-
-NEW_CODECS = _new_codecs()
-
-
 def _codec(codec_id: str) -> Codec:
-    try:
-        return get_codec(codec_id)
-    except UnknownCodecError:
-        return NEW_CODECS[codec_id]
+    return get_codec(codec_id)
 
 
 def _codec_id(row: dict[str, Any]) -> str:
