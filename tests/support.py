@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -21,3 +22,9 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.02)
+
+
+def process_inbox(runtime: Any) -> None:
+    """Process every pending message now, also those the runtime's own worker has claimed."""
+    runtime.runner.drain()
+    wait_for(lambda: runtime.store.inbox_stats()[0] == 0)

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from stadsnav.api import admin
 from stadsnav.runtime import Runtime
 from stadsnav.store.base import NewInboxMessage
-from support import BYSKE_SENSOR, UplinkFactory
+from support import BYSKE_SENSOR, UplinkFactory, process_inbox
 
 UNKNOWN = "a81758fffe0a0b0c"
 
@@ -38,7 +38,7 @@ def inbox(runtime: Runtime, make_uplink: UplinkFactory, *dev_euis: str) -> None:
             for n, dev_eui in enumerate(dev_euis, start=1)
         ]
     )
-    runtime.runner.drain()
+    process_inbox(runtime)
 
 
 def test_no_unknown_devices(client: TestClient) -> None:

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from stadsnav.model.context import CORE_CONTEXT_URL
 from stadsnav.runtime import Runtime
-from support import UplinkFactory
+from support import UplinkFactory, process_inbox
 
 ENTITY = "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
 BYSKE = "urn:ngsi-ld:Beach:se:skelleftea:byske-havsbad"
@@ -27,7 +27,7 @@ def ingest(runtime: Runtime, make_uplink: UplinkFactory, temperatures: list[floa
             NewInboxMessage("beach-sensors-tts", f"t{i}", START, "application/json", body)
         )
     runtime.store.inbox_append(messages)
-    runtime.runner.drain()
+    process_inbox(runtime)
 
 
 def test_retrieve_entity_normalized_with_link_header(

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from stadsnav.runtime import Runtime
 from stadsnav.store.base import NewInboxMessage
-from support import UplinkFactory
+from support import UplinkFactory, process_inbox
 
 BYSKE = "urn:ngsi-ld:Beach:se:skelleftea:byske-havsbad"
 BYSKE_HARBOUR = "21.2300,64.9500"
@@ -30,7 +30,7 @@ def ingest_at(runtime: Runtime, make_uplink: UplinkFactory, moments: list[dateti
             for i, moment in enumerate(moments)
         ]
     )
-    runtime.runner.drain()
+    process_inbox(runtime)
 
 
 def beach(items: list[dict[str, object]], beach_id: str = BYSKE) -> dict[str, object]:
