@@ -128,7 +128,7 @@ def test_unknown_lists_them_and_the_csv_adopts_them(tmp_path: Path, workspace_di
     )
     assert listed.exit_code == 0, listed.output
     [kusten] = [line for line in listed.output.splitlines() if KUSTEN in line]
-    for shown in ("ELT2 Kusten", " 2 ", "2026-06-01 12:00:00", "2026-06-01 13:00:00"):
+    for shown in ("ELT2 Kusten", " 2 ", "2026-06-01 14:00:00 CEST", "2026-06-01 15:00:00 CEST"):
         assert shown in kusten
     assert "beach-sensors-tts" in kusten
     assert "2 unknown device(s)" in listed.output

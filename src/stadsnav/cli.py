@@ -7,7 +7,6 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
-from datetime import UTC
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +20,7 @@ from stadsnav.cli_devices import devices_app
 from stadsnav.codecs.registry import codec_ids
 from stadsnav.codecs.repository import workspace_codec_ids
 from stadsnav.logs import configure_logging
+from stadsnav.model.times import local_time
 from stadsnav.workspace import Problem, Workspace, WorkspaceError, lint_workspace, load_workspace
 
 app = typer.Typer(
@@ -208,7 +208,7 @@ def deadletters_list(
     for letter in letters:
         table.add_row(
             str(letter.id),
-            letter.failed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            local_time(letter.failed_at, ws.settings.workspace.timezone),
             letter.source,
             letter.stage,
             letter.reason,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +11,7 @@ from rich.table import Table
 
 from stadsnav.codecs.registry import codec_ids
 from stadsnav.codecs.repository import workspace_codec_ids
+from stadsnav.model.times import local_time
 from stadsnav.pipeline.unknown_devices import UnknownDevice, adoption_csv, unknown_devices
 from stadsnav.workspace import Problem, Workspace, WorkspaceError, load_workspace
 from stadsnav.workspace.device_csv import DeviceFileError, read_device_csv, write_devices_yaml
@@ -125,7 +125,7 @@ def unknown_command(
     if not found:
         _out().print("no unknown devices: every dead-lettered uplink comes from a registered one")
         return
-    _out().print(_table(found))
+    _out().print(_table(found, ws.settings.workspace.timezone))
     skeleton = adoption_csv(found, ws)
     _out().print(f"{len(found)} unknown device(s). To adopt them, complete this CSV:")
     if csv_out is None:
@@ -144,19 +144,15 @@ def unknown_command(
     )
 
 
-def _table(found: list[UnknownDevice]) -> Table:
+def _table(found: list[UnknownDevice], timezone: str) -> Table:
     table = Table("dev_eui", "network name", "messages", "first seen", "last seen", "integration")
     for device in found:
         table.add_row(
             device.dev_eui,
             device.device_name or "",
             str(device.count),
-            _time(device.first_seen),
-            _time(device.last_seen),
+            local_time(device.first_seen, timezone),
+            local_time(device.last_seen, timezone),
             ", ".join(device.integrations),
         )
     return table
-
-
-def _time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")

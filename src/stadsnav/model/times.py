@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 
 def parse_time(text: str) -> datetime:
@@ -14,3 +15,8 @@ def parse_time(text: str) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone: add Z or an offset like +02:00")
     return value.astimezone(UTC)
+
+
+def local_time(moment: datetime, timezone: str) -> str:
+    """A time for people to read, in the workspace's time zone, with the zone named."""
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")
