@@ -14,8 +14,17 @@ from fastapi.testclient import TestClient
 from stadsnav.api.app import create_app
 from stadsnav.runtime import Runtime
 from stadsnav.simulate.tts import tts_uplink
+from stadsnav.store.postgres import PostgresStore
 from stadsnav.workspace import Workspace, load_workspace
-from support import BYSKE_SENSOR, REPO_ROOT, SUNDSVALL_BEACH_PAYLOAD, UplinkFactory
+from support import (
+    BYSKE_SENSOR,
+    REPO_ROOT,
+    SUNDSVALL_BEACH_PAYLOAD,
+    UplinkFactory,
+    drop_schema,
+    fresh_schema,
+    postgres_url,
+)
 
 
 @pytest.fixture
@@ -61,11 +70,16 @@ def make_uplink() -> UplinkFactory:
     return build
 
 
-@pytest.fixture
-def runtime(workspace: Workspace) -> Runtime:
-    """The demo's runtime without its MQTT integration (tested against a broker elsewhere)."""
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def runtime(workspace: Workspace, request: pytest.FixtureRequest) -> Iterator[Runtime]:
+    """The demo's runtime, without its MQTT integration, on each storage backend."""
     workspace.integrations.pop("beach-sensors-mqtt")
-    return Runtime.open(workspace)
+    if request.param == "sqlite":
+        yield Runtime.open(workspace)
+        return
+    url, schema = postgres_url(), fresh_schema()
+    yield Runtime.open(workspace, store=PostgresStore(url, schema=schema))
+    drop_schema(url, schema)
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,3 +30,40 @@ def process_inbox(runtime: Any) -> None:
     """Process every pending message now, also those the runtime's own worker has claimed."""
     runtime.runner.drain()
     wait_for(lambda: runtime.store.inbox_stats()[0] == 0)
+
+
+POSTGRES_URLS = ("postgresql://postgres@127.0.0.1:5432/test", "postgresql:///test")
+
+
+def postgres_url() -> str:
+    """A reachable test database; skip (fail under CI=true) when there is none."""
+    import psycopg
+    import pytest
+
+    errors = []
+    for url in POSTGRES_URLS:
+        try:
+            with psycopg.connect(url, connect_timeout=3):
+                return url
+        except psycopg.Error as error:
+            errors.append(f"{url}: {error}")
+    message = "PostgreSQL not reachable at 127.0.0.1:5432: " + "; ".join(errors)
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def fresh_schema() -> str:
+    """A schema name of this test only."""
+    return f"test_{uuid.uuid4().hex}"
+
+
+def drop_schema(url: str, schema: str) -> None:
+    """Remove a test's schema and everything in it."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+        )

@@ -60,9 +60,12 @@ class Runtime:
         ]
 
     @classmethod
-    def open(cls, workspace: Workspace, ingest: bool = True) -> Runtime:
-        """Open the workspace's store, apply migrations and load the seed entities."""
-        store = open_store(workspace.settings.storage.resolved_url(workspace.root))
+    def open(
+        cls, workspace: Workspace, ingest: bool = True, store: ContextStore | None = None
+    ) -> Runtime:
+        """Open the workspace's store (or ``store``), apply migrations, load the seed entities."""
+        if store is None:
+            store = open_store(workspace.settings.storage.resolved_url(workspace.root))
         applied = store.migrate()
         if applied:
             log.info("migrations_applied", versions=applied)
