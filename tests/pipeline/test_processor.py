@@ -184,8 +184,13 @@ def test_every_uplink_updates_the_device_entity_latest_only(
     received = datetime(2026, 7, 1, 12, 0, 5, tzinfo=UTC)
     writes = Processor(workspace).process(inbox_message(make_uplink(received_at=received)))
     device_writes = [w for w in writes if w.entity_id == BYSKE_DEVICE]
-    assert {(w.entity_type, w.observed_at) for w in device_writes} == {("Device", None)}
+    assert {w.entity_type for w in device_writes} == {"Device"}
     assert all(w.provenance is not None for w in device_writes)
+    # Readings carry the uplink's time (newest wins, no history); the registry's measures none.
+    stamped = {w.name: w.observed_at for w in device_writes}
+    assert stamped.pop("controlledProperty") is None
+    assert set(stamped.values()) == {received}
+    assert not any(w.history for w in device_writes if w.observed_at is not None)
     # The simulated TTS uplink is heard by skelleftea-gw-01 at -97 dBm, SNR 7.5 dB.
     assert device_attributes(writes) == {
         "dateLastValueReported": {

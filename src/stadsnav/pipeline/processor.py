@@ -236,11 +236,15 @@ class Processor:
         """When the device last reported, and how well it was heard (RSSI, SNR, gateway)."""
         device_id = self._device_ids[uplink.dev_eui]
         reported = {"type": "Property", "value": {"@type": "DateTime", "@value": at}}
-        writes = [
-            AttributeWrite(
-                device_id, DEVICE_TYPE, "dateLastValueReported", reported, None, provenance
+        # Stamped with the uplink's time, so a late uplink never replaces a newer reading.
+        when = uplink.received_at
+
+        def reading(name: str, attribute: dict[str, Any]) -> AttributeWrite:
+            return AttributeWrite(
+                device_id, DEVICE_TYPE, name, attribute, when, provenance, history=False
             )
-        ]
+
+        writes = [reading("dateLastValueReported", reported)]
         if uplink.rssi is not None:
             rssi = {
                 "type": "Property",
@@ -248,15 +252,13 @@ class Processor:
                 "unitCode": _RSSI_UNIT,
                 "observedAt": at,
             }
-            writes.append(AttributeWrite(device_id, DEVICE_TYPE, "rssi", rssi, None, provenance))
+            writes.append(reading("rssi", rssi))
         if uplink.snr is not None:
             snr = {"type": "Property", "value": uplink.snr, "unitCode": _SNR_UNIT, "observedAt": at}
-            writes.append(AttributeWrite(device_id, DEVICE_TYPE, "snr", snr, None, provenance))
+            writes.append(reading("snr", snr))
         if uplink.gateway_id is not None:
             gateway = {"type": "Property", "value": uplink.gateway_id, "observedAt": at}
-            writes.append(
-                AttributeWrite(device_id, DEVICE_TYPE, "gateway", gateway, None, provenance)
-            )
+            writes.append(reading("gateway", gateway))
         return writes
 
     def _process_status(

@@ -60,8 +60,9 @@ class AttributeWrite:
     """One NGSI-LD attribute of one entity, in normalized form, to store.
 
     With ``observed_at`` set, the value goes into the history (once per entity, attribute and
-    observation time) and becomes the latest only if no newer observation is stored. Without it
-    (seed data such as a beach's name), it replaces the latest value and has no history.
+    observation time; unless ``history`` is False) and becomes the latest only if no newer
+    observation is stored. Without it (seed data such as a beach's name), it replaces the latest
+    value and has no history.
     """
 
     entity_id: str
@@ -71,6 +72,8 @@ class AttributeWrite:
     """The attribute as NGSI-LD normalized JSON: ``{"type": "Property", "value": ..., ...}``."""
     observed_at: datetime | None = None
     provenance: Provenance | None = None
+    history: bool = True
+    """False for readings only the newest of matters (a device's RSSI): latest, no history."""
 
 
 @dataclass(frozen=True, slots=True)

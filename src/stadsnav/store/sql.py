@@ -514,7 +514,7 @@ class _RowBuilder:
     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """History rows for every observed write; latest rows only for the winners."""
         winners = _latest_indexes(writes)
-        history = [self.row(w) for w in writes if w.observed_at is not None]
+        history = [self.row(w) for w in writes if w.observed_at is not None and w.history]
         latest = [(*self.row(writes[i]), now) for i in winners]
         return history, latest
 
