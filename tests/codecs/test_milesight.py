@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stadsnav.codecs.base import DecodeResult
-from stadsnav.codecs.milesight import CODECS, MilesightCodec
+from stadsnav.codecs.base import FunctionCodec as MilesightCodec
+from stadsnav.codecs.milesight import CODECS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEVICES = REPO_ROOT.parent / "shared" / "data" / "devices"

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stadsnav.codecs.base import DecodeResult
-from stadsnav.codecs.nwave import CODECS, NCC405, NPS310, NPS405, NwaveCodec, decode_nwave
+from stadsnav.codecs.base import FunctionCodec as NwaveCodec
+from stadsnav.codecs.nwave import CODECS, NCC405, NPS310, NPS405, decode_nwave
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEVICES = REPO_ROOT.parent / "shared" / "data" / "devices"

@@ -12,10 +12,9 @@ emits (``pm10raw``, ``pm10``, ``pm25raw``, ``pm25``, ``temperature``, ``humidity
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from datetime import datetime
+from functools import partial
 
-from stadsnav.codecs.base import DecodeResult
+from stadsnav.codecs.base import DecodeResult, FunctionCodec
 
 DATA_PORT = 2
 REPORT_SIZE = 12
@@ -53,22 +52,17 @@ def decode_airquality(payload: bytes) -> DecodeResult:
     )
 
 
-@dataclass(slots=True)
-class AirQualityCodec:
-    """The custom air-quality node's decoder."""
-
-    id: str
-
-    def decode_uplink(
-        self, payload: bytes, f_port: int, recv_time: datetime | None = None
-    ) -> DecodeResult:
-        """Decode one uplink; only fPort 2 carries measurements."""
-        if f_port != DATA_PORT:
-            return DecodeResult(
-                errors=[f"fPort {f_port} is not the air-quality measurement port {DATA_PORT}"]
-            )
-        return decode_airquality(bytes(payload))
+def _decode_uplink(payload: bytes, f_port: int) -> DecodeResult:
+    """Only fPort 2 carries measurements."""
+    if f_port != DATA_PORT:
+        return DecodeResult.rejected(
+            f"fPort {f_port} is not the air-quality measurement port {DATA_PORT}"
+        )
+    return decode_airquality(payload)
 
 
-CODECS: tuple[AirQualityCodec, ...] = (AirQualityCodec("custom/airquality-node"),)
+AirQualityCodec = partial(FunctionCodec, decode=_decode_uplink)
+"""The custom air-quality node's decoder under a given id."""
+
+CODECS: tuple[FunctionCodec, ...] = (AirQualityCodec("custom/airquality-node"),)
 """One codec instance for the node."""

@@ -14,11 +14,10 @@ fPort 103 carries an alarm: time and status byte. Volumes are m³, deltas litres
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from stadsnav.codecs.base import DecodeResult
+from stadsnav.codecs.base import DecodeResult, FunctionCodec
 
 DATA_PORT = 100
 ALARM_PORT = 103
@@ -148,18 +147,5 @@ def decode_qalcosonic(payload: bytes, f_port: int) -> DecodeResult:
     )
 
 
-@dataclass(slots=True)
-class QalcosonicCodec:
-    """The Qalcosonic W1 decoder under its TTN device-repository id."""
-
-    id: str
-
-    def decode_uplink(
-        self, payload: bytes, f_port: int, recv_time: datetime | None = None
-    ) -> DecodeResult:
-        """Decode one uplink; the fPort selects data or alarm frames."""
-        return decode_qalcosonic(bytes(payload), f_port)
-
-
-CODECS: tuple[QalcosonicCodec, ...] = (QalcosonicCodec("axioma/qalcosonic-w1"),)
+CODECS: tuple[FunctionCodec, ...] = (FunctionCodec("axioma/qalcosonic-w1", decode_qalcosonic),)
 """The Axioma models in the TTN device repository."""

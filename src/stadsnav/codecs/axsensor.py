@@ -11,11 +11,10 @@ from the id, so the rest of the payload stays readable. Layout as decoded by diw
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from functools import partial
 from typing import Any
 
-from stadsnav.codecs.base import DecodeResult
+from stadsnav.codecs.base import DecodeResult, FunctionCodec
 
 DATA_PORT = 2
 Reader = Callable[[bytes], tuple[str, Any]]
@@ -89,22 +88,17 @@ def decode_ax(payload: bytes) -> DecodeResult:
     return DecodeResult(data=data, warnings=warnings)
 
 
-@dataclass(slots=True)
-class AxSensorCodec:
-    """The AX Sensor decoder."""
-
-    id: str
-
-    def decode_uplink(
-        self, payload: bytes, f_port: int, recv_time: datetime | None = None
-    ) -> DecodeResult:
-        """Decode one uplink; only fPort 2 carries measurements."""
-        if f_port != DATA_PORT:
-            return DecodeResult(
-                errors=[f"fPort {f_port} is not the AX Sensor measurement port {DATA_PORT}"]
-            )
-        return decode_ax(bytes(payload))
+def _decode_uplink(payload: bytes, f_port: int) -> DecodeResult:
+    """Only fPort 2 carries measurements."""
+    if f_port != DATA_PORT:
+        return DecodeResult.rejected(
+            f"fPort {f_port} is not the AX Sensor measurement port {DATA_PORT}"
+        )
+    return decode_ax(payload)
 
 
-CODECS: tuple[AxSensorCodec, ...] = (AxSensorCodec("axsensor/ax-sensor"),)
+AxSensorCodec = partial(FunctionCodec, decode=_decode_uplink)
+"""The AX Sensor decoder under a given id."""
+
+CODECS: tuple[FunctionCodec, ...] = (AxSensorCodec("axsensor/ax-sensor"),)
 """One codec instance per AX Sensor model id."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -14,6 +15,11 @@ class DecodeResult:
     data: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def rejected(cls, reason: str) -> DecodeResult:
+        """A result rejecting the whole payload for ``reason``, with no data."""
+        return cls(errors=[reason])
 
     @property
     def ok(self) -> bool:
@@ -35,3 +41,22 @@ class Codec(Protocol):
     ) -> DecodeResult:
         """Decode one uplink payload; never raises on bad bytes, reports them in ``errors``."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCodec:
+    """A codec under ``id`` whose decoding is the function ``decode(payload, f_port)``."""
+
+    id: str
+    decode: Callable[[bytes, int], DecodeResult]
+
+    def decode_uplink(
+        self,
+        payload: bytes | bytearray | memoryview,
+        f_port: int,
+        recv_time: datetime | None = None,
+    ) -> DecodeResult:
+        """Decode one uplink with ``decode``; the receive time is not used."""
+        if not isinstance(payload, bytes):
+            payload = bytes(payload)
+        return self.decode(payload, f_port)

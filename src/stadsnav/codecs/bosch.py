@@ -8,11 +8,9 @@ heartbeat; v2 (0.29.x) adds a signed temperature byte in °C, so both lengths ar
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from stadsnav.codecs.base import DecodeResult
+from stadsnav.codecs.base import DecodeResult, FunctionCodec
 
 Decoder = Callable[[bytes], dict[str, Any]]
 
@@ -92,18 +90,5 @@ def decode_bosch(payload: bytes, f_port: int) -> DecodeResult:
     return DecodeResult(data=decode(payload))
 
 
-@dataclass(slots=True)
-class BoschParkingCodec:
-    """The Bosch PLS decoder under its TTN device-repository id."""
-
-    id: str
-
-    def decode_uplink(
-        self, payload: bytes, f_port: int, recv_time: datetime | None = None
-    ) -> DecodeResult:
-        """Decode one uplink; the fPort selects the frame type."""
-        return decode_bosch(bytes(payload), f_port)
-
-
-CODECS: tuple[BoschParkingCodec, ...] = (BoschParkingCodec("bosch/tps110"),)
+CODECS: tuple[FunctionCodec, ...] = (FunctionCodec("bosch/tps110", decode_bosch),)
 """The Bosch models in the TTN device repository."""

@@ -140,10 +140,6 @@ DECENTLAB_DEVICES: dict[str, DecentlabDevice] = {
 """TTN device-repository model id → device description."""
 
 
-def _rejected(reason: str) -> DecodeResult:
-    return DecodeResult(errors=[reason])
-
-
 def _header_error(device: DecentlabDevice, payload: bytes) -> str | None:
     if len(payload) < HEADER_SIZE:
         return (
@@ -166,7 +162,7 @@ def decode_decentlab(device: DecentlabDevice, payload: bytes) -> DecodeResult:
     """Decode one protocol-v2 frame for ``device``; any malformed frame is rejected whole."""
     problem = _header_error(device, payload)
     if problem:
-        return _rejected(problem)
+        return DecodeResult.rejected(problem)
     flags = int.from_bytes(payload[3:5], "big")
     data: dict[str, Any] = {
         "protocol_version": PROTOCOL_VERSION,
@@ -179,7 +175,7 @@ def decode_decentlab(device: DecentlabDevice, payload: bytes) -> DecodeResult:
             continue
         stop = at + 2 * group.length
         if stop > end:
-            return _rejected(
+            return DecodeResult.rejected(
                 f"truncated sensor group {bit} at byte {at}: needs {2 * group.length} bytes, "
                 f"only {end - at} remain"
             )
@@ -188,7 +184,9 @@ def decode_decentlab(device: DecentlabDevice, payload: bytes) -> DecodeResult:
             data[value.name] = value.convert(words)
         at = stop
     if at != end:
-        return _rejected(f"{end - at} unexpected bytes after the last sensor group, at byte {at}")
+        return DecodeResult.rejected(
+            f"{end - at} unexpected bytes after the last sensor group, at byte {at}"
+        )
     return DecodeResult(data=data)
 
 

@@ -13,11 +13,9 @@ alarms can be told apart.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from stadsnav.codecs.base import DecodeResult
+from stadsnav.codecs.base import DecodeResult, FunctionCodec
 
 HEADER = 0x80
 TRAILER = 0x81
@@ -100,18 +98,5 @@ def decode_do200(payload: bytes, f_port: int) -> DecodeResult:
     return DecodeResult(data=decode(payload))
 
 
-@dataclass(slots=True)
-class DingtekDO200Codec:
-    """The Dingtek DO200 decoder under its TTN device-repository id."""
-
-    id: str
-
-    def decode_uplink(
-        self, payload: bytes, f_port: int, recv_time: datetime | None = None
-    ) -> DecodeResult:
-        """Decode one uplink; the data type byte selects the frame."""
-        return decode_do200(bytes(payload), f_port)
-
-
-CODECS: tuple[DingtekDO200Codec, ...] = (DingtekDO200Codec("dingtek/do200"),)
+CODECS: tuple[FunctionCodec, ...] = (FunctionCodec("dingtek/do200", decode_do200),)
 """The Dingtek models decoded natively."""

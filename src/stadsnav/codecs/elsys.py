@@ -9,11 +9,10 @@ specification (°C, %RH, lux, ppm, mV, mm, hPa, dB).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 
-from stadsnav.codecs.base import DecodeResult
+from stadsnav.codecs.base import DecodeResult, FunctionCodec
 
 Reader = Callable[[bytes, int, dict[str, Any]], None]
 
@@ -154,18 +153,16 @@ FRAMES: dict[int, Frame] = {
 """Type byte → frame; data lengths and signedness from Elsys' payload structure document."""
 
 
-def _rejected(reason: str) -> DecodeResult:
-    return DecodeResult(errors=[reason])
-
-
 def _settings(payload: bytes, at: int, data: dict[str, Any]) -> DecodeResult:
     """A 0x3E frame: a length byte, then that many bytes of settings, which we do not decode."""
     if at + 1 >= len(payload):
-        return _rejected(f"truncated frame at byte {at}: type 0x3e (settings) has no length byte")
+        return DecodeResult.rejected(
+            f"truncated frame at byte {at}: type 0x3e (settings) has no length byte"
+        )
     length = payload[at + 1]
     remaining = len(payload) - at - 2
     if length > remaining:
-        return _rejected(
+        return DecodeResult.rejected(
             f"truncated frame at byte {at}: type 0x3e (settings) needs {length} data bytes, "
             f"only {remaining} remain"
         )
@@ -178,7 +175,7 @@ def decode_elsys(payload: bytes) -> DecodeResult:
     """Decode an Elsys TLV payload; any truncated or unknown frame rejects the whole payload."""
     end = len(payload)
     if end == 0:
-        return _rejected("empty payload")
+        return DecodeResult.rejected("empty payload")
     data: dict[str, Any] = {}
     at = 0
     while at < end:
@@ -187,11 +184,11 @@ def decode_elsys(payload: bytes) -> DecodeResult:
         if frame is None:
             if kind == SETTINGS_TYPE:
                 return _settings(payload, at, data)
-            return _rejected(f"unknown type byte 0x{kind:02x} at byte {at}")
+            return DecodeResult.rejected(f"unknown type byte 0x{kind:02x} at byte {at}")
         start = at + 1
         at = start + frame.size
         if at > end:
-            return _rejected(
+            return DecodeResult.rejected(
                 f"truncated frame at byte {start - 1}: type 0x{kind:02x} ({frame.label}) "
                 f"needs {frame.size} data bytes, only {end - start} remain"
             )
@@ -199,18 +196,13 @@ def decode_elsys(payload: bytes) -> DecodeResult:
     return DecodeResult(data=data)
 
 
-@dataclass(slots=True)
-class ElsysCodec:
-    """The Elsys TLV decoder under one TTN device-repository id (``elsys/<model>``)."""
-
-    id: str
-
-    def decode_uplink(
-        self, payload: bytes, f_port: int, recv_time: datetime | None = None
-    ) -> DecodeResult:
-        """Decode one uplink; Elsys frames are the same on every fPort, so the port is unused."""
-        return decode_elsys(bytes(payload))
+def _decode_uplink(payload: bytes, f_port: int) -> DecodeResult:
+    """Elsys frames are the same on every fPort, so the port is unused."""
+    return decode_elsys(payload)
 
 
-CODECS: tuple[ElsysCodec, ...] = tuple(ElsysCodec(f"elsys/{model}") for model in ELSYS_MODELS)
+ElsysCodec = partial(FunctionCodec, decode=_decode_uplink)
+"""The Elsys TLV decoder under a given id (``elsys/<model>``), also for plugin packages."""
+
+CODECS: tuple[FunctionCodec, ...] = tuple(ElsysCodec(f"elsys/{model}") for model in ELSYS_MODELS)
 """One codec instance per Elsys model id."""

@@ -13,10 +13,9 @@ so they are left undecoded with a warning rather than guessed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from functools import partial
 
-from stadsnav.codecs.base import DecodeResult
+from stadsnav.codecs.base import DecodeResult, FunctionCodec
 
 REPORT_SIZE = 19
 UNDECODED = "bytes 1-2 and 5-11 (snow height, distances, status) have no published layout"
@@ -44,20 +43,15 @@ def decode_enviot(payload: bytes) -> DecodeResult:
     )
 
 
-@dataclass(slots=True)
-class EnviotCodec:
-    """The Enviot station decoder."""
-
-    id: str
-
-    def decode_uplink(
-        self, payload: bytes, f_port: int, recv_time: datetime | None = None
-    ) -> DecodeResult:
-        """Decode one uplink; the station reports on any application port."""
-        if f_port == 0:
-            return DecodeResult(errors=["fPort 0 carries MAC commands, not an Enviot report"])
-        return decode_enviot(bytes(payload))
+def _decode_uplink(payload: bytes, f_port: int) -> DecodeResult:
+    """The station reports on any application port."""
+    if f_port == 0:
+        return DecodeResult.rejected("fPort 0 carries MAC commands, not an Enviot report")
+    return decode_enviot(payload)
 
 
-CODECS: tuple[EnviotCodec, ...] = (EnviotCodec("enviot/snow-depth-sensor"),)
+EnviotCodec = partial(FunctionCodec, decode=_decode_uplink)
+"""The Enviot station decoder under a given id."""
+
+CODECS: tuple[FunctionCodec, ...] = (EnviotCodec("enviot/snow-depth-sensor"),)
 """One codec instance per Enviot model id."""

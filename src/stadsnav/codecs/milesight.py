@@ -11,11 +11,10 @@ SensorDecoders tables name it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 
-from stadsnav.codecs.base import DecodeResult
+from stadsnav.codecs.base import DecodeResult, FunctionCodec
 
 Reader = Callable[[bytes, int, dict[str, Any]], None]
 Layout = Callable[[bytes, int], dict[str, Any]]
@@ -297,30 +296,28 @@ MODELS: dict[str, Mapping[tuple[int, int], Frame]] = {
 """TTN model id (vendor ``milesight-iot``) → its channel table."""
 
 
-def _rejected(reason: str) -> DecodeResult:
-    return DecodeResult(errors=[reason])
-
-
 def decode_milesight(payload: bytes, frames: Mapping[tuple[int, int], Frame]) -> DecodeResult:
     """Decode channel frames with one model's table; any bad channel rejects the whole payload."""
     end = len(payload)
     if end == 0:
-        return _rejected("empty payload")
+        return DecodeResult.rejected("empty payload")
     data: dict[str, Any] = {}
     at = 0
     while at < end:
         if at + 2 > end:
-            return _rejected(
+            return DecodeResult.rejected(
                 f"truncated channel at byte {at}: need channel id and type, 1 byte left"
             )
         channel, kind = payload[at], payload[at + 1]
         frame = frames.get((channel, kind))
         if frame is None:
-            return _rejected(f"unknown channel 0x{channel:02x} type 0x{kind:02x} at byte {at}")
+            return DecodeResult.rejected(
+                f"unknown channel 0x{channel:02x} type 0x{kind:02x} at byte {at}"
+            )
         start = at + 2
         at = start + frame.size
         if at > end:
-            return _rejected(
+            return DecodeResult.rejected(
                 f"truncated channel at byte {start - 2}: {channel:02x} {kind:02x} ({frame.label}) "
                 f"needs {frame.size} data bytes, only {end - start} remain"
             )
@@ -328,23 +325,24 @@ def decode_milesight(payload: bytes, frames: Mapping[tuple[int, int], Frame]) ->
     return DecodeResult(data=data)
 
 
-@dataclass(slots=True)
-class MilesightCodec:
-    """One Milesight model's decoder under its TTN id (``milesight-iot/<model>``)."""
-
-    id: str
-    frames: Mapping[tuple[int, int], Frame]
-
-    def decode_uplink(
-        self, payload: bytes, f_port: int, recv_time: datetime | None = None
-    ) -> DecodeResult:
-        """Decode one uplink; Milesight uses fPort 85 but frames are self-describing on any port."""
-        if f_port == 0:
-            return _rejected("fPort 0 carries MAC commands, not a Milesight payload")
-        return decode_milesight(bytes(payload), self.frames)
+def decode_channels(
+    frames: Mapping[tuple[int, int], Frame], payload: bytes, f_port: int
+) -> DecodeResult:
+    """Decode one uplink with ``frames``; Milesight uses fPort 85, but any port but 0 is read."""
+    if f_port == 0:
+        return DecodeResult.rejected("fPort 0 carries MAC commands, not a Milesight payload")
+    return decode_milesight(payload, frames)
 
 
-CODECS: tuple[MilesightCodec, ...] = tuple(
-    MilesightCodec(f"milesight-iot/{model}", frames) for model, frames in MODELS.items()
-)
+def milesight_codecs(
+    models: Mapping[str, Mapping[tuple[int, int], Frame]],
+) -> tuple[FunctionCodec, ...]:
+    """One codec per model with its channel table, under its TTN id (``milesight-iot/<model>``)."""
+    return tuple(
+        FunctionCodec(f"milesight-iot/{model}", partial(decode_channels, frames))
+        for model, frames in models.items()
+    )
+
+
+CODECS: tuple[FunctionCodec, ...] = milesight_codecs(MODELS)
 """One codec instance per Milesight model id."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from stadsnav.codecs.base import FunctionCodec
 from stadsnav.codecs.milesight import (
     AM307,
     ATTRIBUTES,
@@ -20,13 +21,13 @@ from stadsnav.codecs.milesight import (
     HUMIDITY,
     TEMPERATURE,
     Frame,
-    MilesightCodec,
     _am307_point,
     _history,
     _humidity,
     _temperature,
     _u16,
     _value,
+    milesight_codecs,
 )
 
 PRESSES = {1: "short", 2: "long", 3: "double"}
@@ -69,9 +70,7 @@ WS101: Mapping[tuple[int, int], Frame] = {
     (0xFF, 0x2E): Frame("button press", 1, _value("button", _press)),
 }
 
-CODECS: tuple[MilesightCodec, ...] = (
-    MilesightCodec("milesight-iot/am103", AM103),
-    MilesightCodec("milesight-iot/am308", AM308),
-    MilesightCodec("milesight-iot/ws101", WS101),
+CODECS: tuple[FunctionCodec, ...] = milesight_codecs(
+    {"am103": AM103, "am308": AM308, "ws101": WS101}
 )
 """One codec instance per Milesight model id."""

@@ -272,10 +272,6 @@ NETVOX_DEVICES: dict[str, NetvoxDevice] = {
 """TTN device-repository model id → device description."""
 
 
-def _rejected(reason: str) -> DecodeResult:
-    return DecodeResult(errors=[reason])
-
-
 def _device_type_error(device: NetvoxDevice, payload: bytes, at: int) -> str | None:
     found = payload[at + 1]
     if found == device.device_type:
@@ -305,12 +301,12 @@ def _frame_error(device: NetvoxDevice, payload: bytes, at: int) -> str | None:
 def decode_report(device: NetvoxDevice, payload: bytes) -> DecodeResult:
     """Decode fPort 6 reports: one or more 11-byte frames, merged in order."""
     if not payload:
-        return _rejected("empty payload")
+        return DecodeResult.rejected("empty payload")
     data: dict[str, Any] = {"Device": device.name}
     for at in range(0, len(payload), FRAME_SIZE):
         problem = _frame_error(device, payload, at)
         if problem:
-            return _rejected(problem)
+            return DecodeResult.rejected(problem)
         device.reports[payload[at + 2]](payload, at + REPORT_DATA, data)
     warnings: list[str] = []
     device.finish(data, warnings)
@@ -320,13 +316,17 @@ def decode_report(device: NetvoxDevice, payload: bytes) -> DecodeResult:
 def decode_command_response(device: NetvoxDevice, payload: bytes) -> DecodeResult:
     """Decode one fPort 7 command response (11 bytes)."""
     if len(payload) != FRAME_SIZE:
-        return _rejected(f"command response is {len(payload)} bytes, expected {FRAME_SIZE}")
+        return DecodeResult.rejected(
+            f"command response is {len(payload)} bytes, expected {FRAME_SIZE}"
+        )
     command = device.commands.get(payload[0])
     if command is None:
-        return _rejected(f"unknown command id 0x{payload[0]:02x} at byte 0 for {device.name}")
+        return DecodeResult.rejected(
+            f"unknown command id 0x{payload[0]:02x} at byte 0 for {device.name}"
+        )
     type_error = _device_type_error(device, payload, 0)
     if type_error:
-        return _rejected(type_error)
+        return DecodeResult.rejected(type_error)
     data: dict[str, Any] = {"Cmd": command.name, "Device": device.name}
     command.read(payload, COMMAND_ARGS, data)
     return DecodeResult(data=data)
@@ -338,7 +338,7 @@ def decode_netvox(device: NetvoxDevice, payload: bytes, f_port: int) -> DecodeRe
         return decode_report(device, payload)
     if f_port == COMMAND_PORT:
         return decode_command_response(device, payload)
-    return _rejected(
+    return DecodeResult.rejected(
         f"fPort {f_port} is neither the report port ({REPORT_PORT}) "
         f"nor the command-response port ({COMMAND_PORT})"
     )

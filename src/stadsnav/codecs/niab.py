@@ -8,10 +8,9 @@ NIAB decoder for the Swedish FLS deployments.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from functools import partial
 
-from stadsnav.codecs.base import DecodeResult
+from stadsnav.codecs.base import DecodeResult, FunctionCodec
 
 REPORT_SIZE = 4
 READ_ERROR = -1
@@ -35,20 +34,15 @@ def decode_fls(payload: bytes) -> DecodeResult:
     )
 
 
-@dataclass(slots=True)
-class NiabCodec:
-    """The FLS decoder."""
-
-    id: str
-
-    def decode_uplink(
-        self, payload: bytes, f_port: int, recv_time: datetime | None = None
-    ) -> DecodeResult:
-        """Decode one uplink; the FLS reports on any application port."""
-        if f_port == 0:
-            return DecodeResult(errors=["fPort 0 carries MAC commands, not a NIAB report"])
-        return decode_fls(bytes(payload))
+def _decode_uplink(payload: bytes, f_port: int) -> DecodeResult:
+    """The FLS reports on any application port."""
+    if f_port == 0:
+        return DecodeResult.rejected("fPort 0 carries MAC commands, not a NIAB report")
+    return decode_fls(payload)
 
 
-CODECS: tuple[NiabCodec, ...] = (NiabCodec("niab/fls"),)
+NiabCodec = partial(FunctionCodec, decode=_decode_uplink)
+"""The FLS decoder under a given id."""
+
+CODECS: tuple[FunctionCodec, ...] = (NiabCodec("niab/fls"),)
 """One codec instance per NIAB model id."""

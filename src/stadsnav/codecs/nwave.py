@@ -8,11 +8,10 @@ formula Vbat = 2500 + 4·X mV, reported in volts; temperature is X/2 + 10 °C (X
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from functools import partial
 from typing import Any
 
-from stadsnav.codecs.base import DecodeResult
+from stadsnav.codecs.base import DecodeResult, FunctionCodec
 
 Decoder = Callable[[bytes], dict[str, Any]]
 
@@ -207,25 +206,11 @@ def decode_nwave(layout: Layout, payload: bytes, f_port: int) -> DecodeResult:
     return DecodeResult(data=decode(payload))
 
 
-@dataclass(slots=True)
-class NwaveCodec:
-    """An Nwave decoder under one TTN device-repository id (``nwave/<model>``)."""
-
-    id: str
-    layout: Layout
-
-    def decode_uplink(
-        self, payload: bytes, f_port: int, recv_time: datetime | None = None
-    ) -> DecodeResult:
-        """Decode one uplink; the fPort selects the frame type."""
-        return decode_nwave(self.layout, bytes(payload), f_port)
-
-
-CODECS: tuple[NwaveCodec, ...] = (
-    NwaveCodec("nwave/nps405sm", NPS405),
-    NwaveCodec("nwave/nps405fm", NPS405),
-    NwaveCodec("nwave/nps310sm", NPS310),
-    NwaveCodec("nwave/ncc405sm", NCC405),
-    NwaveCodec("nwave/ncc405fm", NCC405),
+CODECS: tuple[FunctionCodec, ...] = (
+    FunctionCodec("nwave/nps405sm", partial(decode_nwave, NPS405)),
+    FunctionCodec("nwave/nps405fm", partial(decode_nwave, NPS405)),
+    FunctionCodec("nwave/nps310sm", partial(decode_nwave, NPS310)),
+    FunctionCodec("nwave/ncc405sm", partial(decode_nwave, NCC405)),
+    FunctionCodec("nwave/ncc405fm", partial(decode_nwave, NCC405)),
 )
 """One codec instance per Nwave model id."""

@@ -7,10 +7,7 @@ reports a probe fault as 0xFD14 (-46.75 °C); that frame is rejected, not decode
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
-from stadsnav.codecs.base import DecodeResult
+from stadsnav.codecs.base import DecodeResult, FunctionCodec
 
 DATA_PORT = 3
 DATA_FRAME = 0x01
@@ -39,18 +36,5 @@ def decode_senlab_t(payload: bytes, f_port: int) -> DecodeResult:
     return DecodeResult(data=data)
 
 
-@dataclass(slots=True)
-class SenlabTCodec:
-    """The SenLab T decoder under its device id."""
-
-    id: str
-
-    def decode_uplink(
-        self, payload: bytes, f_port: int, recv_time: datetime | None = None
-    ) -> DecodeResult:
-        """Decode one uplink."""
-        return decode_senlab_t(bytes(payload), f_port)
-
-
-CODECS: tuple[SenlabTCodec, ...] = (SenlabTCodec("sensing-labs/senlab-t"),)
+CODECS: tuple[FunctionCodec, ...] = (FunctionCodec("sensing-labs/senlab-t", decode_senlab_t),)
 """SenLab T; Sensing Labs is not in the TTN device repository, so the id is our own."""

@@ -10,11 +10,9 @@ type byte and its data. Names and nesting follow Sensative's decoder in the TTN 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, NamedTuple
 
-from stadsnav.codecs.base import DecodeResult
+from stadsnav.codecs.base import DecodeResult, FunctionCodec
 
 Reader = Callable[[bytes, int, dict[str, Any]], None]
 
@@ -221,18 +219,5 @@ def decode_strips(payload: bytes, f_port: int) -> DecodeResult:
         return DecodeResult(errors=[str(error)])
 
 
-@dataclass(slots=True)
-class StripsCodec:
-    """The Sensative Strips decoder under its TTN device-repository id."""
-
-    id: str
-
-    def decode_uplink(
-        self, payload: bytes, f_port: int, recv_time: datetime | None = None
-    ) -> DecodeResult:
-        """Decode one uplink; the fPort selects report or history layout."""
-        return decode_strips(bytes(payload), f_port)
-
-
-CODECS: tuple[StripsCodec, ...] = (StripsCodec("sensative/strips"),)
+CODECS: tuple[FunctionCodec, ...] = (FunctionCodec("sensative/strips", decode_strips),)
 """All Strips variants share one id and one protocol in the TTN device repository."""

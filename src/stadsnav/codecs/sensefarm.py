@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 
-from stadsnav.codecs.base import DecodeResult
+from stadsnav.codecs.base import DecodeResult, FunctionCodec
 
 Convert = Callable[[bytes], Any]
 
@@ -136,20 +135,15 @@ def decode_sensefarm(payload: bytes) -> DecodeResult:
     return DecodeResult(data=data)
 
 
-@dataclass(slots=True)
-class SensefarmCodec:
-    """The CUBE02 decoder."""
-
-    id: str
-
-    def decode_uplink(
-        self, payload: bytes, f_port: int, recv_time: datetime | None = None
-    ) -> DecodeResult:
-        """Decode one uplink; the CUBE02 reports on fPort 2 but the format is port-independent."""
-        if f_port == 0:
-            return DecodeResult(errors=["fPort 0 carries MAC commands, not a Sensefarm payload"])
-        return decode_sensefarm(bytes(payload))
+def _decode_uplink(payload: bytes, f_port: int) -> DecodeResult:
+    """The CUBE02 reports on fPort 2 but the format is port-independent."""
+    if f_port == 0:
+        return DecodeResult.rejected("fPort 0 carries MAC commands, not a Sensefarm payload")
+    return decode_sensefarm(payload)
 
 
-CODECS: tuple[SensefarmCodec, ...] = (SensefarmCodec("sensefarm/cube02"),)
+SensefarmCodec = partial(FunctionCodec, decode=_decode_uplink)
+"""The CUBE02 decoder under a given id."""
+
+CODECS: tuple[FunctionCodec, ...] = (SensefarmCodec("sensefarm/cube02"),)
 """One codec instance per Sensefarm model id."""

@@ -8,10 +8,9 @@ The 5-byte port-2 report packs temperature and humidity as two 12-bit values sha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from functools import partial
 
-from stadsnav.codecs.base import DecodeResult
+from stadsnav.codecs.base import DecodeResult, FunctionCodec
 
 DATA_PORT = 2
 REPORT_SIZE = 5
@@ -34,22 +33,17 @@ def decode_oy1210(payload: bytes) -> DecodeResult:
     )
 
 
-@dataclass(slots=True)
-class TalkpoolCodec:
-    """The OY1210 decoder under its TTN id."""
-
-    id: str
-
-    def decode_uplink(
-        self, payload: bytes, f_port: int, recv_time: datetime | None = None
-    ) -> DecodeResult:
-        """Decode one uplink; only fPort 2 carries measurements."""
-        if f_port != DATA_PORT:
-            return DecodeResult(
-                errors=[f"fPort {f_port} is not the OY1210 measurement port {DATA_PORT}"]
-            )
-        return decode_oy1210(bytes(payload))
+def _decode_uplink(payload: bytes, f_port: int) -> DecodeResult:
+    """Only fPort 2 carries measurements."""
+    if f_port != DATA_PORT:
+        return DecodeResult.rejected(
+            f"fPort {f_port} is not the OY1210 measurement port {DATA_PORT}"
+        )
+    return decode_oy1210(payload)
 
 
-CODECS: tuple[TalkpoolCodec, ...] = (TalkpoolCodec("talkpool/oy1210"),)
+TalkpoolCodec = partial(FunctionCodec, decode=_decode_uplink)
+"""The OY1210 decoder under a given id."""
+
+CODECS: tuple[FunctionCodec, ...] = (TalkpoolCodec("talkpool/oy1210"),)
 """One codec instance per Talkpool model id."""

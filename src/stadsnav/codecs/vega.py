@@ -14,11 +14,9 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from stadsnav.codecs.base import DecodeResult
+from stadsnav.codecs.base import DecodeResult, FunctionCodec
 
 NAMUR_STATES: dict[int, str] = {
     0: "good",
@@ -266,18 +264,5 @@ def decode_vegapuls(payload: bytes, f_port: int) -> DecodeResult:
     return DecodeResult(data=data, warnings=warnings)
 
 
-@dataclass(slots=True)
-class VegapulsCodec:
-    """The VEGAPULS Air decoder under a TTN device-repository id."""
-
-    id: str
-
-    def decode_uplink(
-        self, payload: bytes, f_port: int, recv_time: datetime | None = None
-    ) -> DecodeResult:
-        """Decode one uplink; the packet identifier selects the layout."""
-        return decode_vegapuls(bytes(payload), f_port)
-
-
-CODECS: tuple[VegapulsCodec, ...] = (VegapulsCodec("vega/vegapuls-air-41"),)
+CODECS: tuple[FunctionCodec, ...] = (FunctionCodec("vega/vegapuls-air-41", decode_vegapuls),)
 """The VEGA models decoded natively."""

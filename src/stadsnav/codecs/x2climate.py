@@ -11,11 +11,10 @@ length byte keeps the rest of the payload readable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from functools import partial
 from typing import Any
 
-from stadsnav.codecs.base import DecodeResult
+from stadsnav.codecs.base import DecodeResult, FunctionCodec
 
 CLIMATE = 0x03
 CLIMATE_SIZE = 17
@@ -64,20 +63,15 @@ def decode_x2climate(payload: bytes) -> DecodeResult:
     return DecodeResult(data=data, warnings=warnings)
 
 
-@dataclass(slots=True)
-class X2ClimateCodec:
-    """The X2 Climate decoder."""
-
-    id: str
-
-    def decode_uplink(
-        self, payload: bytes, f_port: int, recv_time: datetime | None = None
-    ) -> DecodeResult:
-        """Decode one uplink; records are self-describing, so any application port is read."""
-        if f_port == 0:
-            return DecodeResult(errors=["fPort 0 carries MAC commands, not an X2 payload"])
-        return decode_x2climate(bytes(payload))
+def _decode_uplink(payload: bytes, f_port: int) -> DecodeResult:
+    """Records are self-describing, so any application port is read."""
+    if f_port == 0:
+        return DecodeResult.rejected("fPort 0 carries MAC commands, not an X2 payload")
+    return decode_x2climate(payload)
 
 
-CODECS: tuple[X2ClimateCodec, ...] = (X2ClimateCodec("x2climate/x2-climate"),)
+X2ClimateCodec = partial(FunctionCodec, decode=_decode_uplink)
+"""The X2 Climate decoder under a given id."""
+
+CODECS: tuple[FunctionCodec, ...] = (X2ClimateCodec("x2climate/x2-climate"),)
 """One codec instance per X2 Climate model id."""
