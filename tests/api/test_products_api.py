@@ -91,6 +91,7 @@ def test_geojson_and_csv(client: TestClient) -> None:
     byske = next(row for row in rows if row["id"] == BYSKE)
     assert byske["name"] == "Byske havsbad"
     assert float(byske["longitude"]) > 21
+    assert byske["stale"] == "true"  # no reading yet
 
 
 def test_temperature_series_in_a_window(

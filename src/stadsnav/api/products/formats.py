@@ -65,6 +65,15 @@ def render_one(item: dict[str, Any], fmt: str, meta: dict[str, Any]) -> Response
     return Response(orjson.dumps({"data": item, "meta": meta}), media_type=FORMATS["json"])
 
 
+def _cell(value: Any) -> Any:
+    # Spreadsheets and JSON readers alike expect true/false, not Python's True/False.
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
 def csv_response(rows: list[dict[str, Any]]) -> Response:
     """Rows as CSV with a header of every column seen, in order of appearance."""
     columns: dict[str, None] = {}
@@ -74,5 +83,5 @@ def csv_response(rows: list[dict[str, Any]]) -> Response:
     writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: _cell(v) for k, v in row.items()})
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
