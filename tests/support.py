@@ -67,3 +67,35 @@ def drop_schema(url: str, schema: str) -> None:
         connection.execute(
             sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
         )
+
+
+def vector_rows(file: str, **match: str) -> list[dict[str, Any]]:
+    """Rows of a shared vector file (``diwise_vectors.jsonl`` ...) whose fields equal ``match``."""
+    import json
+
+    with (SHARED_DATA / "devices" / file).open(encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines if line.strip()]
+    return [row for row in rows if all(row.get(k) == v for k, v in match.items())]
+
+
+def _json_strategy() -> Any:
+    from hypothesis import strategies as st
+
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+        | st.floats(allow_nan=False)
+        | st.text(max_size=30)
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        ),
+        max_leaves=12,
+    )
+
+
+json_values = _json_strategy()
+"""Hypothesis: any JSON value, small, for feeding parsers hostile documents."""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,18 +11,9 @@ from hypothesis import strategies as st
 
 from stadsnav.codecs.axioma import CODECS, decode_qalcosonic
 from stadsnav.codecs.base import DecodeResult
+from support import vector_rows
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEVICES = REPO_ROOT.parent / "shared" / "data" / "devices"
-
-
-def _rows() -> list[dict[str, Any]]:
-    with (DEVICES / "diwise_vectors.jsonl").open(encoding="utf-8") as lines:
-        rows = [json.loads(line) for line in lines if line.strip()]
-    return [row for row in rows if row["vendor"] == "axioma"]
-
-
-ROWS = _rows()
+ROWS = vector_rows("diwise_vectors.jsonl", vendor="axioma")
 SERIES = [row for row in ROWS if row["test"] == "TestDecodeW1t"]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,22 +10,15 @@ from hypothesis import strategies as st
 
 from stadsnav.codecs.axsensor import CODECS, AxSensorCodec
 from stadsnav.codecs.base import DecodeResult
+from support import vector_rows
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEVICES = REPO_ROOT.parent / "shared" / "data" / "devices"
 CODEC = AxSensorCodec("axsensor/ax-sensor")
 # diwise's filling_level / filling_percent assume a 1400 mm tank (an installation setting, not a
 # device value); they are checked here from the decoded distance.
 TANK_MM = 1400
 
 
-def _rows() -> list[dict[str, Any]]:
-    with (DEVICES / "diwise_vectors.jsonl").open(encoding="utf-8") as lines:
-        rows = [json.loads(line) for line in lines if line.strip()]
-    return [row for row in rows if row["vendor"] == "axsensor"]
-
-
-ROWS = _rows()
+ROWS = vector_rows("diwise_vectors.jsonl", vendor="axsensor")
 
 
 def test_vector_file_holds_axsensor_rows() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,18 +10,9 @@ from hypothesis import strategies as st
 
 from stadsnav.codecs.base import DecodeResult
 from stadsnav.codecs.bosch import CODECS, decode_bosch
+from support import vector_rows
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEVICES = REPO_ROOT.parent / "shared" / "data" / "devices"
-
-
-def _rows() -> list[dict[str, Any]]:
-    with (DEVICES / "thingsboard_vectors.jsonl").open(encoding="utf-8") as lines:
-        rows = [json.loads(line) for line in lines if line.strip()]
-    return [row for row in rows if row["vendor"] == "Bosch"]
-
-
-ROWS = _rows()
+ROWS = vector_rows("thingsboard_vectors.jsonl", vendor="Bosch")
 
 
 def _startup_expectation(telemetry: dict[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +10,8 @@ from hypothesis import strategies as st
 
 from stadsnav.codecs.base import DecodeResult
 from stadsnav.codecs.milesight_extra import CODECS
+from support import vector_rows
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEVICES = REPO_ROOT.parent / "shared" / "data" / "devices"
 CODEC_BY_ID = {codec.id: codec for codec in CODECS}
 AM103 = CODEC_BY_ID["milesight-iot/am103"]
 AM308 = CODEC_BY_ID["milesight-iot/am308"]
@@ -23,14 +20,8 @@ WS101 = CODEC_BY_ID["milesight-iot/ws101"]
 AM308_TAIL = "0e015520ce6535ca0c00e1006e016401c2000a279700190032"
 
 
-def _rows(name: str, model: str) -> list[dict[str, Any]]:
-    with (DEVICES / name).open(encoding="utf-8") as lines:
-        rows = [json.loads(line) for line in lines if line.strip()]
-    return [row for row in rows if row["model"] == model]
-
-
-AM103_ROWS = _rows("diwise_vectors.jsonl", "AM103")
-WS101_ROWS = _rows("thingsboard_vectors.jsonl", "WS101")
+AM103_ROWS = vector_rows("diwise_vectors.jsonl", model="AM103")
+WS101_ROWS = vector_rows("thingsboard_vectors.jsonl", model="WS101")
 
 
 def test_vector_files_hold_rows() -> None:
@@ -55,7 +46,7 @@ def test_am103_history_record() -> None:
 def test_am308_reads_thingsboard_am307_history_tail() -> None:
     [row, *_] = [
         row
-        for row in _rows("thingsboard_vectors.jsonl", "AM307")
+        for row in vector_rows("thingsboard_vectors.jsonl", model="AM307")
         if row["bytes_hex"].endswith(AM308_TAIL)
     ]
     result = AM308.decode_uplink(bytes.fromhex(row["bytes_hex"]), row["fport"])

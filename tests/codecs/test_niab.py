@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,19 +10,12 @@ from hypothesis import strategies as st
 
 from stadsnav.codecs.base import DecodeResult
 from stadsnav.codecs.niab import CODECS, NiabCodec
+from support import vector_rows
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEVICES = REPO_ROOT.parent / "shared" / "data" / "devices"
 CODEC = NiabCodec("niab/fls")
 # diwise turns the temperature byte negative with `t - 255`, so 0xf0 gives -15; an int8 byte
 # 0xf0 is -16 °C (two's complement, as 0x0f is +15). The bytes win over the fixture.
 BYTES_OVER_FIXTURE = {("diwise-0075", "temperature"): -16}
-
-
-def _rows() -> list[dict[str, Any]]:
-    with (DEVICES / "diwise_vectors.jsonl").open(encoding="utf-8") as lines:
-        rows = [json.loads(line) for line in lines if line.strip()]
-    return [row for row in rows if row["vendor"] == "niab"]
 
 
 def _ours(row: dict[str, Any]) -> dict[str, Any]:
@@ -37,7 +28,7 @@ def _ours(row: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-ROWS = _rows()
+ROWS = vector_rows("diwise_vectors.jsonl", vendor="niab")
 
 
 def test_vector_file_holds_niab_rows() -> None:

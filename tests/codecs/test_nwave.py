@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +11,7 @@ from hypothesis import strategies as st
 from stadsnav.codecs.base import DecodeResult
 from stadsnav.codecs.base import FunctionCodec as NwaveCodec
 from stadsnav.codecs.nwave import CODECS, NCC405, NPS310, NPS405, decode_nwave
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEVICES = REPO_ROOT.parent / "shared" / "data" / "devices"
+from support import vector_rows
 
 # ThingsBoard model names → our TTN ids.
 MODELS = {
@@ -28,13 +24,7 @@ MODELS = {
 VENDOR_FORMULA = {"battery_voltage": 3.344, "battery_health": "normal"}
 
 
-def _rows() -> list[dict[str, Any]]:
-    with (DEVICES / "thingsboard_vectors.jsonl").open(encoding="utf-8") as lines:
-        rows = [json.loads(line) for line in lines if line.strip()]
-    return [row for row in rows if row["vendor"] == "Nwave"]
-
-
-ROWS = _rows()
+ROWS = vector_rows("thingsboard_vectors.jsonl", vendor="Nwave")
 CODEC_BY_ID = {codec.id: codec for codec in CODECS}
 
 

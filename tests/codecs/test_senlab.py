@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,18 +10,9 @@ from hypothesis import strategies as st
 
 from stadsnav.codecs.base import DecodeResult
 from stadsnav.codecs.senlab import CODECS, decode_senlab_t
+from support import vector_rows
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEVICES = REPO_ROOT.parent / "shared" / "data" / "devices"
-
-
-def _rows() -> list[dict[str, Any]]:
-    with (DEVICES / "diwise_vectors.jsonl").open(encoding="utf-8") as lines:
-        rows = [json.loads(line) for line in lines if line.strip()]
-    return [row for row in rows if row["vendor"] == "sensing-labs"]
-
-
-ROWS = _rows()
+ROWS = vector_rows("diwise_vectors.jsonl", vendor="sensing-labs")
 
 
 def test_vector_file_holds_senlab_rows() -> None:

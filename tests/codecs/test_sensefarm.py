@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from stadsnav.codecs.base import DecodeResult
 from stadsnav.codecs.sensefarm import CODECS, SensefarmCodec
+from support import vector_rows
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEVICES = REPO_ROOT.parent / "shared" / "data" / "devices"
 CODEC = SensefarmCodec("sensefarm/cube02")
 
 
-def _rows() -> list[dict[str, Any]]:
-    with (DEVICES / "diwise_vectors.jsonl").open(encoding="utf-8") as lines:
-        rows = [json.loads(line) for line in lines if line.strip()]
-    return [row for row in rows if row["vendor"] == "sensefarm"]
-
-
-ROWS = _rows()
+ROWS = vector_rows("diwise_vectors.jsonl", vendor="sensefarm")
 
 
 def test_vector_file_holds_sensefarm_rows() -> None:

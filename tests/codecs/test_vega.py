@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 
 from stadsnav.codecs.base import DecodeResult
 from stadsnav.codecs.vega import CODECS, PACKETS, decode_vegapuls
+from support import vector_rows
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEVICES = REPO_ROOT.parent / "shared" / "data" / "devices"
@@ -21,13 +21,7 @@ DEVICES = REPO_ROOT.parent / "shared" / "data" / "devices"
 NAMES = {"battery": "remainingPower", "distance_m": "distance", "temperature": "temperature"}
 
 
-def _rows() -> list[dict[str, Any]]:
-    with (DEVICES / "diwise_vectors.jsonl").open(encoding="utf-8") as lines:
-        rows = [json.loads(line) for line in lines if line.strip()]
-    return [row for row in rows if row["vendor"] == "vega"]
-
-
-ROWS = _rows()
+ROWS = vector_rows("diwise_vectors.jsonl", vendor="vega")
 GOOD = [row for row in ROWS if not row["expect_error"]]
 BAD = [row for row in ROWS if row["expect_error"]]
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from stadsnav.connectors.envelopes import EnvelopeError, detect_format, parse_status, parse_uplink
 from stadsnav.model.uplink import DeviceStatus, Uplink
+from support import json_values
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA = REPO_ROOT.parent / "shared" / "data"
@@ -459,20 +460,6 @@ def test_empty_payload_is_empty_bytes() -> None:
 
 # --- nothing but EnvelopeError, whatever comes in -------------------------------------------
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=30)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
 hex_euis = st.text("0123456789abcdefABCDEF", min_size=15, max_size=17)
 times = st.sampled_from(
     ["2020-02-12T15:15:19.123456789Z", "2020-02-12T15:15:19", "9999-12-31T23:59:59-01:00"]

@@ -23,6 +23,7 @@ from stadsnav.connectors.envelopes import (
     parse_uplinks,
 )
 from stadsnav.model.uplink import Uplink
+from support import json_values
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA = REPO_ROOT.parent / "shared" / "data"
@@ -682,20 +683,6 @@ def test_diwise_internal_event_row_is_not_a_network_server_envelope() -> None:
 
 # --- nothing but EnvelopeError, whatever comes in -------------------------------------------
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=30)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
 euis = st.text("0123456789abcdefABCDEF", min_size=15, max_size=17) | st.sampled_from(
     ["AgICAgICAgI=", "AgICAgICAg==", "xxxxxxxxxxxxxx"]
 )
