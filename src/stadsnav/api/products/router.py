@@ -49,7 +49,7 @@ def product_router(product: Product, workspace: Workspace) -> APIRouter:
     dataset = workspace.datasets[product.dataset]
     router = APIRouter(prefix=f"/api/v1/{product.path}", tags=[product.title])
 
-    def meta(runtime_store: Any) -> dict[str, Any]:
+    def meta() -> dict[str, Any]:
         body: dict[str, Any] = {
             "product": product.id,
             "title": product.title,
@@ -58,9 +58,8 @@ def product_router(product: Product, workspace: Workspace) -> APIRouter:
         }
         if view.freshness is not None:
             body["staleAfterSeconds"] = int(view.freshness.total_seconds())
-        units = view.units(runtime_store)
-        if units:
-            body["units"] = units
+        if view.units:
+            body["units"] = view.units
         return body
 
     @router.get("", summary=f"All {product.title.lower()}", description=product.description)
@@ -73,7 +72,7 @@ def product_router(product: Product, workspace: Workspace) -> APIRouter:
     ) -> Response:
         fmt = choose_format(request, format)
         items = view.items(runtime.store, parse_near(near, radius))
-        return render_items(items, fmt, meta(runtime.store))
+        return render_items(items, fmt, meta())
 
     @router.get("/{item_id}", summary=f"One of the {product.title.lower()}")
     def get_item(
@@ -83,7 +82,7 @@ def product_router(product: Product, workspace: Workspace) -> APIRouter:
         entity = view.find(runtime.store, item_id)
         if entity is None:
             raise ApiError(404, f"no {product.entity_type} with id {item_id!r} in {product.path}")
-        return render_one(view.item(runtime.store, entity), fmt, meta(runtime.store))
+        return render_one(view.item(runtime.store, entity), fmt, meta())
 
     if product.observation is not None and product.observation.history:
 
@@ -116,7 +115,7 @@ def product_router(product: Product, workspace: Workspace) -> APIRouter:
                 return csv_response(rows)
             if fmt == "geojson":
                 raise ApiError(400, "a time series has no GeoJSON form: use json or csv")
-            body = meta(runtime.store) | {
+            body = meta() | {
                 "id": entity.id,
                 "from": format_time(start),
                 "to": format_time(end),

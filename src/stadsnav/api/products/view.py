@@ -49,6 +49,8 @@ class ProductView:
         if self.observation is not None:
             freshness = workspace.datasets[self.observation.dataset].freshness
         self.freshness = freshness
+        self.units = _units(product, workspace)
+        """Output field → UN/CEFACT unit code, as the integrations' mappings declare it."""
 
     def items(self, store: ContextStore, near: Near | None = None) -> list[dict[str, Any]]:
         """Every listed entity as an item, nearest first when ``near`` is given."""
@@ -106,19 +108,6 @@ class ProductView:
         rows.sort(key=lambda pair: pair[0])
         return [{"observedAt": format_time(moment), **row} for moment, row in rows[-limit:]]
 
-    def units(self, store: ContextStore) -> dict[str, str]:
-        """Output field → UN/CEFACT unit code, from the stored observations."""
-        units: dict[str, str] = {}
-        if self.observation is None:
-            return units
-        for observations in self._observations_by_target(store).values():
-            for observation in observations:
-                for field, attr in self.observation.values.items():
-                    code = (observation.attributes.get(attr) or {}).get("unitCode")
-                    if code:
-                        units[field] = code
-        return units
-
     def _observations_by_target(self, store: ContextStore) -> dict[str, list[StoredEntity]]:
         if self.observation is None:
             return {}
@@ -165,3 +154,20 @@ class ProductView:
         if self.freshness is None:
             return False
         return datetime.now(UTC) - observed_at > self.freshness
+
+
+def _units(product: Product, workspace: Workspace) -> dict[str, str]:
+    # Known from the workspace, so no request has to scan the stored observations for it.
+    observation = product.observation
+    if observation is None:
+        return {}
+    units: dict[str, str] = {}
+    for integration in workspace.integrations.values():
+        mapping = integration.mapping
+        if mapping.entity_type != observation.entity_type:
+            continue
+        for field, attr in observation.values.items():
+            rule = mapping.properties.get(attr)
+            if rule is not None and rule.unit_code:
+                units[field] = rule.unit_code
+    return units
