@@ -25,6 +25,8 @@ log = structlog.get_logger("stadsnav.simulator")
 BAD_KINDS = ("invalid_json", "unknown_device", "truncated_payload", "missing_fport", "future_time")
 NETWORK_FORMATS = {"the-things-stack": "tts_v3", "chirpstack": "chirpstack_v4"}
 """``properties.network_server`` of a device → the envelope its network server sends."""
+ENVELOPES = {"tts_v3": tts_uplink, "chirpstack_v4": chirpstack_up}
+"""Envelope format → the function that builds an uplink message in it (same arguments)."""
 APPLICATION = "skelleftea-beaches"
 
 
@@ -76,19 +78,8 @@ class BeachSimulator:
         f_port, payload = water_payload(device.codec, device.dev_eui, water, battery_mv)
         f_cnt = self.f_cnt[device.dev_eui] = self.f_cnt.get(device.dev_eui, 0) + 1
         rssi, snr = self.rng.randint(-118, -85), round(self.rng.uniform(-6, 10), 1)
-        if sensor.format == "chirpstack_v4":
-            return chirpstack_up(
-                device_name=device.name,
-                dev_eui=device.dev_eui,
-                application_id=APPLICATION,
-                f_port=f_port,
-                f_cnt=f_cnt,
-                payload=payload,
-                received_at=moment,
-                rssi=rssi,
-                snr=snr,
-            )
-        return tts_uplink(
+        build = ENVELOPES[sensor.format]
+        return build(
             device_id=device.name,
             dev_eui=device.dev_eui,
             application_id=APPLICATION,

@@ -12,7 +12,7 @@ from stadsnav.simulate.tts import rfc3339
 
 def chirpstack_up(
     *,
-    device_name: str,
+    device_id: str,
     dev_eui: str,
     application_id: str,
     f_port: int,
@@ -34,7 +34,7 @@ def chirpstack_up(
             "applicationId": application_id,
             "applicationName": "Badplatser",
             "deviceProfileName": "water temperature",
-            "deviceName": device_name,
+            "deviceName": device_id,
             "devEui": dev_eui,
         },
         "devAddr": dev_eui[-8:],
