@@ -125,7 +125,7 @@ def _daily(payload: bytes) -> DecodeResult:
 
 def _alarm(payload: bytes) -> DecodeResult:
     if len(payload) != 5:
-        return DecodeResult(errors=[f"alarm frame must be 5 bytes, got {len(payload)}"])
+        return DecodeResult.rejected(f"alarm frame must be 5 bytes, got {len(payload)}")
     status = payload[4]
     return DecodeResult(
         data={"timestamp": _u32(payload, 0), "status_code": status, **_status_flags(status)}
@@ -137,7 +137,7 @@ def decode_qalcosonic(payload: bytes, f_port: int) -> DecodeResult:
     if f_port == ALARM_PORT:
         return _alarm(payload)
     if f_port != DATA_PORT:
-        return DecodeResult(errors=[f"unsupported fPort {f_port}"])
+        return DecodeResult.rejected(f"unsupported fPort {f_port}")
     if len(payload) == ENHANCED_LENGTH:
         return _enhanced(payload)
     if len(payload) == DAILY_LENGTH:

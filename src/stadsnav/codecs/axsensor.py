@@ -63,7 +63,7 @@ ITEMS: dict[int, Reader] = {
 def decode_ax(payload: bytes) -> DecodeResult:
     """Decode one AX Sensor item sequence."""
     if not payload:
-        return DecodeResult(errors=["empty payload"])
+        return DecodeResult.rejected("empty payload")
     data: dict[str, Any] = {}
     warnings: list[str] = []
     at = 0

@@ -80,7 +80,7 @@ def decode_bosch(payload: bytes, f_port: int) -> DecodeResult:
     """Decode one Bosch PLS uplink; the fPort selects the frame type."""
     frame = FRAMES.get(f_port)
     if frame is None:
-        return DecodeResult(errors=[f"unsupported fPort {f_port}"])
+        return DecodeResult.rejected(f"unsupported fPort {f_port}")
     name, shortest, longest, decode = frame
     if not shortest <= len(payload) <= longest:
         expected = str(shortest) if shortest == longest else f"{shortest}..{longest}"

@@ -85,16 +85,16 @@ def _framing_error(payload: bytes) -> str | None:
 def decode_do200(payload: bytes, f_port: int) -> DecodeResult:
     """Decode one DO200 uplink: heartbeat, alarm or parameter frame on fPort 3."""
     if f_port != F_PORT:
-        return DecodeResult(errors=[f"unsupported fPort {f_port}, DO200 uplinks use fPort 3"])
+        return DecodeResult.rejected(f"unsupported fPort {f_port}, DO200 uplinks use fPort 3")
     problem = _framing_error(payload)
     if problem:
-        return DecodeResult(errors=[problem])
+        return DecodeResult.rejected(problem)
     frame = FRAMES.get(payload[3])
     if frame is None:
-        return DecodeResult(errors=[f"unknown data type 0x{payload[3]:02x} at byte 3"])
+        return DecodeResult.rejected(f"unknown data type 0x{payload[3]:02x} at byte 3")
     name, size, decode = frame
     if len(payload) != size:
-        return DecodeResult(errors=[f"{name} frame must be {size} bytes, got {len(payload)}"])
+        return DecodeResult.rejected(f"{name} frame must be {size} bytes, got {len(payload)}")
     return DecodeResult(data=decode(payload))
 
 

@@ -208,7 +208,7 @@ class JsCodec:
                     size = BATCH  # a stopped uplink now runs first, with the whole limit
                 elif batch.known or size == 1:
                     # It ran first in a fresh context with the whole limit: it is the culprit.
-                    results.append(DecodeResult(errors=[batch.failure]))
+                    results.append(DecodeResult.rejected(batch.failure))
                     pending = pending[1:]
                     size = BATCH
                 else:
@@ -240,7 +240,7 @@ class JsCodec:
     def _run(self, inputs: list[dict[str, Any]]) -> _Batch:
         context = self._ensure_context()
         if context is None:
-            return _Batch([DecodeResult(errors=[str(self._load_error)]) for _ in inputs])
+            return _Batch([DecodeResult.rejected(str(self._load_error)) for _ in inputs])
         script = f"__stadsnav_run({orjson.dumps(inputs).decode()})"
         try:
             outcome = _outcome(context.eval(script, timeout_sec=self.timeout_ms / 1000))
@@ -312,7 +312,7 @@ def _outcome(raw: object) -> tuple[list[DecodeResult], bool] | None:
 
 def _result(item: dict[str, Any]) -> DecodeResult:
     if "e" in item:
-        return DecodeResult(errors=[str(item["e"])])
+        return DecodeResult.rejected(str(item["e"]))
     value: dict[str, Any] = item["r"]
     data = value.get("data")
     warnings = value.get("warnings", [])
@@ -327,7 +327,7 @@ def _result(item: dict[str, Any]) -> DecodeResult:
     if problems:
         return DecodeResult(errors=[f"the codec returned garbage: {p}" for p in problems])
     if data is None and not errors:
-        return DecodeResult(errors=["the codec returned neither data nor errors"])
+        return DecodeResult.rejected("the codec returned neither data nor errors")
     return DecodeResult(data or {}, list(warnings), list(errors))
 
 

@@ -24,7 +24,7 @@ def decode_fls(payload: bytes) -> DecodeResult:
         )
     distance = int.from_bytes(payload[2:4], "big", signed=True)
     if distance == READ_ERROR:
-        return DecodeResult(errors=["distance 0xffff at byte 2: the sensor reported a read error"])
+        return DecodeResult.rejected("distance 0xffff at byte 2: the sensor reported a read error")
     return DecodeResult(
         data={
             "battery": payload[0] * 100 // 255,

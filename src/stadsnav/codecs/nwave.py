@@ -195,7 +195,7 @@ def decode_nwave(layout: Layout, payload: bytes, f_port: int) -> DecodeResult:
     """Decode one Nwave uplink with the frame layout of a device family."""
     frame = layout.get(f_port)
     if frame is None:
-        return DecodeResult(errors=[f"unsupported fPort {f_port}"])
+        return DecodeResult.rejected(f"unsupported fPort {f_port}")
     name, size, decode = frame
     if len(payload) < size:
         return DecodeResult(

@@ -19,14 +19,14 @@ BATTERY_UNKNOWN = 0xFF
 def decode_senlab_t(payload: bytes, f_port: int) -> DecodeResult:
     """Decode one SenLab T uplink; a probe-fault reading is an error."""
     if f_port != DATA_PORT:
-        return DecodeResult(errors=[f"unsupported fPort {f_port}"])
+        return DecodeResult.rejected(f"unsupported fPort {f_port}")
     if len(payload) != FRAME_LENGTH:
-        return DecodeResult(errors=[f"data frame must be {FRAME_LENGTH} bytes, got {len(payload)}"])
+        return DecodeResult.rejected(f"data frame must be {FRAME_LENGTH} bytes, got {len(payload)}")
     if payload[0] != DATA_FRAME:
-        return DecodeResult(errors=[f"unknown frame id 0x{payload[0]:02x} at byte 0"])
+        return DecodeResult.rejected(f"unknown frame id 0x{payload[0]:02x} at byte 0")
     raw = int.from_bytes(payload[6:8], "big")
     if raw == SENSOR_ERROR:
-        return DecodeResult(errors=["sensor reading error: probe reported 0xfd14 at byte 6"])
+        return DecodeResult.rejected("sensor reading error: probe reported 0xfd14 at byte 6")
     temperature = int.from_bytes(payload[6:8], "big", signed=True) / 16
     battery = payload[1]
     data: dict[str, float | int | None] = {

@@ -208,7 +208,7 @@ def decode_strips(payload: bytes, f_port: int) -> DecodeResult:
     """Decode one Strips uplink: a report on fPort 1, a history answer on fPort 2."""
     decode = PORTS.get(f_port)
     if decode is None:
-        return DecodeResult(errors=[f"unsupported fPort {f_port}"])
+        return DecodeResult.rejected(f"unsupported fPort {f_port}")
     if len(payload) < 2:
         return DecodeResult(
             errors=[f"payload of {len(payload)} bytes has no 2-byte history sequence number"]
@@ -216,7 +216,7 @@ def decode_strips(payload: bytes, f_port: int) -> DecodeResult:
     try:
         return DecodeResult(data=decode(payload))
     except FrameError as error:
-        return DecodeResult(errors=[str(error)])
+        return DecodeResult.rejected(str(error))
 
 
 CODECS: tuple[FunctionCodec, ...] = (FunctionCodec("sensative/strips", decode_strips),)

@@ -109,7 +109,7 @@ TYPES: dict[int, SensorType] = {
 def decode_sensefarm(payload: bytes) -> DecodeResult:
     """Decode one Sensefarm LPP payload; an unknown or truncated sensor rejects it."""
     if not payload:
-        return DecodeResult(errors=["empty payload"])
+        return DecodeResult.rejected("empty payload")
     data: dict[str, Any] = {}
     at = 0
     while at < len(payload):

@@ -243,12 +243,12 @@ PACKETS: dict[int, tuple[Field, ...]] = {
 def decode_vegapuls(payload: bytes, f_port: int) -> DecodeResult:
     """Decode one VEGAPULS Air uplink; the packet identifier in byte 0 selects the layout."""
     if f_port == 0:
-        return DecodeResult(errors=["fPort 0 carries MAC commands, not application data"])
+        return DecodeResult.rejected("fPort 0 carries MAC commands, not application data")
     if not payload:
-        return DecodeResult(errors=["empty payload: packet identifier expected at offset 0"])
+        return DecodeResult.rejected("empty payload: packet identifier expected at offset 0")
     fields = PACKETS.get(payload[0])
     if fields is None:
-        return DecodeResult(errors=[f"unknown packet identifier {payload[0]} at offset 0"])
+        return DecodeResult.rejected(f"unknown packet identifier {payload[0]} at offset 0")
     reader = Reader(payload)
     data: dict[str, Any] = {"packetIdentifier": payload[0]}
     warnings: list[str] = []
@@ -256,7 +256,7 @@ def decode_vegapuls(payload: bytes, f_port: int) -> DecodeResult:
         for field in fields:
             field(reader, data, warnings)
     except TruncatedError as missing:
-        return DecodeResult(errors=[f"truncated packet {payload[0]}: {missing}"])
+        return DecodeResult.rejected(f"truncated packet {payload[0]}: {missing}")
     if reader.at != len(payload):
         warnings.append(
             f"{len(payload) - reader.at} trailing bytes ignored after offset {reader.at}"

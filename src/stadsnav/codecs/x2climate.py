@@ -35,13 +35,13 @@ def _climate(content: bytes) -> dict[str, Any]:
 def decode_x2climate(payload: bytes) -> DecodeResult:
     """Decode one X2 Climate record sequence."""
     if not payload:
-        return DecodeResult(errors=["empty payload"])
+        return DecodeResult.rejected("empty payload")
     data: dict[str, Any] = {}
     warnings: list[str] = []
     at = 0
     while at < len(payload):
         if at + 2 > len(payload):
-            return DecodeResult(errors=[f"truncated record at byte {at}: need type and length"])
+            return DecodeResult.rejected(f"truncated record at byte {at}: need type and length")
         kind, size = payload[at], payload[at + 1]
         end = at + 2 + size
         if end > len(payload):
