@@ -41,7 +41,7 @@ def test_static_links_are_left_out_once_written_with_the_same_value(
 
 def test_lint_and_engine_share_one_path_grammar() -> None:
     from stadsnav.mapping.paths import PathSyntaxError, compile_path
-    from stadsnav.workspace.models import check_path
+    from stadsnav.workspace.fields import check_path
 
     for good in ("data.externalTemperature", "device.site", "uplink.f_port", "data.a.b"):
         assert compile_path(good) == tuple(good.split("."))

@@ -1,5 +1,6 @@
 """The workspace: stadsnav.toml and YAML files kept in git, their models, loading and lint."""
 
+from stadsnav.workspace.fields import template_paths
 from stadsnav.workspace.lint import lint_workspace
 from stadsnav.workspace.loader import load_workspace
 from stadsnav.workspace.models import (
@@ -25,7 +26,6 @@ from stadsnav.workspace.models import (
     WebhookSource,
     Workspace,
     WorkspaceSettings,
-    template_paths,
 )
 from stadsnav.workspace.problems import Problem, WorkspaceError
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     model_validator,
@@ -21,100 +18,18 @@ from pydantic import (
 from stadsnav.connectors.envelopes import FORMATS
 from stadsnav.connectors.topics import DEFAULT_UPLINK_TOPICS
 from stadsnav.store.factory import SCHEMES
-
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_DEV_EUI = re.compile(r"^[0-9a-fA-F]{16}$")
-_CODEC = re.compile(r"^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-
-
-def _slug(value: str) -> str:
-    if not _SLUG.match(value):
-        raise ValueError(f"{value!r} is not a slug: use lower-case letters, digits and '-'")
-    return value
-
-
-def _dev_eui(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        raise ValueError("YAML read this DevEUI as a number: put it in quotes")
-    if isinstance(value, str) and not _DEV_EUI.match(value):
-        raise ValueError(f"{value!r} is not a DevEUI: expected 16 hex digits")
-    return value.lower() if isinstance(value, str) else value
-
-
-def _codec(value: str) -> str:
-    if not _CODEC.match(value):
-        raise ValueError(f"{value!r} is not a codec id: expected 'vendor/model'")
-    return value
-
-
-def _email(value: str) -> str:
-    if not _EMAIL.match(value):
-        raise ValueError(f"{value!r} is not an e-mail address")
-    return value
-
-
-def _env_name(value: str) -> str:
-    if not _ENV_NAME.match(value):
-        raise ValueError(f"{value!r} is not an environment variable name")
-    return value
-
-
-def _timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}, expected e.g. 'Europe/Stockholm'") from None
-    return value
-
-
-def check_path(value: str) -> str:
-    """Validate a mapping path such as ``data.externalTemperature`` or ``device.site``."""
-    # The mapping engine's own grammar, so lint accepts exactly what the engine resolves;
-    # imported here because the engine imports these models.
-    from stadsnav.mapping.paths import PathSyntaxError, compile_path
-
-    try:
-        compile_path(value)
-    except PathSyntaxError:
-        raise ValueError(
-            f"path {value!r} must start with 'data.', 'device.' or 'uplink.' "
-            "followed by field names separated by dots"
-        ) from None
-    return value
-
-
-def template_paths(template: str) -> list[str]:
-    """The ``{path}`` placeholders of an id template, in order."""
-    return _PLACEHOLDER.findall(template)
-
-
-def _template(value: str) -> str:
-    for path in template_paths(value):
-        check_path(path)
-    return value
-
-
-def _urn(value: str) -> str:
-    if not value.startswith("urn:ngsi-ld:"):
-        raise ValueError(f"entity id {value!r} must start with 'urn:ngsi-ld:'")
-    return value
-
-
-Slug = Annotated[str, AfterValidator(_slug)]
-DevEui = Annotated[str, BeforeValidator(_dev_eui)]
-CodecId = Annotated[str, AfterValidator(_codec)]
-Email = Annotated[str, AfterValidator(_email)]
-EnvName = Annotated[str, AfterValidator(_env_name)]
-SourcePath = Annotated[str, AfterValidator(check_path)]
-IdTemplate = Annotated[str, AfterValidator(_template)]
-EntityId = Annotated[str, AfterValidator(_urn)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from stadsnav.workspace.fields import (
+    CodecId,
+    DevEui,
+    Email,
+    EntityId,
+    EnvName,
+    IdTemplate,
+    Slug,
+    SourcePath,
+    StrictModel,
+    TimeZoneName,
+)
 
 
 class Point(BaseModel):
@@ -150,14 +65,14 @@ def _from_pair_of(coordinates: Any) -> Any:
 # stadsnav.toml
 
 
-class WorkspaceSettings(_Strict):
+class WorkspaceSettings(StrictModel):
     """``[workspace]``: the municipality's name and local time zone."""
 
     name: str = Field(min_length=1)
-    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+    timezone: TimeZoneName = "UTC"
 
 
-class StorageSettings(_Strict):
+class StorageSettings(StrictModel):
     """``[storage]``: where the context store lives."""
 
     url: str = "sqlite:///data/stadsnav.db"
@@ -180,7 +95,7 @@ class StorageSettings(_Strict):
         return prefix + str((root / self.url.removeprefix(prefix)).resolve())
 
 
-class ServerSettings(_Strict):
+class ServerSettings(StrictModel):
     """``[server]``: the HTTP listener."""
 
     host: str = "127.0.0.1"
@@ -194,7 +109,7 @@ class ServerSettings(_Strict):
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
-class PipelineSettings(_Strict):
+class PipelineSettings(StrictModel):
     """``[pipeline]``: batch runner tuning."""
 
     batch_size: int = Field(default=500, gt=0)
@@ -202,7 +117,7 @@ class PipelineSettings(_Strict):
     max_future_skew: timedelta = timedelta(minutes=5)
 
 
-class MqttSettings(_Strict):
+class MqttSettings(StrictModel):
     """``[mqtt]``: the broker the MQTT connectors subscribe to."""
 
     url: str = "mqtt://127.0.0.1:1883"
@@ -210,7 +125,7 @@ class MqttSettings(_Strict):
     password: str | None = None
 
 
-class Settings(_Strict):
+class Settings(StrictModel):
     """The whole ``stadsnav.toml``."""
 
     workspace: WorkspaceSettings
@@ -223,14 +138,14 @@ class Settings(_Strict):
 # datasets/*.yaml
 
 
-class Owner(_Strict):
+class Owner(StrictModel):
     """Who answers for a dataset."""
 
     name: str
     email: Email
 
 
-class RangeRule(_Strict):
+class RangeRule(StrictModel):
     """Valid range of a numeric attribute; values outside are rejected."""
 
     min: float | None = None
@@ -243,7 +158,7 @@ class RangeRule(_Strict):
         return self
 
 
-class Dataset(_Strict):
+class Dataset(StrictModel):
     """A governed collection of entities: owner, classification, licence, quality rules."""
 
     id: Slug
@@ -260,7 +175,7 @@ class Dataset(_Strict):
 # devices/*.yaml
 
 
-class Device(_Strict):
+class Device(StrictModel):
     """A physical device, known by its DevEUI."""
 
     dev_eui: DevEui
@@ -272,7 +187,7 @@ class Device(_Strict):
     properties: dict[str, Any] = {}
 
 
-class DeviceFile(_Strict):
+class DeviceFile(StrictModel):
     """A ``devices/*.yaml`` file."""
 
     devices: list[Device]
@@ -296,7 +211,7 @@ class SeedEntity(BaseModel):
         return dict(self.model_extra or {})
 
 
-class EntityFile(_Strict):
+class EntityFile(StrictModel):
     """An ``entities/*.yaml`` file."""
 
     entities: list[SeedEntity]
@@ -315,7 +230,7 @@ Format = Annotated[str, AfterValidator(_known_format)]
 DEFAULT_TOPICS = list(DEFAULT_UPLINK_TOPICS)
 
 
-class WebhookSource(_Strict):
+class WebhookSource(StrictModel):
     """Uplinks pushed over HTTP by a network server."""
 
     type: Literal["webhook"]
@@ -323,7 +238,7 @@ class WebhookSource(_Strict):
     token_env: EnvName | None = None
 
 
-class MqttSource(_Strict):
+class MqttSource(StrictModel):
     """Uplinks read from the MQTT broker of ``[mqtt]``."""
 
     type: Literal["mqtt"]
@@ -336,7 +251,7 @@ class MqttSource(_Strict):
 Source = Annotated[WebhookSource | MqttSource, Field(discriminator="type")]
 
 
-class PropertyMapping(_Strict):
+class PropertyMapping(StrictModel):
     """Where one Property's value comes from."""
 
     value: SourcePath
@@ -344,7 +259,7 @@ class PropertyMapping(_Strict):
     required: bool = False
 
 
-class Mapping(_Strict):
+class Mapping(StrictModel):
     """How a decoded uplink becomes an NGSI-LD entity."""
 
     entity_type: str = Field(min_length=1)
@@ -354,7 +269,7 @@ class Mapping(_Strict):
     location: SourcePath | None = None
 
 
-class Integration(_Strict):
+class Integration(StrictModel):
     """One inbound flow: a source, a default codec and a mapping into a dataset."""
 
     id: Slug
@@ -369,7 +284,7 @@ class Integration(_Strict):
 # products/*.yaml
 
 
-class Observation(_Strict):
+class Observation(StrictModel):
     """The latest observation joined onto each listed entity."""
 
     entity_type: str
@@ -379,7 +294,7 @@ class Observation(_Strict):
     history: Slug | None = None
 
 
-class Product(_Strict):
+class Product(StrictModel):
     """A simple REST view served at ``/api/v1/{path}``."""
 
     id: Slug
