@@ -154,6 +154,24 @@ class ContextStore(Protocol):
         """
         ...
 
+    # poll state
+    def poll_state(self, key: str) -> dict[str, Any] | None:
+        """The state a polling connector saved under ``key`` (its integration id), if any."""
+        ...
+
+    def poll_commit(
+        self,
+        key: str,
+        state: dict[str, Any],
+        messages: Sequence[NewInboxMessage] = (),
+        dead_letters: Sequence[NewDeadLetter] = (),
+    ) -> list[int | None]:
+        """In one transaction: append messages and dead letters, save ``state`` under ``key``.
+
+        Returns each message's inbox id, or None for a duplicate already pending.
+        """
+        ...
+
     # dead letters
     def dead_letters(self, limit: int = 100, source: str | None = None) -> list[DeadLetter]:
         """Stored dead letters, newest first."""
@@ -166,6 +184,17 @@ class ContextStore(Protocol):
     # context
     def get_entity(self, entity_id: str) -> StoredEntity | None:
         """The latest state of one entity."""
+        ...
+
+    def entity_changes(
+        self, types: Sequence[str], after: int | None
+    ) -> tuple[int, list[StoredEntity]]:
+        """The change version now, and the entities of ``types`` changed after ``after``.
+
+        With ``after`` None, every entity of ``types``. The version grows with every commit
+        that creates an entity or changes its latest attributes; versions become visible in the
+        order they were given out, so nothing changed after ``after`` is left out.
+        """
         ...
 
     def find_entities(

@@ -44,7 +44,9 @@ _UPSERT_KEY = (
     "ON CONFLICT (message_id, source) DO UPDATE SET id = excluded.id"
 )
 # Keys of processed messages are pruned whenever the processed ids pass a multiple of this.
-_PRUNE_KEYS_EVERY = 10_000
+# Message ids are random, so each key an append adds dirties its own page of inbox_keys: the
+# fewer stale keys, the fewer pages a group commit writes (-20 % per append against 10,000).
+_PRUNE_KEYS_EVERY = 1_000
 # WHERE true: without it SQLite would read ON CONFLICT as a join constraint of the SELECT.
 # Claims the oldest messages no live claim holds; the conflict branch re-checks the claim, so
 # of two workers that picked the same row, only the first gets it.
@@ -52,7 +54,7 @@ _CLAIM = (
     "INSERT INTO inbox_attempts (id, attempts, claimed_until) "
     "SELECT i.id, 1, ? FROM inbox i LEFT JOIN inbox_attempts a ON a.id = i.id "
     "WHERE a.id IS NULL OR a.claimed_until IS NULL OR a.claimed_until < ? "
-    "ORDER BY i.id LIMIT ? "
+    "ORDER BY i.id LIMIT ?{row_locks} "
     "ON CONFLICT (id) DO UPDATE SET attempts = inbox_attempts.attempts + 1, "
     "claimed_until = excluded.claimed_until "
     "WHERE inbox_attempts.claimed_until IS NULL OR inbox_attempts.claimed_until < ? "
@@ -84,6 +86,11 @@ _INSERT_DEAD = (
     "stage, reason, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+_UPSERT_POLL_STATE = (
+    "INSERT INTO poll_state (key, state, updated_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+)
+
 
 class _RollbackError(Exception):
     """Raised inside a transaction to undo it on purpose."""
@@ -94,6 +101,8 @@ class SqlStore(ABC):
 
     dialect: ClassVar[str]
     regex_operator: ClassVar[str]
+    claim_row_locks: ClassVar[str] = ""
+    """How the claim locks the inbox rows it takes, where other workers claim concurrently."""
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -249,7 +258,8 @@ class SqlStore(ABC):
         now = datetime.now(UTC)
         until = self.time_in(now + timedelta(seconds=CLAIM_SECONDS))
         with self._write() as cursor:
-            cursor.execute(self.sql(_CLAIM), (until, self.time_in(now), limit, self.time_in(now)))
+            claim = _CLAIM.format(row_locks=self.claim_row_locks)
+            cursor.execute(self.sql(claim), (until, self.time_in(now), limit, self.time_in(now)))
             attempts = dict(cursor.fetchall())
             if not attempts:
                 return []
@@ -310,11 +320,11 @@ class SqlStore(ABC):
             if history:
                 cursor.executemany(self.sql(_INSERT_HISTORY), history)
                 added = cursor.rowcount
+            if dead:
+                cursor.executemany(self.sql(_INSERT_DEAD), dead)
             if latest:
                 cursor.executemany(self.sql(_UPSERT_LATEST), latest)
                 self._touch_entities(cursor, list(entities), now)
-            if dead:
-                cursor.executemany(self.sql(_INSERT_DEAD), dead)
         return added
 
     def _prune_keys(self, cursor: Any, last_done: int) -> None:
@@ -324,12 +334,15 @@ class SqlStore(ABC):
         cursor.execute(self.sql(query), (last_done + 1,))
 
     def _touch_entities(self, cursor: Any, entity_ids: list[str], now: Any) -> None:
-        # Only entities whose latest value changed in this batch carry this batch's time.
+        # Only entities whose latest value changed in this batch carry this batch's time and
+        # change version. The counter is taken last, so its lock is held only to the commit.
+        cursor.execute("UPDATE change_counter SET version = version + 1 RETURNING version")
+        version = cursor.fetchone()[0]
         query = (
-            "UPDATE entities SET modified_at = ? WHERE id IN (SELECT entity_id "
+            "UPDATE entities SET modified_at = ?, change_version = ? WHERE id IN (SELECT entity_id "
             f"FROM entity_attributes WHERE {self._in_list('entity_id')} AND modified_at = ?)"
         )
-        cursor.execute(self.sql(query), (now, self._list_param(entity_ids), now))
+        cursor.execute(self.sql(query), (now, version, self._list_param(entity_ids), now))
 
     def _dead_row(self, letter: NewDeadLetter, now: Any) -> tuple[Any, ...]:
         return (
@@ -343,6 +356,39 @@ class SqlStore(ABC):
             letter.reason,
             now,
         )
+
+    # poll state
+    def poll_state(self, key: str) -> dict[str, Any] | None:
+        """The state a polling connector saved under ``key`` (its integration id), if any."""
+        rows = self._query("SELECT state FROM poll_state WHERE key = ?", [key])
+        return _json(rows[0][0]) if rows else None
+
+    def poll_commit(
+        self,
+        key: str,
+        state: dict[str, Any],
+        messages: Sequence[NewInboxMessage] = (),
+        dead_letters: Sequence[NewDeadLetter] = (),
+    ) -> list[int | None]:
+        """In one transaction: append messages and dead letters, save ``state`` under ``key``.
+
+        Returns each message's inbox id, or None for a duplicate already pending.
+        """
+        now = self.time_in(datetime.now(UTC))
+        rows = [
+            (m.source, m.message_id, self.time_in(m.received_at), m.content_type, m.body, m.topic)
+            for m in messages
+        ]
+        ids: list[int | None] = []
+        with self._write() as cursor:
+            if rows:
+                ids = self._append(cursor, rows)
+            if dead_letters:
+                cursor.executemany(
+                    self.sql(_INSERT_DEAD), [self._dead_row(d, now) for d in dead_letters]
+                )
+            cursor.execute(self.sql(_UPSERT_POLL_STATE), (key, orjson.dumps(state).decode(), now))
+        return ids
 
     # dead letters
     def dead_letters(self, limit: int = 100, source: str | None = None) -> list[DeadLetter]:
@@ -433,6 +479,22 @@ class SqlStore(ABC):
             conditions.append(f"e.id {self.regex_operator} ?")
             params.append(id_pattern)
         return self._entities(" AND ".join(conditions) or "1 = 1", params)
+
+    def entity_changes(
+        self, types: Sequence[str], after: int | None
+    ) -> tuple[int, list[StoredEntity]]:
+        """The change version now, and the entities of ``types`` changed after ``after``.
+
+        With ``after`` None, every entity of ``types``. An entity may come again in the next
+        answer if it changed while this one was read; none is ever left out.
+        """
+        [(version,)] = self._query("SELECT version FROM change_counter")
+        where = self._in_list("e.type")
+        params: list[Any] = [self._list_param(types)]
+        if after is not None:
+            where += " AND e.change_version > ?"
+            params.append(after)
+        return int(version), self._entities(where, params)
 
     def _entities(self, where: str, params: list[Any]) -> list[StoredEntity]:
         rows = self._query(
