@@ -28,6 +28,18 @@ class Metrics:
             ["integration", "reason"],
             registry=self.registry,
         )
+        self.polls = Counter(
+            "stadsnav_polls",
+            "HTTP poll requests, per integration and result (page, not_modified, failed).",
+            ["integration", "result"],
+            registry=self.registry,
+        )
+        self.poll_failures = Counter(
+            "stadsnav_poll_failures",
+            "Failed HTTP poll requests and refused pages, per integration and reason.",
+            ["integration", "reason"],
+            registry=self.registry,
+        )
         self.messages_processed = Counter(
             "stadsnav_messages_processed",
             "Messages the pipeline stored.",

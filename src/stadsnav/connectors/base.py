@@ -57,7 +57,7 @@ def connector_for(
 ) -> Connector:
     """The connector that serves an integration's source."""
     # Importing here registers the built-in connectors without an import cycle.
-    from stadsnav.connectors import mqtt, webhook  # noqa: F401
+    from stadsnav.connectors import http_poll, mqtt, webhook  # noqa: F401
 
     cls = _TYPES[integration.source.type]
     return cls(integration, workspace, inbox, metrics)
