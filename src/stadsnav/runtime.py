@@ -50,9 +50,9 @@ class Runtime:
     def __post_init__(self) -> None:
         settings = self.workspace.settings.pipeline
         self.runner = PipelineRunner(
-            self.store, Processor(self.workspace), self.metrics, settings.batch_size
+            self.store, Processor(self.workspace, self.store), self.metrics, settings.batch_size
         )
-        self.worker = PipelineWorker(self.runner, settings.poll_interval)
+        self.worker = PipelineWorker(self.runner, settings.poll_interval, settings.gather_seconds)
         self.inbox = InboxWriter(self.store, on_commit=self.worker.wake)
         self.connectors: list[Connector] = [
             connector_for(integration, self.workspace, self.inbox, self.metrics)

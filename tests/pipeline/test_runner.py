@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from stadsnav.metrics import Metrics
 from stadsnav.pipeline.processor import Processor
-from stadsnav.pipeline.runner import PipelineRunner
+from stadsnav.pipeline.runner import BatchResult, PipelineRunner, PipelineWorker
 from stadsnav.store import sql
 from stadsnav.store.base import AttributeWrite, ContextStore, InboxMessage, NewInboxMessage
 from stadsnav.store.sqlite import SqliteStore
@@ -25,12 +26,12 @@ def open_runner(workspace: Workspace, path: Path, batch_size: int = 500) -> Pipe
     return PipelineRunner(store, Processor(workspace), Metrics(), batch_size)
 
 
-def receive(store: ContextStore, bodies: list[bytes]) -> None:
+def receive(store: ContextStore, bodies: list[bytes], first: int = 0) -> None:
     now = datetime.now(UTC)
     store.inbox_append(
         [
             NewInboxMessage("beach-sensors-tts", f"m{i}", now, "application/json", body)
-            for i, body in enumerate(bodies)
+            for i, body in enumerate(bodies, first)
         ]
     )
 
@@ -134,3 +135,36 @@ def test_a_message_the_store_always_refuses_is_dead_lettered_after_its_attempts(
     [letter] = store.dead_letters()
     assert (letter.stage, letter.reason) == ("store", "not stored after 3 attempts")
     assert store.inbox_stats() == (0, None)
+
+
+def test_a_woken_worker_gathers_messages_arriving_close_together_into_one_batch(
+    workspace: Workspace, make_uplink: UplinkFactory, tmp_path: Path
+) -> None:
+    runner = open_runner(workspace, tmp_path / "db.sqlite")
+    sizes: list[int] = []
+    run_batch = runner.run_batch
+
+    def counted() -> BatchResult:
+        result = run_batch()
+        if result.messages:
+            sizes.append(result.messages)
+        return result
+
+    runner.run_batch = counted  # type: ignore[method-assign]
+    worker = PipelineWorker(runner, poll_interval=5.0, gather_seconds=0.3)
+    start = datetime(2026, 7, 1, 10, tzinfo=UTC)
+    worker.start()
+    time.sleep(0.1)  # its first look finds the inbox empty; now it waits for a wake-up
+    try:
+        for i in range(3):
+            at = start + timedelta(minutes=10 * i)
+            receive(runner.store, [make_uplink(received_at=at, f_cnt=i)], first=i)
+            worker.wake()
+            time.sleep(0.02)
+        deadline = time.monotonic() + 5
+        while sum(sizes) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        worker.stop()
+
+    assert sizes == [3]

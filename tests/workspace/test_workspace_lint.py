@@ -262,3 +262,39 @@ def test_unknown_envelope_format_lists_the_known_ones(make_workspace: WorkspaceF
     assert "unknown envelope format 'semtech_udp'" in problem.message
     assert "netmore" in problem.message
     assert "loriot" in problem.message
+
+
+def test_rollup_must_count_a_mapped_property_into_a_mapped_relationship(
+    make_workspace: WorkspaceFactory,
+) -> None:
+    text = BASE["integrations/tts.yaml"] + (
+        "rollup:\n"
+        "  relationship: refPointOfInterst\n"
+        "  property: temperature\n"
+        "  counts: {cold: coldSensors}\n"
+    )
+    [problem] = lint(make_workspace({"integrations/tts.yaml": text}))
+    assert (problem.line, problem.field) == (19, "rollup.relationship")
+    assert problem.message == (
+        "the mapping has no relationship 'refPointOfInterst' to count into "
+        "(did you mean 'refPointOfInterest'?)"
+    )
+    wrong_property = text.replace("refPointOfInterst", "refPointOfInterest").replace(
+        "property: temperature", "property: status"
+    )
+    [problem] = lint(make_workspace({"integrations/tts.yaml": wrong_property}))
+    assert (problem.field, problem.message) == (
+        "rollup.property",
+        "the mapping has no property 'status' to count",
+    )
+
+
+def test_product_filter_must_name_a_field_of_the_items(make_workspace: WorkspaceFactory) -> None:
+    text = BASE["products/beaches.yaml"] + (
+        "filters:\n"
+        "  minTemperature: {field: waterTemperature, op: min}\n"
+        "  named: {field: nam, op: eq}\n"
+    )
+    [problem] = lint(make_workspace({"products/beaches.yaml": text}))
+    assert (problem.line, problem.field) == (15, "filters.named.field")
+    assert problem.message.startswith("'nam' is not a field of the product's items (did you mean")

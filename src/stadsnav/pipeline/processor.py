@@ -2,27 +2,45 @@
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from stadsnav.codecs.base import Codec
 from stadsnav.codecs.registry import UnknownCodecError, get_codec
 from stadsnav.codecs.repository import load_workspace_codecs
+from stadsnav.connectors.documents import DocumentError, RecordError, parse_document
 from stadsnav.connectors.envelopes import STATUS_FORMATS, EnvelopeError, parse_status, parse_uplinks
 from stadsnav.mapping import CompiledMapping, MappingError, compile_mapping
 from stadsnav.mapping.engine import StaticWrites
 from stadsnav.model.render import format_time
 from stadsnav.model.uplink import DeviceStatus, Uplink
-from stadsnav.store.base import AttributeWrite, InboxMessage, Provenance
+from stadsnav.pipeline.quality import QUALITY_ATTRIBUTE, QualityRules
+from stadsnav.pipeline.rollup import ChildState, RollupCounter
+
+if TYPE_CHECKING:
+    from stadsnav.connectors.documents import RecordError
+from stadsnav.store.base import (
+    AttributeWrite,
+    ContextStore,
+    InboxMessage,
+    NewDeadLetter,
+    Provenance,
+    StoredEntity,
+)
 from stadsnav.workspace import Device, Integration, Workspace
-from stadsnav.workspace.models import RangeRule
+from stadsnav.workspace.sources import HttpPollSource
 
 DEVICE_TYPE = "Device"
 """Smart Data Models type of the entity that holds a registered device's own metadata."""
 _RSSI_UNIT = "DBM"  # UN/CEFACT code for dBm, as Smart Data Models' Device asks for rssi
 _SNR_UNIT = "2N"  # UN/CEFACT code for decibel
+RECORD_CONTENT_TYPE = "application/vnd.stadsnav.record+json"
+"""Content type of one record of a polled document, as its dead letter keeps it for replay."""
 
 
 class StageError(Exception):
@@ -42,15 +60,24 @@ class Batch:
     """Static links already written in this batch (a sensor's site, position, measures)."""
     radio: dict[str, tuple[Uplink, Provenance, str]] = field(default_factory=dict)
     """DevEUI → its newest uplink in this batch; only that one's radio readings are stored."""
+    counted: dict[str, dict[str, ChildState]] = field(default_factory=dict)
+    """Integration → counted entity (a parking spot) → its newest state in this batch."""
+    values: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """(entity id, attribute) → value written in this batch, for quality checks across messages."""
+    dead: list[NewDeadLetter] = field(default_factory=list)
+    """Records of polled documents that failed while the rest of their document was stored."""
 
     def copy(self) -> Batch:
         """A copy to try a multi-uplink message on, merged back only if all of it succeeds."""
-        return Batch(dict(self.static), dict(self.radio))
+        counted = {key: dict(states) for key, states in self.counted.items()}
+        return Batch(dict(self.static), dict(self.radio), counted, dict(self.values))
 
     def merge(self, other: Batch) -> None:
         """Take over what ``other`` (a copy of this batch) has written."""
         self.static.update(other.static)
         self.radio.update(other.radio)
+        self.counted.update(other.counted)
+        self.values.update(other.values)
 
 
 @dataclass(slots=True)
@@ -59,7 +86,8 @@ class _Route:
 
     integration: Integration
     mapping: CompiledMapping
-    rules: dict[str, RangeRule]
+    quality: QualityRules
+    rollup: RollupCounter | None
 
 
 def device_scope(device: Device) -> dict[str, Any]:
@@ -94,14 +122,19 @@ def uplink_scope(uplink: Uplink) -> dict[str, Any]:
 class Processor:
     """Processes messages for every integration of a workspace."""
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, store: ContextStore | None = None) -> None:
         self.workspace = workspace
+        self.store = store
+        """Read for quality checks and rollups that need stored values; None: those are skipped."""
         self.max_future_skew: timedelta = workspace.settings.pipeline.max_future_skew
         self._routes = {
             integration.id: _Route(
                 integration,
                 compile_mapping(integration.mapping),
-                dict(workspace.datasets[integration.dataset].rules),
+                QualityRules(workspace.datasets[integration.dataset]),
+                None
+                if integration.rollup is None
+                else RollupCounter(integration.rollup, integration.mapping.entity_type),
             )
             for integration in workspace.integrations.values()
         }
@@ -129,7 +162,16 @@ class Processor:
         route = self._routes.get(message.source)
         if route is None:
             raise StageError("receive", f"no integration {message.source!r} in the workspace")
-        fmt = route.integration.source.format
+        if message.content_type == RECORD_CONTENT_TYPE:
+            return self._process_records(route, message, [_replayed_record(message)], [], batch)
+        source = route.integration.source
+        if isinstance(source, HttpPollSource):
+            try:
+                parsed = parse_document(message.body, message.content_type, source)
+            except DocumentError as error:
+                raise StageError("parse", str(error)) from None
+            return self._process_records(route, message, parsed.records, parsed.errors, batch)
+        fmt = source.format
         try:
             uplinks = parse_uplinks(message.body, fmt)
         except EnvelopeError as error:
@@ -153,11 +195,146 @@ class Processor:
         return writes
 
     def batch_writes(self, batch: Batch) -> list[AttributeWrite]:
-        """The writes kept back until the end of a batch: each device's newest radio readings."""
+        """The writes kept back until the end of a batch: radio readings, rolled-up counts."""
         writes: list[AttributeWrite] = []
         for uplink, provenance, at in batch.radio.values():
             writes += self._radio_writes(uplink, provenance, at)
+        for integration_id, touched in batch.counted.items():
+            counter = self._routes[integration_id].rollup
+            if counter is None or not touched:
+                continue
+            stored = [] if self.store is None else self.store.find_entities([counter.child_type])
+            writes += counter.writes(touched, stored, self._entity_type)
         return writes
+
+    def _entity_type(self, entity_id: str) -> str | None:
+        seed = self.workspace.entity(entity_id)
+        if seed is not None:
+            return seed.type
+        stored = None if self.store is None else self.store.get_entity(entity_id)
+        return None if stored is None else stored.type
+
+    def _process_records(
+        self,
+        route: _Route,
+        message: InboxMessage,
+        records: list[dict[str, Any]],
+        errors: list[RecordError],
+        batch: Batch | None,
+    ) -> list[AttributeWrite]:
+        """Map every record of a polled document; a failed record is dead-lettered alone.
+
+        Without a batch (no place for per-record dead letters) the first failure fails it all.
+        """
+        failed = [(error.key, "parse", error.reason, error.raw) for error in errors]
+        writes: list[AttributeWrite] = []
+        provenance = Provenance(route.integration.id, message.message_id, message.received_at)
+        for index, record in enumerate(records):
+            try:
+                writes += self._map(route, {"data": record}, message.received_at, provenance, batch)
+            except StageError as error:
+                key = route.mapping.entity_id({"data": record}) or f"record {index + 1}"
+                failed.append((key, error.stage, error.reason, record))
+        if failed and batch is None:
+            key, stage, reason, _ = failed[0]
+            raise StageError(stage, f"{key}: {reason}")
+        if batch is not None:
+            batch.dead += [_record_letter(message, *failure) for failure in failed]
+        return writes
+
+    def _map(
+        self,
+        route: _Route,
+        scopes: dict[str, Any],
+        received_at: datetime,
+        provenance: Provenance,
+        batch: Batch | None,
+    ) -> list[AttributeWrite]:
+        """Map, validate and flag one uplink's or record's values; count it if it is rolled up."""
+        mapping = route.mapping
+        try:
+            observed_at = mapping.observed_time(scopes, received_at)
+            static = None if batch is None else batch.static
+            writes = mapping.apply(scopes, observed_at, provenance, static)
+        except MappingError as error:
+            raise StageError("map", str(error)) from None
+        self._validate(route, observed_at, writes)
+        if route.quality.flags:
+            writes += self._flags(route, writes, observed_at, provenance, batch)
+        if route.rollup is not None and batch is not None:
+            self._count(route, route.rollup, scopes, writes, provenance, batch)
+        return writes
+
+    def _flags(
+        self,
+        route: _Route,
+        writes: list[AttributeWrite],
+        observed_at: datetime,
+        provenance: Provenance,
+        batch: Batch | None,
+    ) -> list[AttributeWrite]:
+        """Each mapped entity's ``qualityIssues``: what its new values contradict ([] if none)."""
+        flags: list[AttributeWrite] = []
+        cache: dict[tuple[str, str], Any] = {} if batch is None else batch.values
+        for entity_id, entity_type, values in _by_entity(writes):
+            if not route.quality.checked.intersection(values):
+                continue
+            issues = route.quality.issues(values, partial(self._known, entity_id, cache))
+            cache.update(((entity_id, name), value) for name, value in values.items())
+            attribute = {
+                "type": "Property",
+                "value": issues,
+                "observedAt": format_time(observed_at),
+            }
+            flags.append(
+                AttributeWrite(
+                    entity_id,
+                    entity_type,
+                    QUALITY_ATTRIBUTE,
+                    attribute,
+                    observed_at,
+                    provenance,
+                    history=False,
+                )
+            )
+        return flags
+
+    def _known(self, entity_id: str, written: dict[tuple[str, str], Any], name: str) -> Any:
+        """An attribute's value from earlier in this batch, else as stored; None if unknown."""
+        if (entity_id, name) in written:
+            return written[entity_id, name]
+        entity: StoredEntity | None = None
+        if self.store is not None:
+            entity = self.store.get_entity(entity_id)
+        attribute = None if entity is None else entity.attributes.get(name)
+        return None if attribute is None else attribute.get("value")
+
+    def _count(
+        self,
+        route: _Route,
+        counter: RollupCounter,
+        scopes: dict[str, Any],
+        writes: list[AttributeWrite],
+        provenance: Provenance,
+        batch: Batch,
+    ) -> None:
+        """Note a counted entity's new state; its parent's counts are written at batch end."""
+        parent = route.mapping.relationship(counter.rollup.relationship, scopes)
+        for write in writes:
+            if write.name != counter.rollup.property or write.observed_at is None:
+                continue
+            if parent is None:
+                raise StageError(
+                    "map",
+                    f"rollup: {write.entity_id} has no {counter.rollup.relationship} to count into",
+                )
+            state = ChildState(
+                parent, str(write.attribute.get("value")), write.observed_at, provenance
+            )
+            touched = batch.counted.setdefault(route.integration.id, {})
+            known = touched.get(write.entity_id)
+            if known is None or known.observed_at <= state.observed_at:
+                touched[write.entity_id] = state
 
     def _device(self, dev_eui: str, device_id: str | None) -> Device:
         device = self.workspace.devices.get(dev_eui)
@@ -178,12 +355,7 @@ class Processor:
         if "uplink" in route.mapping.scopes:
             scopes["uplink"] = uplink_scope(uplink)
         provenance = Provenance(route.integration.id, message.message_id, message.received_at)
-        try:
-            static = None if batch is None else batch.static
-            writes = route.mapping.apply(scopes, uplink.received_at, provenance, static)
-        except MappingError as error:
-            raise StageError("map", str(error)) from None
-        self._validate(route, uplink, writes)
+        writes = self._map(route, scopes, uplink.received_at, provenance, batch)
         writes += self._device_writes(uplink, writes, provenance, batch)
         if batch is not None:
             for write in writes:
@@ -306,29 +478,18 @@ class Processor:
             )
         return result.data
 
-    def _validate(self, route: _Route, uplink: Uplink, writes: list[AttributeWrite]) -> None:
+    def _validate(self, route: _Route, observed_at: datetime, writes: list[AttributeWrite]) -> None:
         limit = datetime.now(UTC) + self.max_future_skew
-        if uplink.received_at > limit:
+        if observed_at > limit:
             raise StageError(
                 "validate",
-                f"receive time {format_time(uplink.received_at)} is in the future "
+                f"observation time {format_time(observed_at)} is in the future "
                 f"(more than {self.max_future_skew} ahead of this server's clock)",
             )
         for write in writes:
-            rule = route.rules.get(write.name)
-            value = write.attribute.get("value")
-            if rule is None or not isinstance(value, int | float) or isinstance(value, bool):
-                continue
-            if not math.isfinite(value):
-                raise StageError("validate", f"{write.name} is {value}, not a number")
-            if (rule.min is not None and value < rule.min) or (
-                rule.max is not None and value > rule.max
-            ):
-                raise StageError(
-                    "validate",
-                    f"{write.name} = {value} is outside the dataset's range "
-                    f"[{rule.min}, {rule.max}] ({route.integration.dataset})",
-                )
+            reason = route.quality.rejection(write.name, write.attribute.get("value"))
+            if reason is not None:
+                raise StageError("validate", reason)
 
 
 def _status_event(body: bytes, fmt: str) -> DeviceStatus | None:
@@ -354,3 +515,43 @@ def _observed_at(observations: list[AttributeWrite], uplink: Uplink) -> str:
 def _unwritten(written: StaticWrites | None, entity_id: str, name: str, value: Any) -> bool:
     """Whether a latest-only attribute is not yet written with this value in this batch."""
     return written is None or written.get((entity_id, name)) != value
+
+
+def _by_entity(writes: list[AttributeWrite]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Each entity's Property values among ``writes``, in the order the entities come."""
+    values: dict[str, dict[str, Any]] = {}
+    types: dict[str, str] = {}
+    for write in writes:
+        if write.attribute.get("type") == "Property":
+            values.setdefault(write.entity_id, {})[write.name] = write.attribute.get("value")
+            types[write.entity_id] = write.entity_type
+    for entity_id, entity_values in values.items():
+        yield entity_id, types[entity_id], entity_values
+
+
+def _replayed_record(message: InboxMessage) -> dict[str, Any]:
+    """The record a replayed record dead letter holds."""
+    try:
+        record = orjson.loads(message.body)
+    except orjson.JSONDecodeError as error:
+        raise StageError("parse", f"a replayed record must be a JSON object: {error}") from None
+    if not isinstance(record, dict):
+        raise StageError("parse", "a replayed record must be a JSON object")
+    return record
+
+
+def _record_letter(
+    message: InboxMessage, key: str, stage: str, reason: str, raw: dict[str, Any] | str
+) -> NewDeadLetter:
+    """The dead letter of one failed record: replayable on its own when it is an object."""
+    replayable = isinstance(raw, dict)
+    return NewDeadLetter(
+        message.source,
+        f"{message.message_id}#{key}",
+        message.received_at,
+        RECORD_CONTENT_TYPE if replayable else message.content_type,
+        orjson.dumps(raw) if replayable else str(raw).encode(),
+        message.topic,
+        stage,
+        f"{key}: {reason}",
+    )

@@ -72,6 +72,7 @@ class PipelineRunner:
             if letter is not None:
                 dead.append(letter)
         writes += self.processor.batch_writes(batch)
+        dead += batch.dead
         try:
             stored = self.store.commit_batch([m.id for m in messages], writes, dead)
         except Exception:
@@ -92,8 +93,10 @@ class PipelineRunner:
     def _commit_each(self, messages: list[InboxMessage]) -> BatchResult:
         result = BatchResult()
         for message in messages:
-            writes, letter = self._process(message)
-            dead = [letter] if letter is not None else []
+            batch = Batch()
+            writes, letter = self._process(message, batch)
+            writes += self.processor.batch_writes(batch)
+            dead = [letter] if letter is not None else batch.dead
             try:
                 stored = self.store.commit_batch([message.id], writes, dead)
             except Exception as error:
@@ -107,13 +110,16 @@ class PipelineRunner:
         return result
 
     def _process(
-        self, message: InboxMessage, batch: Batch | None = None
+        self, message: InboxMessage, batch: Batch
     ) -> tuple[list[AttributeWrite], NewDeadLetter | None]:
+        failed_records = len(batch.dead)
         try:
             return self.processor.process(message, batch), None
         except StageError as error:
+            del batch.dead[failed_records:]  # the whole message is dead-lettered instead
             return [], dead_letter(message, error.stage, error.reason)
         except Exception as error:
+            del batch.dead[failed_records:]
             # A bug in a codec or mapping must cost one message, not stall the inbox.
             log.exception("processing_crashed", message_id=message.message_id)
             return [], dead_letter(message, "internal", f"{type(error).__name__}: {error}")
@@ -151,9 +157,12 @@ class PipelineRunner:
 class PipelineWorker:
     """Runs a ``PipelineRunner`` in a thread until stopped, woken early by new messages."""
 
-    def __init__(self, runner: PipelineRunner, poll_interval: float = 0.2) -> None:
+    def __init__(
+        self, runner: PipelineRunner, poll_interval: float = 0.2, gather_seconds: float = 0.0
+    ) -> None:
         self.runner = runner
         self.poll_interval = poll_interval
+        self.gather_seconds = gather_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="stadsnav-pipeline", daemon=True)
@@ -185,5 +194,9 @@ class PipelineWorker:
                 backoff = min(backoff * 2, 30.0)
                 continue
             if result.messages < self.runner.batch_size:
-                self._wake.wait(self.poll_interval)
+                woken = self._wake.wait(self.poll_interval)
                 self._wake.clear()
+                # Under load every inbox commit wakes the worker; a batch of a few dozen
+                # messages costs nearly as much in transactions and GIL hand-offs as a full one.
+                if woken and self.gather_seconds:
+                    self._stop.wait(self.gather_seconds)

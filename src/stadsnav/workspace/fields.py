@@ -22,6 +22,12 @@ def _slug(value: str) -> str:
     return value
 
 
+def _slug_path(value: str) -> str:
+    for part in value.split("/"):
+        _slug(part)
+    return value
+
+
 def _dev_eui(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         raise ValueError("YAML read this DevEUI as a number: put it in quotes")
@@ -90,6 +96,8 @@ def _urn(value: str) -> str:
 
 
 Slug = Annotated[str, AfterValidator(_slug)]
+SlugPath = Annotated[str, AfterValidator(_slug_path)]
+"""Slugs separated by '/', such as ``parking/facilities``."""
 DevEui = Annotated[str, BeforeValidator(_dev_eui)]
 CodecId = Annotated[str, AfterValidator(_codec)]
 Email = Annotated[str, AfterValidator(_email)]

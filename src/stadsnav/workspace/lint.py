@@ -10,7 +10,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from stadsnav.workspace.files import Located, ParsedWorkspace, Place, parse_workspace
-from stadsnav.workspace.models import Dataset
+from stadsnav.workspace.models import UPLINK_SOURCES, Dataset
 from stadsnav.workspace.problems import Problem
 from stadsnav.workspace.yamlpos import Path
 
@@ -32,7 +32,7 @@ def check(parsed: ParsedWorkspace, known_codecs: Collection[str] | None = None) 
     """The problems met while parsing plus the cross-file checks, sorted by file and line."""
     problems = [*parsed.problems, *_duplicates(parsed), *_references(parsed), *_types(parsed)]
     problems += [*_sites(parsed), *_licences(parsed), *_undecodable(parsed)]
-    problems += _observations(parsed)
+    problems += [*_observations(parsed), *_rollups(parsed), *_filters(parsed)]
     if known_codecs is not None:
         problems += _codecs(parsed, known_codecs)
     return sorted(problems, key=lambda p: (p.file != "stadsnav.toml", p.file, p.line or 0))
@@ -97,8 +97,10 @@ def _types(parsed: ParsedWorkspace) -> Iterator[Problem]:
         mapped = i.model.mapping.entity_type
         uses.append((i, ("mapping", "entity_type"), mapped, i.model.dataset))
     for p in parsed.products:
-        uses.append((p, ("entity_type",), p.model.entity_type, p.model.dataset))
-        if (obs := p.model.observation) is not None:
+        for entity_type in p.model.entity_types:
+            uses.append((p, ("entity_type",), entity_type, p.model.dataset))
+        obs = p.model.observation
+        if obs is not None and obs.entity_type is not None:
             uses.append((p, ("observation", "entity_type"), obs.entity_type, obs.dataset))
     for item, field, entity_type, dataset_id in uses:
         dataset = known.get(dataset_id)
@@ -129,7 +131,11 @@ def _licences(parsed: ParsedWorkspace) -> Iterator[Problem]:
 
 
 def _undecodable(parsed: ParsedWorkspace) -> Iterator[Problem]:
-    without = [i.model.id for i in parsed.integrations if i.model.codec is None]
+    without = [
+        i.model.id
+        for i in parsed.integrations
+        if i.model.codec is None and i.model.source.type in UPLINK_SOURCES
+    ]
     if not without or not parsed.complete("integrations"):
         return
     for device in parsed.devices:
@@ -151,12 +157,47 @@ def _observations(parsed: ParsedWorkspace) -> Iterator[Problem]:
     }
     for product in parsed.products:
         obs = product.model.observation
-        if obs is not None and (obs.entity_type, obs.relationship) not in produced:
+        if obs is None or obs.entity_type is None:
+            continue
+        if (obs.entity_type, obs.relationship) not in produced:
             message = (
                 f"no integration maps {obs.entity_type} with relationship {obs.relationship!r}, "
                 "so the product will show no observations"
             )
             yield product.problem(("observation", "relationship"), message, "warning")
+
+
+def _rollups(parsed: ParsedWorkspace) -> Iterator[Problem]:
+    for item in parsed.integrations:
+        rollup, mapping = item.model.rollup, item.model.mapping
+        if rollup is None:
+            continue
+        if rollup.relationship not in mapping.relationships:
+            message = (
+                f"the mapping has no relationship {rollup.relationship!r} to count into"
+                f"{suggest(rollup.relationship, mapping.relationships)}"
+            )
+            yield item.problem(("rollup", "relationship"), message)
+        if rollup.property not in mapping.properties:
+            message = (
+                f"the mapping has no property {rollup.property!r} to count"
+                f"{suggest(rollup.property, mapping.properties)}"
+            )
+            yield item.problem(("rollup", "property"), message)
+
+
+def _filters(parsed: ParsedWorkspace) -> Iterator[Problem]:
+    for item in parsed.products:
+        product = item.model
+        values = product.observation.values if product.observation is not None else {}
+        fields = {"id", "distance", *product.fields, *values}
+        for name, spec in product.filters.items():
+            if spec.field not in fields:
+                message = (
+                    f"{spec.field!r} is not a field of the product's items"
+                    f"{suggest(spec.field, fields)}: use one of {', '.join(sorted(fields))}"
+                )
+                yield item.problem(("filters", name, "field"), message)
 
 
 def _codecs(parsed: ParsedWorkspace, known: Collection[str]) -> Iterator[Problem]:

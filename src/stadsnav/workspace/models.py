@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     model_validator,
@@ -26,10 +27,12 @@ from stadsnav.workspace.fields import (
     EnvName,
     IdTemplate,
     Slug,
+    SlugPath,
     SourcePath,
     StrictModel,
     TimeZoneName,
 )
+from stadsnav.workspace.sources import HttpPollSource
 
 
 class Point(BaseModel):
@@ -114,6 +117,8 @@ class PipelineSettings(StrictModel):
 
     batch_size: int = Field(default=500, gt=0)
     poll_interval: float = Field(default=0.2, gt=0)
+    gather_seconds: float = Field(default=0.02, ge=0, le=1)
+    """Once woken after a short batch, wait this long so the next batch is fuller and cheaper."""
     max_future_skew: timedelta = timedelta(minutes=5)
 
 
@@ -146,16 +151,37 @@ class Owner(StrictModel):
 
 
 class RangeRule(StrictModel):
-    """Valid range of a numeric attribute; values outside are rejected."""
+    """Valid range of a numeric attribute; values outside are rejected, or flagged."""
 
     min: float | None = None
     max: float | None = None
+    flag: bool = False
+    """Keep a value outside the range, flagged as a quality issue, instead of rejecting it."""
 
     @model_validator(mode="after")
     def _ordered(self) -> RangeRule:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
         return self
+
+
+class SumCheck(StrictModel):
+    """Attributes of one entity that must add up; a feed that contradicts itself is flagged."""
+
+    sum: list[str] = Field(min_length=1)
+    equals: str | None = None
+    at_most: str | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> SumCheck:
+        if (self.equals is None) == (self.at_most is None):
+            raise ValueError("a check needs exactly one of 'equals' and 'at_most'")
+        return self
+
+    @property
+    def bound(self) -> str:
+        """The attribute the sum is compared with."""
+        return self.equals or self.at_most or ""
 
 
 class Dataset(StrictModel):
@@ -170,6 +196,7 @@ class Dataset(StrictModel):
     entity_types: list[str] = []
     freshness: timedelta | None = None
     rules: dict[str, RangeRule] = {}
+    checks: list[SumCheck] = []
 
 
 # devices/*.yaml
@@ -248,7 +275,23 @@ class MqttSource(StrictModel):
     client_id: str | None = None
 
 
-Source = Annotated[WebhookSource | MqttSource, Field(discriminator="type")]
+Source = Annotated[WebhookSource | MqttSource | HttpPollSource, Field(discriminator="type")]
+UPLINK_SOURCES = ("webhook", "mqtt")
+"""Source types that deliver LoRaWAN uplink envelopes; the others deliver documents."""
+
+
+def _lookup_keys(value: Any) -> Any:
+    # YAML reads `true:` and `1:` as a boolean and a number; keys are matched as JSON text.
+    if isinstance(value, dict):
+        return {lookup_key(key): item for key, item in value.items()}
+    return value
+
+
+def lookup_key(value: Any) -> str:
+    """A decoded value as a ``lookup`` key: JSON's spelling (``true``, ``1``, ``free``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 class PropertyMapping(StrictModel):
@@ -257,6 +300,17 @@ class PropertyMapping(StrictModel):
     value: SourcePath
     unit_code: str | None = None
     required: bool = False
+    lookup: Annotated[dict[str, Any] | None, BeforeValidator(_lookup_keys)] = None
+    """Decoded value → stored value (``true: occupied``); a value not listed is an error."""
+    static: bool = False
+    """A description (a name, a capacity) rather than an observation: latest only, no history."""
+
+
+class PointPaths(StrictModel):
+    """Where a point's longitude and latitude are, for sources that give them apart."""
+
+    lon: SourcePath
+    lat: SourcePath
 
 
 class Mapping(StrictModel):
@@ -266,7 +320,23 @@ class Mapping(StrictModel):
     entity_id: IdTemplate
     properties: dict[str, PropertyMapping] = {}
     relationships: dict[str, SourcePath] = {}
-    location: SourcePath | None = None
+    location: SourcePath | PointPaths | None = None
+    """A GeoJSON geometry's path, or the paths of a longitude and a latitude."""
+    observed_at: SourcePath | None = None
+    """Where the observation time is (RFC 3339); by default the time the message arrived."""
+
+
+class Rollup(StrictModel):
+    """Counts the state of many mapped entities (parking spots) into the one they belong to."""
+
+    relationship: str
+    """The mapped entity's Relationship naming the entity counted into (``refParkingSite``)."""
+    property: str
+    """The Property whose values are counted (``status``)."""
+    counts: dict[str, str] = Field(min_length=1)
+    """Value → the attribute of the parent that holds how many have it (``free: ...``)."""
+    total: str | None = None
+    """The parent's attribute for how many entities belong to it (``totalSpotNumber``)."""
 
 
 class Integration(StrictModel):
@@ -279,19 +349,41 @@ class Integration(StrictModel):
     source: Source
     codec: CodecId | None = None
     mapping: Mapping
+    rollup: Rollup | None = None
 
 
 # products/*.yaml
 
 
 class Observation(StrictModel):
-    """The latest observation joined onto each listed entity."""
+    """The latest observed values of each listed entity, from it or from related entities."""
 
-    entity_type: str
-    relationship: str
+    entity_type: str | None = None
+    """The observing entities' type; without it, the listed entity's own attributes."""
+    relationship: str | None = None
+    """The observing entities' Relationship to the listed entity."""
     dataset: str
     values: dict[str, str] = {}
     history: Slug | None = None
+    """Route of the time series, ``/{id}/<history>``."""
+    profile: Slug | None = None
+    """Route of the typical values by weekday and hour, ``/{id}/<profile>``."""
+    when_stale: Literal["flag", "unknown"] = "flag"
+    """``flag``: show old values with ``stale: true``; ``unknown``: show no values."""
+
+    @model_validator(mode="after")
+    def _joined_both_ways(self) -> Observation:
+        if (self.entity_type is None) != (self.relationship is None):
+            raise ValueError("give both entity_type and relationship, or neither")
+        return self
+
+
+class Filter(StrictModel):
+    """A query parameter that filters the listed items by one of their fields."""
+
+    field: str
+    op: Literal["eq", "min", "max"]
+    description: str = ""
 
 
 class Product(StrictModel):
@@ -300,11 +392,17 @@ class Product(StrictModel):
     id: Slug
     title: str
     description: str = ""
-    path: Slug
+    path: SlugPath
     dataset: str
-    entity_type: str
+    entity_type: str | list[str]
     fields: dict[str, str] = {}
     observation: Observation | None = None
+    filters: dict[str, Filter] = {}
+
+    @property
+    def entity_types(self) -> list[str]:
+        """The listed entity types."""
+        return [self.entity_type] if isinstance(self.entity_type, str) else self.entity_type
 
 
 @dataclass(slots=True)
