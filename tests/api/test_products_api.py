@@ -156,3 +156,19 @@ def test_openapi_31_and_local_docs(client: TestClient) -> None:
     script = next(part.split('"')[1] for part in docs.split("src=")[1:] if part.startswith('"'))
     assert script.startswith("/")
     assert client.get(script).status_code == 200
+
+
+def test_beach_items_keep_their_shape(client: TestClient) -> None:
+    byske = client.get("/api/v1/beaches/byske-havsbad").json()["data"]
+    assert list(byske) == [
+        "id",
+        "name",
+        "description",
+        "location",
+        "waterTemperature",
+        "observedAt",
+        "stale",
+        "sensor",
+    ]
+    listing = client.get("/openapi.json").json()["paths"]["/api/v1/beaches"]["get"]
+    assert {p["name"] for p in listing["parameters"]} == {"near", "radius", "format"}

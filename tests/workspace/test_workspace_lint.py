@@ -298,3 +298,26 @@ def test_product_filter_must_name_a_field_of_the_items(make_workspace: Workspace
     [problem] = lint(make_workspace({"products/beaches.yaml": text}))
     assert (problem.line, problem.field) == (15, "filters.named.field")
     assert problem.message.startswith("'nam' is not a field of the product's items (did you mean")
+
+
+def test_filters_may_not_take_a_built_in_parameter_and_routes_must_differ(
+    make_workspace: WorkspaceFactory,
+) -> None:
+    text = (
+        BASE["products/beaches.yaml"].replace(
+            "history: temperatures", "history: temperatures\n  profile: temperatures"
+        )
+        + "filters:\n  near: {field: name, op: eq}\n"
+    )
+    problems = lint(make_workspace({"products/beaches.yaml": text}))
+    assert [(p.field, p.message) for p in problems] == [
+        (
+            "observation.profile",
+            "history and profile are both 'temperatures': give them different routes",
+        ),
+        (
+            "filters.near",
+            "'near' is a query parameter every product has (near, radius, format): "
+            "give the filter another name",
+        ),
+    ]

@@ -186,18 +186,37 @@ def _rollups(parsed: ParsedWorkspace) -> Iterator[Problem]:
             yield item.problem(("rollup", "property"), message)
 
 
+RESERVED_PARAMETERS = ("near", "radius", "format")
+"""Query parameters every product list has; no filter may take their names."""
+
+
 def _filters(parsed: ParsedWorkspace) -> Iterator[Problem]:
     for item in parsed.products:
         product = item.model
-        values = product.observation.values if product.observation is not None else {}
-        fields = {"id", "distance", *product.fields, *values}
+        fields = product.item_fields()
         for name, spec in product.filters.items():
+            if name in RESERVED_PARAMETERS:
+                message = (
+                    f"{name!r} is a query parameter every product has "
+                    f"({', '.join(RESERVED_PARAMETERS)}): give the filter another name"
+                )
+                yield item.problem(("filters", name), message)
             if spec.field not in fields:
                 message = (
                     f"{spec.field!r} is not a field of the product's items"
-                    f"{suggest(spec.field, fields)}: use one of {', '.join(sorted(fields))}"
+                    f"{suggest(spec.field, fields)}: use one of {', '.join(fields)}"
                 )
                 yield item.problem(("filters", name, "field"), message)
+        observation = product.observation
+        if (
+            observation is not None
+            and observation.profile
+            and observation.profile == observation.history
+        ):
+            message = (
+                f"history and profile are both {observation.profile!r}: give them different routes"
+            )
+            yield item.problem(("observation", "profile"), message)
 
 
 def _codecs(parsed: ParsedWorkspace, known: Collection[str]) -> Iterator[Problem]:

@@ -404,6 +404,16 @@ class Product(StrictModel):
         """The listed entity types."""
         return [self.entity_type] if isinstance(self.entity_type, str) else self.entity_type
 
+    def item_fields(self) -> list[str]:
+        """Every key an item of the product can have, in output order."""
+        names = ["id", *self.fields, "location"]
+        observation = self.observation
+        if observation is not None:
+            names += [*observation.values, "observedAt", "stale"]
+            names += ["availability"] if observation.when_stale == "unknown" else []
+            names += ["sensor"] if observation.entity_type is not None else []
+        return [*names, "distance"]
+
 
 @dataclass(slots=True)
 class Workspace:

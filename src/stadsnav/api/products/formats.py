@@ -65,6 +65,15 @@ def render_one(item: dict[str, Any], fmt: str, meta: dict[str, Any]) -> Response
     return Response(orjson.dumps({"data": item, "meta": meta}), media_type=FORMATS["json"])
 
 
+def render_rows(rows: list[dict[str, Any]], fmt: str, meta: dict[str, Any], what: str) -> Response:
+    """Rows without geometry (a time series, a profile) as JSON or CSV; ``what`` names them."""
+    if fmt == "geojson":
+        raise ApiError(400, f"{what} has no GeoJSON form: use json or csv")
+    if fmt == "csv":
+        return csv_response(rows)
+    return Response(orjson.dumps({"data": rows, "meta": meta}), media_type=FORMATS["json"])
+
+
 def _cell(value: Any) -> Any:
     # Spreadsheets and JSON readers alike expect true/false, not Python's True/False.
     if value is None:

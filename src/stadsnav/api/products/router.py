@@ -1,4 +1,4 @@
-"""Routes of one data product: list, one item, and its time series."""
+"""Routes of one data product: list, one item, its time series and its weekly profile."""
 
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ from starlette.responses import Response
 
 from stadsnav.api.deps import RuntimeDep
 from stadsnav.api.problems import ApiError
-from stadsnav.api.products.formats import choose_format, csv_response, render_items, render_one
+from stadsnav.api.products.filters import filter_parameters, parse_filters
+from stadsnav.api.products.formats import choose_format, render_items, render_one, render_rows
+from stadsnav.api.products.openapi import list_responses, one_responses, profile_responses
+from stadsnav.api.products.profile import DEFAULT_WEEKS, MAX_WEEKS
 from stadsnav.api.products.view import Near, ProductView
 from stadsnav.model.render import format_time
 from stadsnav.model.times import parse_time
+from stadsnav.store.base import ContextStore, StoredEntity
 from stadsnav.workspace import Product, Workspace
 
 FormatParam = Annotated[
@@ -47,7 +51,9 @@ def product_router(product: Product, workspace: Workspace) -> APIRouter:
     """The routes of one product under ``/api/v1/{path}``."""
     view = ProductView(product, workspace)
     dataset = workspace.datasets[product.dataset]
+    timezone = workspace.settings.workspace.timezone
     router = APIRouter(prefix=f"/api/v1/{product.path}", tags=[product.title])
+    types = " or ".join(product.entity_types)
 
     def meta() -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -62,7 +68,19 @@ def product_router(product: Product, workspace: Workspace) -> APIRouter:
             body["units"] = view.units
         return body
 
-    @router.get("", summary=f"All {product.title.lower()}", description=product.description)
+    def found(store: ContextStore, item_id: str) -> StoredEntity:
+        entity = view.find(store, item_id)
+        if entity is None:
+            raise ApiError(404, f"no {types} with id {item_id!r} in {product.path}")
+        return entity
+
+    @router.get(
+        "",
+        summary=f"All {product.title.lower()}",
+        description=product.description,
+        responses=list_responses(view),
+        openapi_extra={"parameters": filter_parameters(product.filters)},
+    )
     def list_items(
         request: Request,
         runtime: RuntimeDep,
@@ -71,24 +89,26 @@ def product_router(product: Product, workspace: Workspace) -> APIRouter:
         format: FormatParam = None,
     ) -> Response:
         fmt = choose_format(request, format)
-        items = view.items(runtime.store, parse_near(near, radius))
+        filters = parse_filters(product.filters, request.query_params)
+        items = view.items(runtime.store, parse_near(near, radius), filters)
         return render_items(items, fmt, meta())
 
-    @router.get("/{item_id}", summary=f"One of the {product.title.lower()}")
+    @router.get(
+        "/{item_id}", summary=f"One of the {product.title.lower()}", responses=one_responses(view)
+    )
     def get_item(
         item_id: str, request: Request, runtime: RuntimeDep, format: FormatParam = None
     ) -> Response:
         fmt = choose_format(request, format)
-        entity = view.find(runtime.store, item_id)
-        if entity is None:
-            raise ApiError(404, f"no {product.entity_type} with id {item_id!r} in {product.path}")
+        entity = found(runtime.store, item_id)
         return render_one(view.item(runtime.store, entity), fmt, meta())
 
-    if product.observation is not None and product.observation.history:
+    observation = product.observation
+    if observation is not None and observation.history:
 
         @router.get(
-            f"/{{item_id}}/{product.observation.history}",
-            summary=f"Time series of {', '.join(product.observation.values)}",
+            f"/{{item_id}}/{observation.history}",
+            summary=f"Time series of {', '.join(observation.values)}",
         )
         def get_history(
             item_id: str,
@@ -101,26 +121,50 @@ def product_router(product: Product, workspace: Workspace) -> APIRouter:
             format: Annotated[str | None, Query(description="json (default) or csv")] = None,
         ) -> Response:
             fmt = choose_format(request, format)
-            entity = view.find(runtime.store, item_id)
-            if entity is None:
-                raise ApiError(
-                    404, f"no {product.entity_type} with id {item_id!r} in {product.path}"
-                )
-            end = _time("to", to) if to else datetime.now(UTC)
+            entity = found(runtime.store, item_id)
+            end = _time("to", to) if to else view.clock()
             start = _time("from", from_) if from_ else end - DEFAULT_HISTORY
             if start >= end:
                 raise ApiError(400, "from must be before to")
             rows = view.history(runtime.store, entity, start, end, MAX_HISTORY_ROWS)
-            if fmt == "csv":
-                return csv_response(rows)
-            if fmt == "geojson":
-                raise ApiError(400, "a time series has no GeoJSON form: use json or csv")
+            body = meta() | {"id": entity.id, "from": format_time(start), "to": format_time(end)}
+            return render_rows(rows, fmt, body, "a time series")
+
+    if observation is not None and observation.profile:
+
+        @router.get(
+            f"/{{item_id}}/{observation.profile}",
+            summary=f"Typical {', '.join(observation.values)} by weekday and hour",
+            description=(
+                f"The mean of each observed value per ISO weekday (1 = Monday) and hour in "
+                f"{timezone} time, from the history of the last `weeks` weeks. Hours without "
+                "observations are left out."
+            ),
+            responses=profile_responses(view),
+        )
+        def get_profile(
+            item_id: str,
+            request: Request,
+            runtime: RuntimeDep,
+            weeks: Annotated[
+                int,
+                Query(ge=1, le=MAX_WEEKS, description="how many weeks of history to average"),
+            ] = DEFAULT_WEEKS,
+            format: Annotated[str | None, Query(description="json (default) or csv")] = None,
+        ) -> Response:
+            fmt = choose_format(request, format)
+            entity = found(runtime.store, item_id)
+            end = view.clock()
+            start = end - timedelta(weeks=weeks)
+            rows = view.profile(runtime.store, entity, start, end, timezone)
             body = meta() | {
                 "id": entity.id,
                 "from": format_time(start),
                 "to": format_time(end),
+                "weeks": weeks,
+                "timezone": timezone,
             }
-            return render_items(rows, "json", body)
+            return render_rows(rows, fmt, body, "a profile")
 
     return router
 

@@ -1,49 +1,56 @@
-"""A data product's view of the store: listed entities joined with their newest observations."""
+"""A data product's view of the store: listed entities with their newest observed values."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from stadsnav.model.geo import haversine_m
+from stadsnav.api.products.filters import ItemFilter
+from stadsnav.api.products.items import BaseItem, ItemBuilder, attribute_value
+from stadsnav.api.products.nearby import Near, nearby
+from stadsnav.api.products.profile import Profile
 from stadsnav.model.render import format_time
-from stadsnav.model.times import parse_time
 from stadsnav.store.base import ContextStore, StoredEntity
 from stadsnav.workspace import Product, Workspace
 
+__all__ = ["Near", "ProductView", "Snapshot", "utc_now"]
+
+PROFILE_CHUNK = timedelta(days=7)
+"""History is read a week at a time, so a year's profile never holds the year in memory."""
+
+
+def utc_now() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
 
 @dataclass(frozen=True, slots=True)
-class Near:
-    """A distance filter around a point."""
+class Snapshot:
+    """The base items of one product at one store version; replaced, never changed."""
 
-    lon: float
-    lat: float
-    radius_m: float | None
-
-
-def _value(attribute: dict[str, Any] | None) -> Any:
-    if attribute is None:
-        return None
-    if attribute.get("type") == "Relationship":
-        return attribute.get("object")
-    return attribute.get("value")
-
-
-def _point(entity: StoredEntity) -> tuple[float, float] | None:
-    geometry = _value(entity.attributes.get("location"))
-    if isinstance(geometry, dict) and geometry.get("type") == "Point":
-        lon, lat = geometry["coordinates"][:2]
-        return float(lon), float(lat)
-    return None
+    version: int
+    listed: dict[str, StoredEntity]
+    observers: dict[str, StoredEntity]
+    """Related observing entities by id (empty when items observe themselves)."""
+    targets: dict[str, frozenset[str]]
+    """Listed entity id → the ids of the observing entities related to it."""
+    items: dict[str, BaseItem]
+    ordered: list[BaseItem]
+    """The items ordered by id."""
 
 
 class ProductView:
-    """Builds the items of one product from the store."""
+    """Builds the items of one product from the store, reusing them while nothing changed."""
 
-    def __init__(self, product: Product, workspace: Workspace) -> None:
+    def __init__(
+        self, product: Product, workspace: Workspace, clock: Callable[[], datetime] = utc_now
+    ) -> None:
         self.product = product
+        self.clock = clock
+        """The time staleness is judged at: a test seam."""
         self.observation = product.observation
         freshness: timedelta | None = None
         if self.observation is not None:
@@ -51,109 +58,194 @@ class ProductView:
         self.freshness = freshness
         self.units = _units(product, workspace)
         """Output field → UN/CEFACT unit code, as the integrations' mappings declare it."""
+        self.builder = ItemBuilder(product, freshness)
+        self.listed_types = frozenset(product.entity_types)
+        self.observer_type = self.observation.entity_type if self.observation else None
+        self._types = [*product.entity_types, *filter(None, [self.observer_type])]
+        self._lock = threading.Lock()
+        self._cached: tuple[object, Snapshot] | None = None
 
-    def items(self, store: ContextStore, near: Near | None = None) -> list[dict[str, Any]]:
-        """Every listed entity as an item, nearest first when ``near`` is given."""
-        entities = store.find_entities([self.product.entity_type])
-        observations = self._observations_by_target(store)
+    @property
+    def related(self) -> bool:
+        """Whether values come from related observing entities rather than the item itself."""
+        return self.observer_type is not None
+
+    def items(
+        self,
+        store: ContextStore,
+        near: Near | None = None,
+        filters: Sequence[ItemFilter] = (),
+    ) -> list[dict[str, Any]]:
+        """Every listed entity that passes the filters, nearest first when ``near`` is given."""
+        snapshot = self.snapshot(store)
+        cutoff = self.builder.cutoff(self.clock())
+        complete = self.builder.complete
+        found: Iterable[tuple[BaseItem, float | None]] = (
+            ((base, None) for base in snapshot.ordered)
+            if near is None
+            else nearby(snapshot.ordered, near)
+        )
         items = []
-        for entity in entities:
-            item = self._item(entity, observations.get(entity.id, []))
-            if near is not None:
-                point = _point(entity)
-                if point is None:
-                    continue
-                distance = haversine_m(near.lon, near.lat, point[0], point[1])
-                if near.radius_m is not None and distance > near.radius_m:
-                    continue
+        for base, distance in found:
+            item = complete(base, cutoff)
+            if distance is not None:
                 item["distance"] = round(distance)
-            items.append(item)
+            if all(f.passes(item) for f in filters):
+                items.append(item)
         if near is not None:
             items.sort(key=lambda item: item["distance"])
         return items
 
     def item(self, store: ContextStore, entity: StoredEntity) -> dict[str, Any]:
         """One listed entity as an item."""
-        return self._item(entity, self._observations_by_target(store).get(entity.id, []))
+        base = self.snapshot(store).items.get(entity.id)
+        if base is None:  # stored after the snapshot was taken
+            base = self.builder.build(entity, self._observers_of(store, entity.id))
+        return self.builder.complete(base, self.builder.cutoff(self.clock()))
 
     def find(self, store: ContextStore, key: str) -> StoredEntity | None:
         """A listed entity by its full id or by the last part of it (``byske-havsbad``)."""
-        entity = store.get_entity(key)
-        if entity is not None and entity.type == self.product.entity_type:
-            return entity
-        if key.startswith("urn:"):
-            return None
-        pattern = (
-            "^urn:ngsi-ld:.*:"
-            + "".join(c if c.isalnum() or c in "-_" else "\\" + c for c in key)
-            + "$"
-        )
-        found = store.find_entities([self.product.entity_type], id_pattern=pattern)
-        return found[0] if len(found) == 1 else None
+        return _by_key(self.snapshot(store).listed, key)
 
     def history(
         self, store: ContextStore, entity: StoredEntity, start: datetime, end: datetime, limit: int
     ) -> list[dict[str, Any]]:
-        """Observed values for one listed entity in ``[start, end)``, oldest first."""
-        assert self.observation is not None
-        rows: list[tuple[datetime, dict[str, Any]]] = []
-        attrs = list(self.observation.values.values())
-        for observation in self._observations_by_target(store).get(entity.id, []):
-            history = store.history(observation.id, attrs, start, end)
-            for field, attr in self.observation.values.items():
-                for instance in history.get(attr, []):
-                    row = {field: instance.attribute.get("value"), "sensor": observation.id}
-                    rows.append((instance.observed_at, row))
+        """Observed values of one listed entity in ``[start, end)``, oldest first."""
+        rows = self._observed_rows(store, entity, start, end)
         # Sorted by time, not by formatted text: "…:00.5Z" sorts before "…:00Z" as text.
         rows.sort(key=lambda pair: pair[0])
         return [{"observedAt": format_time(moment), **row} for moment, row in rows[-limit:]]
 
-    def _observations_by_target(self, store: ContextStore) -> dict[str, list[StoredEntity]]:
-        if self.observation is None:
-            return {}
-        by_target: dict[str, list[StoredEntity]] = {}
-        for observation in store.find_entities([self.observation.entity_type]):
-            target = _value(observation.attributes.get(self.observation.relationship))
-            if isinstance(target, str):
-                by_target.setdefault(target, []).append(observation)
-        return by_target
-
-    def _item(self, entity: StoredEntity, observations: Sequence[StoredEntity]) -> dict[str, Any]:
-        item: dict[str, Any] = {"id": entity.id}
-        for field, attr in self.product.fields.items():
-            item[field] = _value(entity.attributes.get(attr))
-        item["location"] = _value(entity.attributes.get("location"))
-        if self.observation is None:
-            return item
-        newest = self._newest(observations)
-        observed_at: datetime | None = None
-        for field, attr in self.observation.values.items():
-            attribute = newest.attributes.get(attr) if newest else None
-            item[field] = _value(attribute)
-            if attribute and attribute.get("observedAt"):
-                observed_at = parse_time(attribute["observedAt"])
-        item["observedAt"] = format_time(observed_at) if observed_at else None
-        item["stale"] = self._is_stale(observed_at)
-        item["sensor"] = newest.id if newest else None
-        return item
-
-    def _newest(self, observations: Sequence[StoredEntity]) -> StoredEntity | None:
+    def profile(
+        self, store: ContextStore, entity: StoredEntity, start: datetime, end: datetime, zone: str
+    ) -> list[dict[str, Any]]:
+        """Mean observed values by local weekday and hour over ``[start, end)``."""
         assert self.observation is not None
-        attrs = list(self.observation.values.values())
+        profile = Profile(self.observation.values, zone)
+        chunk_start = start
+        while chunk_start < end:
+            chunk_end = min(chunk_start + PROFILE_CHUNK, end)
+            for moment, row in self._observed_rows(store, entity, chunk_start, chunk_end):
+                profile.add(moment, row)
+            chunk_start = chunk_end
+        return profile.rows()
 
-        def observed(entity: StoredEntity) -> datetime | None:
-            times = [(entity.attributes.get(a) or {}).get("observedAt") for a in attrs]
-            return max((parse_time(t) for t in times if t), default=None)
+    def snapshot(self, store: ContextStore) -> Snapshot:
+        """The base items as of now: the cached ones, patched with what changed since.
 
-        dated = [(moment, o) for o in observations if (moment := observed(o)) is not None]
-        return max(dated, key=lambda pair: pair[0])[1] if dated else None
+        While one request patches the cache, others answer from the cached items instead of
+        waiting, so their answer is at most that one patch behind the store.
+        """
+        cached = self._cached_for(store)
+        if cached is None:
+            with self._lock:
+                return self._refreshed(store)
+        version, changed = store.entity_changes(self._types, cached.version)
+        if not changed and version == cached.version:
+            return cached
+        if not self._lock.acquire(blocking=False):
+            return cached
+        try:
+            if self._cached_for(store) is not cached:
+                return self._refreshed(store)  # moved on meanwhile: ask again from there
+            return self._keep(store, self._patched(cached, changed, version))
+        finally:
+            self._lock.release()
 
-    def _is_stale(self, observed_at: datetime | None) -> bool:
-        if observed_at is None:
-            return True
-        if self.freshness is None:
-            return False
-        return datetime.now(UTC) - observed_at > self.freshness
+    def _refreshed(self, store: ContextStore) -> Snapshot:
+        """The cache brought up to date from wherever it is; the caller holds the lock."""
+        current = self._cached_for(store)
+        version, changed = store.entity_changes(self._types, current.version if current else None)
+        return self._keep(store, self._patched(current, changed, version))
+
+    def _keep(self, store: object, snapshot: Snapshot) -> Snapshot:
+        self._cached = (store, snapshot)
+        return snapshot
+
+    def _cached_for(self, store: object) -> Snapshot | None:
+        # A view outlives no app, but tests may serve one product from several stores.
+        if self._cached is None or self._cached[0] is not store:
+            return None
+        return self._cached[1]
+
+    def _patched(
+        self, old: Snapshot | None, changed: Sequence[StoredEntity], version: int
+    ) -> Snapshot:
+        """``old`` (or an empty snapshot) with the changed entities and the items they affect."""
+        if old is not None and not changed:
+            return replace(old, version=version)
+        listed = dict(old.listed) if old else {}
+        observers = dict(old.observers) if old else {}
+        targets = dict(old.targets) if old else {}
+        affected: set[str] = set()
+        for entity in changed:
+            if entity.type in self.listed_types:
+                listed[entity.id] = entity
+                affected.add(entity.id)
+            elif entity.type == self.observer_type:
+                before = self._target(observers.get(entity.id))
+                after = self._target(entity)
+                observers[entity.id] = entity
+                if before != after and before is not None:
+                    targets[before] = targets.get(before, frozenset()) - {entity.id}
+                if after is not None:
+                    targets[after] = targets.get(after, frozenset()) | {entity.id}
+                affected.update(t for t in (before, after) if t is not None)
+        items = dict(old.items) if old else {}
+        for entity_id in affected & listed.keys():
+            related = [observers[o] for o in sorted(targets.get(entity_id, ()))]
+            items[entity_id] = self.builder.build(listed[entity_id], related)
+        if old is not None and items.keys() == old.items.keys():
+            ordered = [items[base.id] for base in old.ordered]
+        else:
+            ordered = [items[key] for key in sorted(items)]
+        return Snapshot(version, listed, observers, targets, items, ordered)
+
+    def _target(self, observer: StoredEntity | None) -> str | None:
+        if observer is None or self.observation is None or self.observation.relationship is None:
+            return None
+        target = attribute_value(observer.attributes.get(self.observation.relationship))
+        return target if isinstance(target, str) else None
+
+    def _observers_of(self, store: ContextStore, entity_id: str) -> list[StoredEntity]:
+        if self.observer_type is None:
+            return []
+        snapshot = self.snapshot(store)
+        return [snapshot.observers[o] for o in sorted(snapshot.targets.get(entity_id, ()))]
+
+    def _observed_rows(
+        self, store: ContextStore, entity: StoredEntity, start: datetime, end: datetime
+    ) -> list[tuple[datetime, dict[str, Any]]]:
+        """One row per observing entity and observation time in ``[start, end)``, unsorted."""
+        assert self.observation is not None
+        values = self.observation.values
+        attrs = list(dict.fromkeys(values.values()))
+        sources = self._observers_of(store, entity.id) if self.related else [entity]
+        rows: list[tuple[datetime, dict[str, Any]]] = []
+        for source in sources:
+            history = store.history(source.id, attrs, start, end)
+            by_moment: dict[datetime, dict[str, Any]] = {}
+            for field, attr in values.items():
+                for instance in history.get(attr, []):
+                    row = by_moment.get(instance.observed_at)
+                    if row is None:
+                        row = by_moment[instance.observed_at] = dict.fromkeys(values)
+                        if self.related:
+                            row["sensor"] = source.id
+                    row[field] = instance.attribute.get("value")
+            rows.extend(by_moment.items())
+        return rows
+
+
+def _by_key(listed: dict[str, StoredEntity], key: str) -> StoredEntity | None:
+    """The entity whose id is ``key`` or, for a short key, the only one whose id ends in it."""
+    if key in listed or key.startswith("urn:"):
+        return listed.get(key)
+    prefix, suffix = "urn:ngsi-ld:", ":" + key
+    found = [
+        e for i, e in listed.items() if i.startswith(prefix) and i[len(prefix) :].endswith(suffix)
+    ]
+    return found[0] if len(found) == 1 else None
 
 
 def _units(product: Product, workspace: Workspace) -> dict[str, str]:
@@ -161,10 +253,11 @@ def _units(product: Product, workspace: Workspace) -> dict[str, str]:
     observation = product.observation
     if observation is None:
         return {}
+    observing = [observation.entity_type] if observation.entity_type else product.entity_types
     units: dict[str, str] = {}
     for integration in workspace.integrations.values():
         mapping = integration.mapping
-        if mapping.entity_type != observation.entity_type:
+        if mapping.entity_type not in observing:
             continue
         for field, attr in observation.values.items():
             rule = mapping.properties.get(attr)
