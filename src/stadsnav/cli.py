@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -21,7 +22,15 @@ from stadsnav.codecs.registry import codec_ids
 from stadsnav.codecs.repository import workspace_codec_ids
 from stadsnav.logs import configure_logging
 from stadsnav.model.times import local_time
-from stadsnav.workspace import Problem, Workspace, WorkspaceError, lint_workspace, load_workspace
+from stadsnav.workspace import (
+    HttpPollSource,
+    Problem,
+    Workspace,
+    WorkspaceError,
+    lint_workspace,
+    load_workspace,
+)
+from stadsnav.workspace.sources import ApiKeyAuth
 
 app = typer.Typer(
     help="Stadsnav: connect vendors' systems, serve the city's data.", no_args_is_help=True
@@ -148,30 +157,54 @@ def demo(
     """Run the platform with the beach sensor simulator feeding it; print the URLs to open."""
     configure_logging("WARNING")
     ws = _load(workspace)
+    # The demo's operators are simulators: any API key their feeds name and the environment
+    # lacks gets a demo value, which the simulators then expect. Real keys live only there.
+    for name in _api_key_variables(ws):
+        os.environ.setdefault(name, f"demo-{name.lower()}")
     server = _server(ws, None, port, True)
     asyncio.run(_demo(ws, server, interval, backfill))
+
+
+def _api_key_variables(workspace: Workspace) -> list[str]:
+    """The environment variables that hold the API keys of the workspace's polled feeds."""
+    return [
+        integration.source.auth.key_env
+        for integration in workspace.integrations.values()
+        if isinstance(integration.source, HttpPollSource)
+        and isinstance(integration.source.auth, ApiKeyAuth)
+    ]
 
 
 async def _demo(
     workspace: Workspace, server: uvicorn.Server, interval: float, backfill: int
 ) -> None:
     from stadsnav.simulate.beaches import BeachSimulator
+    from stadsnav.simulate.parking import ParkingSimulators
+    from stadsnav.simulate.parking_sites import MUNICIPAL, PRIVATE
 
     stop = asyncio.Event()
+    config = server.config
+    base = f"http://{config.host}:{config.port}"
+    # The operators' simulators listen before the platform starts polling them.
+    parking = ParkingSimulators.for_workspace(workspace, base, backfill)
+    if parking is not None:
+        await parking.start()
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
+            if parking is not None:
+                await parking.stop()
             await serving
             return
         await asyncio.sleep(0.05)
-    config = server.config
-    base = f"http://{config.host}:{config.port}"
     out().print(f"\n[bold]Stadsnav demo — {workspace.settings.workspace.name}[/] is running:\n")
     for label, path in [
         ("Beaches (JSON)", "/api/v1/beaches"),
         ("Beaches (GeoJSON)", "/api/v1/beaches?format=geojson"),
         ("Beaches (CSV)", "/api/v1/beaches?format=csv"),
         ("NGSI-LD", "/ngsi-ld/v1/entities?type=WaterQualityObserved"),
+        ("Free parking", "/api/v1/parking/facilities?near=20.952,64.751&radius=1500"),
+        ("Free parking (map)", "/api/v1/parking/facilities?format=geojson"),
         ("API docs", "/docs"),
         ("Health", "/healthz"),
         ("Metrics", "/metrics"),
@@ -183,12 +216,20 @@ async def _demo(
         f"\n{len(sim.sensors)} sensors post through {', '.join(networks)} webhooks every "
         f"{interval:g} s; Ctrl-C stops everything.\n"
     )
+    if parking is not None:
+        out().print(
+            f"Parking: {MUNICIPAL.name} (DATEX II, {parking.datex_status_url}), "
+            f"{PRIVATE.name} (JSON API, {parking.operator_url}, fails now and then) and "
+            f"{len(parking.sensors.sensors)} bay sensors through The Things Stack.\n"
+        )
     simulator = asyncio.create_task(sim.run(base, interval, stop, backfill))
     await serving
     stop.set()
     simulator.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await simulator
+    if parking is not None:
+        await parking.stop()
 
 
 @deadletters.command("list")

@@ -372,15 +372,18 @@ def test_oauth_and_link_header_pages(platform: Platform, monkeypatch: pytest.Mon
     assert len(platform.inbox_messages("operator")) == 3
 
 
-def test_a_missing_secret_stops_the_start_with_its_name(platform: Platform) -> None:
+def test_a_missing_secret_stops_this_feed_only_and_says_which(platform: Platform) -> None:
     connector = platform.connector(
         "goldbeck",
         url="http://127.0.0.1:9/lots",
         auth={"type": "api_key", "key_env": "NOT_SET_ANYWHERE"},
     )
-    with pytest.raises(MissingSecretError, match="'goldbeck': environment variable NOT_SET_"):
-        asyncio.run(connector.start())
-    assert connector.status()["polling"] is False
+    asyncio.run(connector.start())
+    status = connector.status()
+    assert status["polling"] is False
+    assert "'goldbeck': environment variable NOT_SET_ANYWHERE" in status["last_error"]
+    with pytest.raises(MissingSecretError, match="NOT_SET_ANYWHERE"):
+        asyncio.run(connector.open())
 
 
 # retries

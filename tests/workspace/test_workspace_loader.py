@@ -11,6 +11,7 @@ from workspace_factory import BASE, WorkspaceFactory
 
 from stadsnav.codecs.registry import codec_ids
 from stadsnav.workspace import (
+    HttpPollSource,
     MqttSource,
     Problem,
     WebhookSource,
@@ -39,7 +40,7 @@ def test_demo_loads() -> None:
     assert ws.settings.workspace.timezone == "Europe/Stockholm"
     assert ws.storage_url == f"sqlite:///{DEMO / 'data' / 'stadsnav.db'}"
     assert ws.settings.pipeline.max_future_skew == timedelta(minutes=5)
-    assert set(ws.datasets) == {"beaches", "beach-water-temperature"}
+    assert set(ws.datasets) == {"beaches", "beach-water-temperature", "parking"}
     water = ws.dataset_for_type("WaterQualityObserved")
     assert water is not None
     assert water.freshness == timedelta(hours=2)
@@ -49,6 +50,12 @@ def test_demo_loads() -> None:
     product = ws.products["beaches"]
     assert product.observation is not None
     assert product.observation.values == {"waterTemperature": "temperature"}
+    parking = ws.dataset_for_type("OffStreetParking")
+    assert parking is not None
+    assert parking.freshness == timedelta(minutes=15)
+    polled = [i.id for i in ws.integrations.values() if isinstance(i.source, HttpPollSource)]
+    assert sorted(polled) == ["parking-norr", "parking-spab-status", "parking-spab-table"]
+    assert ws.products["parking-facilities"].path == "parking/facilities"
 
 
 VENDOR_OUIS = {"elsys": "a81758fffe", "decentlab": "70b3d57e", "milesight-iot": "24e124"}
@@ -58,8 +65,9 @@ def test_demo_has_a_sensor_off_every_beach() -> None:
     ws = load_workspace(DEMO, environ={})
     beaches = {e.id: e for e in ws.entities if e.type == "Beach"}
     assert len(beaches) >= 6
-    assert {d.site for d in ws.devices.values()} == set(beaches)
-    for device in ws.devices.values():
+    at_beaches = [d for d in ws.devices.values() if d.site in beaches]
+    assert {d.site for d in at_beaches} == set(beaches)
+    for device in at_beaches:
         assert device.dev_eui.startswith(VENDOR_OUIS[str(device.codec).split("/")[0]])
         beach = beaches[str(device.site)]
         assert beach.location is not None

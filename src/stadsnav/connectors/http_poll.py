@@ -19,7 +19,7 @@ import httpx
 import structlog
 
 from stadsnav.connectors.base import Connector, register
-from stadsnav.connectors.http_auth import TokenError, auth_for
+from stadsnav.connectors.http_auth import MissingSecretError, TokenError, auth_for
 from stadsnav.connectors.http_pages import PageError, paginator_for
 from stadsnav.metrics import Metrics
 from stadsnav.pipeline.inbox import InboxWriter
@@ -282,8 +282,17 @@ class HttpPollConnector(Connector):
         )
 
     async def start(self) -> None:
-        """Poll in the background, from the saved next page if a poll was cut short."""
-        await self.open()
+        """Poll in the background, from the saved next page if a poll was cut short.
+
+        A secret missing from the environment stops this feed only: the error is logged and
+        shown by ``status()`` (on /healthz) while the rest of the platform runs.
+        """
+        try:
+            await self.open()
+        except MissingSecretError as error:
+            self.state = self.state.failed(str(error), self.clock(), end=True)
+            log.error("http_poll_not_started", integration=self.integration.id, error=str(error))
+            return
         self._task = asyncio.create_task(self._run(), name=f"http-poll-{self.integration.id}")
 
     async def stop(self) -> None:

@@ -25,11 +25,18 @@ class MappingError(ValueError):
 @dataclass(frozen=True, slots=True)
 class _PropertyRule:
     name: str
-    path: tuple[str, ...]
+    path: tuple[str, ...] | None
+    """Where the value is; None for a constant."""
+    constant: Any
     unit_code: str | None
     required: bool
     lookup: dict[str, Any] | None
     static: bool
+
+    @property
+    def where(self) -> str:
+        """The value's path as written in the workspace."""
+        return ".".join(self.path) if self.path is not None else "constant"
 
     def convert(self, value: Any) -> Any:
         """The value to store: looked up when the rule has a lookup table."""
@@ -38,7 +45,7 @@ class _PropertyRule:
         key = lookup_key(value)
         if key not in self.lookup:
             raise MappingError(
-                f"properties.{self.name}: {'.'.join(self.path)} is {key!r}, "
+                f"properties.{self.name}: {self.where} is {key!r}, "
                 f"which lookup does not list ({', '.join(self.lookup)})"
             )
         return self.lookup[key]
@@ -53,7 +60,8 @@ class CompiledMapping:
         self._properties = [
             _PropertyRule(
                 name,
-                compile_path(rule.value),
+                compile_path(rule.value) if rule.value is not None else None,
+                rule.constant,
                 rule.unit_code,
                 rule.required,
                 rule.lookup,
@@ -75,7 +83,7 @@ class CompiledMapping:
         location_paths = [p for p in (self._location, self._lon, self._lat) if p is not None]
         paths = [
             *self._entity_id.paths,
-            *(rule.path for rule in self._properties),
+            *(rule.path for rule in self._properties if rule.path is not None),
             *(path for _, path in self._relationships),
             *location_paths,
             *([self._observed_at] if self._observed_at else []),
@@ -130,10 +138,10 @@ class CompiledMapping:
         statics: list[AttributeWrite] = []
         found = False
         for rule in self._properties:
-            value = resolve(rule.path, scopes)
+            value = rule.constant if rule.path is None else resolve(rule.path, scopes)
             if value is MISSING or value is None:
                 if rule.required:
-                    raise MappingError(f"properties.{rule.name}: {'.'.join(rule.path)} is missing")
+                    raise MappingError(f"properties.{rule.name}: {rule.where} is missing")
                 continue
             found = True
             value = rule.convert(value)
@@ -159,7 +167,7 @@ class CompiledMapping:
         if not found:
             raise MappingError(
                 "no property could be mapped: the payload has none of "
-                + ", ".join(".".join(rule.path) for rule in self._properties)
+                + ", ".join(rule.where for rule in self._properties if rule.path is not None)
             )
         for name, path in self._relationships:
             target = resolve(path, scopes)

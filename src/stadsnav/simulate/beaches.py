@@ -40,16 +40,17 @@ class Sensor:
 
 
 def sensors_of(workspace: Workspace) -> list[Sensor]:
-    """Devices whose network server has a webhook integration in the workspace."""
+    """Water temperature devices whose network server has a webhook integration."""
     paths = {
         integration.source.format: f"/ingest/{integration.id}"
         for integration in workspace.integrations.values()
         if integration.source.type == "webhook"
+        and integration.mapping.entity_type == "WaterQualityObserved"
     }
     sensors = []
     for device in workspace.devices.values():
         fmt = NETWORK_FORMATS.get(str(device.properties.get("network_server", "the-things-stack")))
-        if fmt in paths and device.codec:
+        if fmt in paths and device.codec and "temperature" in device.measures:
             sensors.append(Sensor(device, paths[fmt], fmt))
     return sensors
 

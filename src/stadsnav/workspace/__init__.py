@@ -8,6 +8,7 @@ from stadsnav.workspace.models import (
     Device,
     DeviceFile,
     EntityFile,
+    Filter,
     Integration,
     Mapping,
     MqttSettings,
@@ -28,12 +29,15 @@ from stadsnav.workspace.models import (
     WorkspaceSettings,
 )
 from stadsnav.workspace.problems import Problem, WorkspaceError
+from stadsnav.workspace.sources import HttpPollSource
 
 __all__ = [
     "Dataset",
     "Device",
     "DeviceFile",
     "EntityFile",
+    "Filter",
+    "HttpPollSource",
     "Integration",
     "Mapping",
     "MqttSettings",

@@ -295,15 +295,23 @@ def lookup_key(value: Any) -> str:
 
 
 class PropertyMapping(StrictModel):
-    """Where one Property's value comes from."""
+    """Where one Property's value comes from: a path, or a constant."""
 
-    value: SourcePath
+    value: SourcePath | None = None
+    constant: Any = None
+    """The same value for every message (an operator's name the feed does not carry)."""
     unit_code: str | None = None
     required: bool = False
     lookup: Annotated[dict[str, Any] | None, BeforeValidator(_lookup_keys)] = None
     """Decoded value → stored value (``true: occupied``); a value not listed is an error."""
     static: bool = False
     """A description (a name, a capacity) rather than an observation: latest only, no history."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PropertyMapping:
+        if (self.value is None) == (self.constant is None):
+            raise ValueError("give either value (a path) or constant, not both or neither")
+        return self
 
 
 class PointPaths(StrictModel):

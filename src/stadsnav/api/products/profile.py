@@ -41,11 +41,16 @@ class Profile:
                 bucket.counts[name] = bucket.counts.get(name, 0) + 1
 
     def rows(self) -> list[dict[str, Any]]:
-        """A row per weekday and hour with data, in week order; a field without numbers is null."""
+        """A row per weekday and hour with data, in week order.
+
+        Fields that never had a number (a status text) are left out; a numeric field without a
+        number in one hour is null there.
+        """
+        numeric = [f for f in self.fields if any(f in b.counts for b in self._buckets.values())]
         rows = []
         for (weekday, hour), bucket in sorted(self._buckets.items()):
             row: dict[str, Any] = {"weekday": weekday, "hour": hour}
-            for name in self.fields:
+            for name in numeric:
                 count = bucket.counts.get(name)
                 row[name] = round(bucket.sums[name] / count, DECIMALS) if count else None
             row["samples"] = bucket.samples
