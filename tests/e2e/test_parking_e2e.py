@@ -103,6 +103,8 @@ def test_three_operators_make_one_answer(parking_workspace: Path) -> None:
         assert all(d <= 600 for d in distances)
         assert {f["id"].rsplit(":", 1)[1] for f in near} >= {"storgatan", "PN-3101"}
 
+        companies = [f for f in known if f["operator"] != "Skellefteå kommun"]
+        assert {f["opening"] for f in companies} <= {"open", "closed"}
         storgatan = next(f for f in known if f["id"].endswith(":storgatan"))
         assert storgatan["free"] + storgatan["occupied"] == storgatan["capacity"] <= 12
         norr = facilities(url, operator="parkera norr ab")

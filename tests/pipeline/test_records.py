@@ -226,3 +226,17 @@ def test_a_document_that_cannot_be_read_is_one_dead_letter(runtime: Runtime) -> 
     assert "502 Bad Gateway" in letters["html"].reason
     assert letters["cut"].body == body[: len(body) // 2]  # kept whole, to replay once fixed
     assert runtime.store.find_entities(["OffStreetParking"], id_pattern="aachen|sensade") == []
+
+
+def test_negative_counts_are_stored_as_sent_and_flagged(runtime: Runtime) -> None:
+    laupheim = "0ff8c7e9-5867-46fa-8799-19f1044fe858"
+    lot = orjson.loads((PARKAPI / f"p-m-sensade_parking-lot-status-{laupheim}.json").read_bytes())
+    lot.update(availableSpaceCount=-3, occupiedSpaceCount=45)
+    put(runtime, "sensade", orjson.dumps(lot), "application/json", "negative")
+    process_inbox(runtime)
+    entity_id = f"urn:ngsi-ld:OffStreetParking:sensade:{laupheim}"
+    assert value(runtime, entity_id, "availableSpotNumber") == -3
+    assert value(runtime, entity_id, "qualityIssues") == [
+        "availableSpotNumber = -3 is outside [0, …]",
+    ]
+    assert runtime.store.dead_letters(source="sensade") == []
