@@ -54,3 +54,18 @@ def test_other_types_are_not_listed(store: SqlStore) -> None:
     later, changed = ids(store, version)
     assert changed == []
     assert later == version + 1
+
+
+def test_entities_are_found_by_what_their_relationship_points_at(store: SqlStore) -> None:
+    def spot(name: str, site: str) -> AttributeWrite:
+        link = {"type": "Relationship", "object": site}
+        return AttributeWrite(
+            f"urn:ngsi-ld:ParkingSpot:{name}", "ParkingSpot", "refParkingSite", link
+        )
+
+    store.commit_batch([], [spot("a", GARAGE), spot("b", STREET), spot("c", GARAGE)], [])
+    found = store.find_entities(["ParkingSpot"], related=("refParkingSite", [GARAGE]))
+    assert [e.id for e in found] == ["urn:ngsi-ld:ParkingSpot:a", "urn:ngsi-ld:ParkingSpot:c"]
+    both = store.find_entities(["ParkingSpot"], related=("refParkingSite", [GARAGE, STREET]))
+    assert len(both) == 3
+    assert store.find_entities(["ParkingSpot"], related=("refOther", [GARAGE])) == []

@@ -203,7 +203,14 @@ class Processor:
             counter = self._routes[integration_id].rollup
             if counter is None or not touched:
                 continue
-            stored = [] if self.store is None else self.store.find_entities([counter.child_type])
+            parents = sorted({state.parent for state in touched.values()})
+            stored = (
+                []
+                if self.store is None
+                else self.store.find_entities(
+                    [counter.child_type], related=(counter.rollup.relationship, parents)
+                )
+            )
             writes += counter.writes(touched, stored, self._entity_type)
         return writes
 

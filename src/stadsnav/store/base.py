@@ -202,8 +202,12 @@ class ContextStore(Protocol):
         types: Sequence[str] | None = None,
         ids: Sequence[str] | None = None,
         id_pattern: str | None = None,
+        related: tuple[str, Sequence[str]] | None = None,
     ) -> list[StoredEntity]:
-        """Entities matching every given filter, ordered by id; ``id_pattern`` is a regex."""
+        """Entities matching every given filter, ordered by id; ``id_pattern`` is a regex.
+
+        ``related=(name, ids)``: only entities whose Relationship ``name`` points at one of ids.
+        """
         ...
 
     def history(

@@ -101,6 +101,8 @@ class SqlStore(ABC):
 
     dialect: ClassVar[str]
     regex_operator: ClassVar[str]
+    relationship_object: ClassVar[str]
+    """SQL for the target of a Relationship stored in column ``{}`` (as the 0005 index has it)."""
     claim_row_locks: ClassVar[str] = ""
     """How the claim locks the inbox rows it takes, where other workers claim concurrently."""
 
@@ -464,8 +466,12 @@ class SqlStore(ABC):
         types: Sequence[str] | None = None,
         ids: Sequence[str] | None = None,
         id_pattern: str | None = None,
+        related: tuple[str, Sequence[str]] | None = None,
     ) -> list[StoredEntity]:
-        """Entities matching every given filter, ordered by id; ``id_pattern`` is a regex."""
+        """Entities matching every given filter, ordered by id; ``id_pattern`` is a regex.
+
+        ``related=(name, ids)``: only entities whose Relationship ``name`` points at one of ids.
+        """
         conditions: list[str] = []
         params: list[Any] = []
         if types is not None:
@@ -478,6 +484,14 @@ class SqlStore(ABC):
             _check_pattern(id_pattern)
             conditions.append(f"e.id {self.regex_operator} ?")
             params.append(id_pattern)
+        if related is not None:
+            name, targets = related
+            target = self.relationship_object.format("r.attribute")
+            conditions.append(
+                "e.id IN (SELECT r.entity_id FROM entity_attributes r "
+                f"WHERE r.name = ? AND {self._in_list(target)})"
+            )
+            params += [name, self._list_param(targets)]
         return self._entities(" AND ".join(conditions) or "1 = 1", params)
 
     def entity_changes(

@@ -28,6 +28,7 @@ class SqliteStore(SqlStore):
 
     dialect = "sqlite"
     regex_operator = "REGEXP"
+    relationship_object = "json_extract({}, '$.object')"
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
