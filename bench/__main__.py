@@ -1,4 +1,4 @@
-"""``python -m bench [webhook|mqtt|pipeline|entity ...] [--quick]``: run and print a table."""
+"""``python -m bench [webhook|mqtt|pipeline|entity|parking ...] [--quick]``: run, print a table."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import codecs, entity, mqtt_ingest, pipeline, webhook
+from bench import codecs, entity, mqtt_ingest, parking, pipeline, webhook
 from bench.common import Result
 
 Bench = Callable[[int], Result]
@@ -18,7 +18,9 @@ BENCHES: dict[str, tuple[Bench, int, int]] = {
     "entity": (entity.run, 20_000, 2_000),
     "codecs-native": (codecs.run_native, 100_000, 10_000),
     "codecs-js": (codecs.run_js, 100_000, 10_000),
+    "parking": (parking.run, 300, 30),
 }
+"""Name → (run, full size, quick size); the size is a count, or seconds for ``parking``."""
 
 
 def main() -> None:
@@ -45,13 +47,14 @@ def main() -> None:
             failed.append(name)
             continue
         results.append(result)
-        print(f"  {result.line()}", flush=True)
+        for line in result.lines():
+            print(f"  {line}", flush=True)
     print(f"\nStadsnav benchmarks ({time.monotonic() - started:.0f} s, ratio = subject / baseline)")
     for result in results:
-        print(result.line())
+        print("\n".join(result.lines()))
     for name in failed:
         print(f"{name:<14} FAILED (see the traceback above)")
-    misses = [r.name for r in results if not r.ok] + failed
+    misses = [row.name for r in results for row in (r, *r.more) if not row.met] + failed
     print(f"\nmissed: {', '.join(misses)}" if misses else "\nevery target met")
 
 

@@ -41,6 +41,14 @@ class Result:
     min_ratio: float
     min_subject: float | None = None
     """An absolute target for the subject, in ``subject_unit``."""
+    max_subject: float | None = None
+    """An absolute ceiling for the subject, where lower is better (a latency)."""
+    max_ratio: float | None = None
+    """A ceiling for the ratio, where lower is better (memory at the end over after warm-up)."""
+    more: tuple[Result, ...] = ()
+    """Further figures of the same run, each a row with its own targets."""
+    notes: tuple[str, ...] = ()
+    """Figures without a target, printed under the rows."""
 
     @property
     def ratio(self) -> float:
@@ -48,26 +56,47 @@ class Result:
         return self.subject / self.baseline if self.baseline else 0.0
 
     @property
+    def met(self) -> bool:
+        """Whether this row's own targets are met."""
+        low = self.min_subject is None or self.subject >= self.min_subject
+        high = self.max_subject is None or self.subject <= self.max_subject
+        below = self.max_ratio is None or self.ratio <= self.max_ratio
+        return low and high and below and self.ratio >= self.min_ratio
+
+    @property
     def ok(self) -> bool:
-        """Whether every target is met."""
-        absolute = self.min_subject is None or self.subject >= self.min_subject
-        return absolute and self.ratio >= self.min_ratio
+        """Whether every target is met, of this row and of the rows under it."""
+        return self.met and all(row.ok for row in self.more)
 
     def target(self) -> str:
         """The targets as text."""
-        text = f"≥ {self.min_ratio:g}"
+        parts = [f"≥ {self.min_ratio:g}"] if self.min_ratio else []
+        if self.max_ratio is not None:
+            parts.append(f"≤ {self.max_ratio:g}")
         if self.min_subject is not None:
-            text += f" and ≥ {self.min_subject:,.0f} {self.subject_unit}"
-        return text
+            parts.append(f"≥ {self.min_subject:,.0f} {self.subject_unit}")
+        if self.max_subject is not None:
+            parts.append(f"≤ {self.max_subject:,g} {self.subject_unit}")
+        return " and ".join(parts) or "≥ 0"
 
     def line(self) -> str:
         """One row of the report."""
-        verdict = "ok" if self.ok else "MISS  <<<"
+        verdict = "ok" if self.met else "MISS  <<<"
         return (
-            f"{self.name:<14} {self.subject:>9,.0f} {self.subject_unit:<10} "
-            f"baseline {self.baseline:>9,.0f} {self.baseline_unit:<10} "
+            f"{self.name:<14} {_figure(self.subject)} {self.subject_unit:<10} "
+            f"baseline {_figure(self.baseline)} {self.baseline_unit:<10} "
             f"ratio {self.ratio:5.2f}   target {self.target():<30} {verdict}"
         )
+
+    def lines(self) -> list[str]:
+        """This row, the rows under it and the notes."""
+        rows = [self.line(), *(line for row in self.more for line in row.lines())]
+        return rows + [f"{'':<14} {note}" for note in self.notes]
+
+
+def _figure(value: float) -> str:
+    # Rates are thousands, latencies a few milliseconds: both need their digits.
+    return f"{value:>9,.0f}" if abs(value) >= 100 else f"{value:>9.2f}"
 
 
 def progress(bench: str, text: str) -> None:
