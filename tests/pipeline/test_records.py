@@ -240,3 +240,25 @@ def test_negative_counts_are_stored_as_sent_and_flagged(runtime: Runtime) -> Non
         "availableSpotNumber = -3 is outside [0, …]",
     ]
     assert runtime.store.dead_letters(source="sensade") == []
+
+
+def test_a_description_does_not_clear_what_an_observation_was_flagged_for(
+    runtime: Runtime,
+) -> None:
+    table = (PARKAPI / "aachen-static.xml").read_bytes()
+    status = (PARKAPI / "aachen-realtime.xml").read_bytes()
+    # Eurogress (560 spaces) reports 412 free and 148 occupied; make it 500 free.
+    contradicting = status.replace(b">412<", b">500<", 1)
+    assert contradicting != status
+    put(runtime, "aachen-table", table, "text/xml", "t1")
+    put(runtime, "aachen-status", contradicting, "text/xml", "s1")
+    process_inbox(runtime)
+    eurogress = "urn:ngsi-ld:OffStreetParking:aachen:P1"
+    flagged = [
+        "availableSpotNumber (500) + occupiedSpotNumber (148) = 648, not totalSpotNumber (560)",
+        "availableSpotNumber (500) is more than totalSpotNumber (560)",
+    ]
+    assert value(runtime, eurogress, "qualityIssues") == flagged[:1]
+    put(runtime, "aachen-table", table.replace(b"784944774", b"784944775"), "text/xml", "t2")
+    process_inbox(runtime)
+    assert value(runtime, eurogress, "qualityIssues") == flagged[:1]

@@ -163,7 +163,7 @@ def test_mqtt_credentials_only_from_env(make_workspace: WorkspaceFactory) -> Non
 
 def test_settings_defaults(make_workspace: WorkspaceFactory) -> None:
     settings = load_workspace(make_workspace(), environ={}).settings
-    assert settings.server.base_url == "http://127.0.0.1:8080"
+    assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8080)
     assert settings.server.max_body_bytes == 1_048_576
     assert (settings.pipeline.batch_size, settings.pipeline.poll_interval) == (500, 0.2)
     assert settings.mqtt.url == "mqtt://127.0.0.1:1883"

@@ -201,17 +201,21 @@ class Processor:
             writes += self._radio_writes(uplink, provenance, at)
         for integration_id, touched in batch.counted.items():
             counter = self._routes[integration_id].rollup
-            if counter is None or not touched:
+            if counter is None or not touched or self.store is None:
                 continue
-            parents = sorted({state.parent for state in touched.values()})
-            stored = (
-                []
-                if self.store is None
-                else self.store.find_entities(
-                    [counter.child_type], related=(counter.rollup.relationship, parents)
-                )
+            before = {}
+            for entity in self.store.find_entities(ids=list(touched)):
+                state = counter.stored_state(entity)
+                if state is not None:
+                    before[entity.id] = state
+            parents = {s.parent for s in touched.values()} | {s.parent for s in before.values()}
+            counts = self.store.count_related(
+                counter.child_type,
+                counter.rollup.relationship,
+                sorted(parents),
+                counter.rollup.property,
             )
-            writes += counter.writes(touched, stored, self._entity_type)
+            writes += counter.writes(touched, before, counts, self._entity_type)
         return writes
 
     def _entity_type(self, entity_id: str) -> str | None:
@@ -283,8 +287,11 @@ class Processor:
         """Each mapped entity's ``qualityIssues``: what its new values contradict ([] if none)."""
         flags: list[AttributeWrite] = []
         cache: dict[tuple[str, str], Any] = {} if batch is None else batch.values
-        for entity_id, entity_type, values in _by_entity(writes):
-            if not route.quality.checked.intersection(values):
+        for entity_id, entity_type, values, observed in _by_entity(writes):
+            # Only observations are judged: a description (the capacity from a table feed)
+            # must not clear what the last observation was flagged for.
+            if not route.quality.checked.intersection(observed):
+                cache.update(((entity_id, name), value) for name, value in values.items())
                 continue
             issues = route.quality.issues(values, partial(self._known, entity_id, cache))
             cache.update(((entity_id, name), value) for name, value in values.items())
@@ -524,16 +531,21 @@ def _unwritten(written: StaticWrites | None, entity_id: str, name: str, value: A
     return written is None or written.get((entity_id, name)) != value
 
 
-def _by_entity(writes: list[AttributeWrite]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """Each entity's Property values among ``writes``, in the order the entities come."""
+def _by_entity(
+    writes: list[AttributeWrite],
+) -> Iterator[tuple[str, str, dict[str, Any], set[str]]]:
+    """Each entity's Property values among ``writes`` and which of them are observations."""
     values: dict[str, dict[str, Any]] = {}
+    observed: dict[str, set[str]] = {}
     types: dict[str, str] = {}
     for write in writes:
         if write.attribute.get("type") == "Property":
             values.setdefault(write.entity_id, {})[write.name] = write.attribute.get("value")
             types[write.entity_id] = write.entity_type
+            if write.observed_at is not None:
+                observed.setdefault(write.entity_id, set()).add(write.name)
     for entity_id, entity_values in values.items():
-        yield entity_id, types[entity_id], entity_values
+        yield entity_id, types[entity_id], entity_values, observed.get(entity_id, set())
 
 
 def _replayed_record(message: InboxMessage) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from stadsnav.model.render import format_time
 from stadsnav.model.times import parse_time
-from stadsnav.store.base import AttributeWrite, Provenance, StoredEntity
+from stadsnav.store.base import AttributeWrite, Provenance, RelatedCount, StoredEntity
 from stadsnav.workspace.models import Rollup
 
 
@@ -42,45 +42,53 @@ class RollupCounter:
     def writes(
         self,
         touched: dict[str, ChildState],
-        stored: list[StoredEntity],
+        before: dict[str, ChildState],
+        counts: list[RelatedCount],
         parent_type: Callable[[str], str | None],
     ) -> list[AttributeWrite]:
-        """The counts of every parent that a child in ``touched`` belongs to, as observations.
+        """The new counts of every parent whose children changed in this batch.
 
-        ``touched`` holds this batch's newest state per child; ``stored`` the children as stored
-        before the batch. Each count is stamped with its parent's newest child observation.
+        ``touched`` holds this batch's newest state per child and ``before`` their states as
+        stored; ``counts`` the stored counts of every parent either names. A child's state
+        older than its stored one changes nothing. Each count is stamped with the newest
+        observation among the parent's children.
         """
-        children: dict[str, ChildState] = {}
-        for entity in stored:
-            state = self.stored_state(entity)
-            if state is not None:
-                children[entity.id] = state
+        tally: dict[str, Counter[str]] = {}
+        newest: dict[str, datetime] = {}
+        for count in counts:
+            tally.setdefault(count.target, Counter())[count.value] += count.count
+            if count.newest is not None:
+                newest[count.target] = max(newest.get(count.target, count.newest), count.newest)
+        changed: dict[str, ChildState] = {}
         for child_id, state in touched.items():
-            known = children.get(child_id)
-            if known is None or known.observed_at <= state.observed_at:
-                children[child_id] = state
-        parents = {state.parent for state in touched.values()}
+            old = before.get(child_id)
+            if old is not None and old.observed_at > state.observed_at:
+                continue  # a late uplink: the stored state stays
+            if old is not None:
+                tally.setdefault(old.parent, Counter())[old.state] -= 1
+                changed.setdefault(old.parent, state)
+            tally.setdefault(state.parent, Counter())[state.state] += 1
+            newest[state.parent] = max(
+                newest.get(state.parent, state.observed_at), state.observed_at
+            )
+            latest = changed.get(state.parent)
+            if latest is None or latest.observed_at <= state.observed_at:
+                changed[state.parent] = state
         writes: list[AttributeWrite] = []
-        for parent in sorted(parents):
+        for parent in sorted(changed):
             entity_type = parent_type(parent)
             if entity_type is None:
                 continue
-            members = [state for state in children.values() if state.parent == parent]
-            changed = [state for state in members if state.provenance is not None]
-            if not changed:
-                continue  # only late states arrived: the stored counts still hold
-            counts = Counter(state.state for state in members)
-            newest = max(members, key=lambda state: state.observed_at)
-            provenance = max(changed, key=lambda state: state.observed_at).provenance
-            at = format_time(newest.observed_at)
-            totals = {attr: counts.get(value, 0) for value, attr in self.rollup.counts.items()}
+            members = tally[parent]
+            totals = {attr: members.get(value, 0) for value, attr in self.rollup.counts.items()}
             if self.rollup.total is not None:
-                totals[self.rollup.total] = len(members)
+                totals[self.rollup.total] = sum(members.values())
+            at = newest[parent]
             for name, number in totals.items():
-                attribute = {"type": "Property", "value": number, "observedAt": at}
+                attribute = {"type": "Property", "value": number, "observedAt": format_time(at)}
                 writes.append(
                     AttributeWrite(
-                        parent, entity_type, name, attribute, newest.observed_at, provenance
+                        parent, entity_type, name, attribute, at, changed[parent].provenance
                     )
                 )
         return writes

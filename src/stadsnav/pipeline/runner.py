@@ -72,6 +72,7 @@ class PipelineRunner:
             if letter is not None:
                 dead.append(letter)
         writes += self.processor.batch_writes(batch)
+        failed = len(dead)
         dead += batch.dead
         try:
             stored = self.store.commit_batch([m.id for m in messages], writes, dead)
@@ -85,8 +86,8 @@ class PipelineRunner:
                 messages[0], "store", f"not stored after {messages[0].attempts} attempts"
             )
             self.store.commit_batch([messages[0].id], [], [letter])
-            dead, stored = [letter], 0
-        self._count(len(messages), stored, dead)
+            dead, stored, failed = [letter], 0, 1
+        self._count(len(messages) - failed, stored, dead)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return BatchResult(len(messages), stored, len(dead))
 
@@ -97,13 +98,15 @@ class PipelineRunner:
             writes, letter = self._process(message, batch)
             writes += self.processor.batch_writes(batch)
             dead = [letter] if letter is not None else batch.dead
+            whole = letter is not None
             try:
                 stored = self.store.commit_batch([message.id], writes, dead)
             except Exception as error:
                 log.warning("store_failed", message_id=message.message_id, error=str(error))
                 dead = [dead_letter(message, "store", f"the store refused the write: {error}")]
                 stored = self.store.commit_batch([message.id], [], dead)
-            self._count(1, stored, dead)
+                whole = True
+            self._count(0 if whole else 1, stored, dead)
             result.messages += 1
             result.stored += stored
             result.dead += len(dead)
@@ -124,8 +127,9 @@ class PipelineRunner:
             log.exception("processing_crashed", message_id=message.message_id)
             return [], dead_letter(message, "internal", f"{type(error).__name__}: {error}")
 
-    def _count(self, messages: int, stored: int, dead: list[NewDeadLetter]) -> None:
-        self.metrics.messages_processed.inc(messages - len(dead))
+    def _count(self, processed: int, stored: int, dead: list[NewDeadLetter]) -> None:
+        """Count messages processed (not dead-lettered whole), values stored, dead letters."""
+        self.metrics.messages_processed.inc(processed)
         self.metrics.observations_stored.inc(stored)
         for letter in dead:
             self.metrics.dead_letters.labels(letter.stage).inc()

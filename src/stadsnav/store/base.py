@@ -18,6 +18,7 @@ __all__ = [
     "NewDeadLetter",
     "NewInboxMessage",
     "Provenance",
+    "RelatedCount",
     "StoredEntity",
 ]
 
@@ -105,6 +106,17 @@ class DeadLetter:
     stage: str
     reason: str
     failed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedCount:
+    """How many entities related to one target have one value of an attribute."""
+
+    target: str
+    value: str
+    count: int
+    newest: datetime | None
+    """The newest observation time of that attribute among them."""
 
 
 class ContextStore(Protocol):
@@ -208,6 +220,13 @@ class ContextStore(Protocol):
 
         ``related=(name, ids)``: only entities whose Relationship ``name`` points at one of ids.
         """
+        ...
+
+    def count_related(
+        self, entity_type: str, relationship: str, targets: Sequence[str], attribute: str
+    ) -> list[RelatedCount]:
+        """Per target and value of ``attribute``: how many entities of ``entity_type`` point at
+        the target with Relationship ``relationship``, and their newest ``attribute`` time."""
         ...
 
     def history(

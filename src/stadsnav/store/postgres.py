@@ -25,6 +25,7 @@ class PostgresStore(SqlStore):
     dialect = "postgres"
     regex_operator = "~"
     relationship_object = "({}->>'object')"
+    property_value = "({}->>'value')"
     # Without the locks, a claim that started before another worker claimed, stored and
     # deleted a message would still try to claim it, and fail on the deleted inbox row.
     claim_row_locks = " FOR UPDATE OF i SKIP LOCKED"

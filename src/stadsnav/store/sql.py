@@ -21,6 +21,7 @@ from stadsnav.store.base import (
     NewDeadLetter,
     NewInboxMessage,
     Provenance,
+    RelatedCount,
     StoredEntity,
 )
 from stadsnav.store.migrate import apply_migrations
@@ -103,6 +104,8 @@ class SqlStore(ABC):
     regex_operator: ClassVar[str]
     relationship_object: ClassVar[str]
     """SQL for the target of a Relationship stored in column ``{}`` (as the 0005 index has it)."""
+    property_value: ClassVar[str]
+    """SQL for the value of a Property stored in column ``{}``, as text."""
     claim_row_locks: ClassVar[str] = ""
     """How the claim locks the inbox rows it takes, where other workers claim concurrently."""
 
@@ -509,6 +512,30 @@ class SqlStore(ABC):
             where += " AND e.change_version > ?"
             params.append(after)
         return int(version), self._entities(where, params)
+
+    def count_related(
+        self, entity_type: str, relationship: str, targets: Sequence[str], attribute: str
+    ) -> list[RelatedCount]:
+        """Per target and value of ``attribute``: how many entities of ``entity_type`` point at
+        the target with Relationship ``relationship``, and their newest ``attribute`` time."""
+        target = self.relationship_object.format("r.attribute")
+        value = self.property_value.format("s.attribute")
+        rows = self._query(
+            f"SELECT {target}, {value}, count(*), max(s.observed_at) "
+            "FROM entity_attributes r "
+            "JOIN entities e ON e.id = r.entity_id AND e.type = ? "
+            "JOIN entity_attributes s ON s.entity_id = r.entity_id AND s.name = ? "
+            f"WHERE r.name = ? AND {self._in_list(target)} "
+            f"GROUP BY {target}, {value}",
+            [entity_type, attribute, relationship, self._list_param(targets)],
+        )
+        return [
+            RelatedCount(
+                parent, str(state), int(count), None if newest is None else self._time_out(newest)
+            )
+            for parent, state, count, newest in rows
+            if state is not None
+        ]
 
     def _entities(self, where: str, params: list[Any]) -> list[StoredEntity]:
         rows = self._query(

@@ -29,6 +29,7 @@ class SqliteStore(SqlStore):
     dialect = "sqlite"
     regex_operator = "REGEXP"
     relationship_object = "json_extract({}, '$.object')"
+    property_value = "json_extract({}, '$.value')"
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()

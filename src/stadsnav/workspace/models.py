@@ -103,13 +103,7 @@ class ServerSettings(StrictModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
-    public_url: str | None = None
     max_body_bytes: int = Field(default=1_048_576, gt=0)
-
-    @property
-    def base_url(self) -> str:
-        """The URL clients use: ``public_url``, or one derived from host and port."""
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 class PipelineSettings(StrictModel):
