@@ -222,6 +222,10 @@ class ContextStore(Protocol):
         """
         ...
 
+    def count_changes(self, types: Sequence[str], after: int, limit: int) -> int:
+        """How many entities of ``types`` changed after version ``after``, counted to ``limit``."""
+        ...
+
     def count_related(
         self, entity_type: str, relationship: str, targets: Sequence[str], attribute: str
     ) -> list[RelatedCount]:

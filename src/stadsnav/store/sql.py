@@ -513,6 +513,15 @@ class SqlStore(ABC):
             params.append(after)
         return int(version), self._entities(where, params)
 
+    def count_changes(self, types: Sequence[str], after: int, limit: int) -> int:
+        """How many entities of ``types`` changed after version ``after``, counted to ``limit``."""
+        rows = self._query(
+            "SELECT count(*) FROM (SELECT 1 FROM entities "
+            f"WHERE {self._in_list('type')} AND change_version > ? LIMIT ?) AS changed",
+            [self._list_param(types), after, limit],
+        )
+        return int(rows[0][0])
+
     def count_related(
         self, entity_type: str, relationship: str, targets: Sequence[str], attribute: str
     ) -> list[RelatedCount]:
@@ -545,16 +554,18 @@ class SqlStore(ABC):
             params,
         )
         entities: dict[str, StoredEntity] = {}
+        # Entities written by one batch share its times: convert each distinct one once.
+        times: dict[Any, datetime] = {}
         for entity_id, entity_type, created_at, modified_at, name, attribute in rows:
             entity = entities.get(entity_id)
             if entity is None:
-                entity = StoredEntity(
-                    id=entity_id,
-                    type=entity_type,
-                    attributes={},
-                    created_at=self._time_out(created_at),
-                    modified_at=self._time_out(modified_at),
-                )
+                created = times.get(created_at)
+                if created is None:
+                    created = times[created_at] = self._time_out(created_at)
+                modified = times.get(modified_at)
+                if modified is None:
+                    modified = times[modified_at] = self._time_out(modified_at)
+                entity = StoredEntity(entity_id, entity_type, {}, created, modified)
                 entities[entity_id] = entity
             if name is not None:
                 entity.attributes[name] = _json(attribute)

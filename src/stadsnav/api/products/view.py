@@ -8,6 +8,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
+
 from stadsnav.api.products.filters import ItemFilter
 from stadsnav.api.products.items import BaseItem, ItemBuilder, attribute_value
 from stadsnav.api.products.nearby import Near, nearby
@@ -18,6 +20,10 @@ from stadsnav.workspace import Product, Workspace
 
 __all__ = ["Near", "ProductView", "Snapshot", "utc_now"]
 
+log = structlog.get_logger("stadsnav.products")
+
+INLINE_PATCH = 50
+"""Changed entities a request patches into the cached items itself; more are patched aside."""
 PROFILE_CHUNK = timedelta(days=7)
 """History is read a week at a time, so a year's profile never holds the year in memory."""
 
@@ -140,15 +146,29 @@ class ProductView:
         if cached is None:
             with self._lock:
                 return self._refreshed(store)
-        version, changed = store.entity_changes(self._types, cached.version)
-        if not changed and version == cached.version:
-            return cached
+        # Checked before asking the store: reading what changed is the expensive part.
         if not self._lock.acquire(blocking=False):
             return cached
+        handed_over = False
         try:
-            if self._cached_for(store) is not cached:
-                return self._refreshed(store)  # moved on meanwhile: ask again from there
-            return self._keep(store, self._patched(cached, changed, version))
+            current = self._cached_for(store) or cached
+            waiting = store.count_changes(self._types, current.version, INLINE_PATCH + 1)
+            if waiting <= INLINE_PATCH:
+                return self._refreshed(store)
+            # A large change (a feed's whole page): this answer comes from the cached items
+            # and the patch is made aside, so no request waits for it.
+            threading.Thread(target=self._refresh_and_release, args=(store,)).start()
+            handed_over = True
+            return current
+        finally:
+            if not handed_over:
+                self._lock.release()
+
+    def _refresh_and_release(self, store: ContextStore) -> None:
+        try:
+            self._refreshed(store)
+        except Exception:
+            log.exception("product_refresh_failed", product=self.product.id)
         finally:
             self._lock.release()
 
@@ -156,6 +176,8 @@ class ProductView:
         """The cache brought up to date from wherever it is; the caller holds the lock."""
         current = self._cached_for(store)
         version, changed = store.entity_changes(self._types, current.version if current else None)
+        if current is not None and not changed and version == current.version:
+            return current
         return self._keep(store, self._patched(current, changed, version))
 
     def _keep(self, store: object, snapshot: Snapshot) -> Snapshot:
