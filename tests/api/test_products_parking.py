@@ -17,14 +17,14 @@ from fastapi.testclient import TestClient
 
 from stadsnav.api.app import create_app
 from stadsnav.api.products.profile import Profile
-from stadsnav.api.products.view import Near, ProductView
+from stadsnav.api.products.view import INLINE_PATCH, Near, ProductView
 from stadsnav.model.geo import haversine_m
 from stadsnav.runtime import Runtime
 from stadsnav.store.base import AttributeWrite, ContextStore
 from stadsnav.store.factory import open_store
 from stadsnav.store.postgres import PostgresStore
 from stadsnav.workspace import Workspace, load_workspace
-from support import drop_schema, fresh_schema, postgres_url
+from support import drop_schema, fresh_schema, postgres_url, wait_for
 
 OFF, ON = "OffStreetParking", "OnStreetParking"
 HERE = "20.9525,64.7507"  # Skellefteå, Stadshuset
@@ -533,4 +533,32 @@ def test_the_cache_is_reused_until_the_store_changes(tmp_path: Path) -> None:
     with view._lock:
         assert view.snapshot(store) is unrelated
     assert view.snapshot(store).items[facility_id("kanalgatan")].observed[0].value == 7
+    store.close()
+
+
+def free_at_p0(view: ProductView, store: ContextStore) -> object:
+    item = view.snapshot(store).items.get(facility_id("p0"))
+    return None if item is None else item.observed[0].value
+
+
+def test_a_large_change_is_patched_aside_and_shown_once_done(tmp_path: Path) -> None:
+    workspace = load_workspace(write_workspace(tmp_path / "workspace"))
+    store = open_store(f"sqlite:///{tmp_path / 'large.db'}")
+    store.migrate()
+    describe(store, "kanalgatan", OFF, "Kanalgatan", 120, "X", (20.953, 64.751))
+    view = ProductView(workspace.products["parking-facilities"], workspace)
+    first = view.snapshot(store)
+    for round_ in range(3):
+        # A feed's whole page: more facilities than a request patches itself.
+        for n in range(INLINE_PATCH + 10):
+            observe(store, f"p{n}", minutes_ago(1), **counts(round_, 10))
+        answered = view.snapshot(store)  # at once, from the cached items
+        if round_ == 0:
+            assert facility_id("p0") not in answered.items
+        else:
+            assert answered.items[facility_id("p0")].observed[0].value == round_ - 1
+        wait_for(lambda expected=round_: free_at_p0(view, store) == expected)
+    assert first.items.keys() < view.snapshot(store).items.keys()
+    # One refresher thread for every patch: a store keeps a connection per thread.
+    assert len(store._connections) <= 2
     store.close()

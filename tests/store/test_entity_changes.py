@@ -56,16 +56,11 @@ def test_other_types_are_not_listed(store: SqlStore) -> None:
     assert later == version + 1
 
 
-def test_entities_are_found_by_what_their_relationship_points_at(store: SqlStore) -> None:
-    def spot(name: str, site: str) -> AttributeWrite:
-        link = {"type": "Relationship", "object": site}
-        return AttributeWrite(
-            f"urn:ngsi-ld:ParkingSpot:{name}", "ParkingSpot", "refParkingSite", link
-        )
-
-    store.commit_batch([], [spot("a", GARAGE), spot("b", STREET), spot("c", GARAGE)], [])
-    found = store.find_entities(["ParkingSpot"], related=("refParkingSite", [GARAGE]))
-    assert [e.id for e in found] == ["urn:ngsi-ld:ParkingSpot:a", "urn:ngsi-ld:ParkingSpot:c"]
-    both = store.find_entities(["ParkingSpot"], related=("refParkingSite", [GARAGE, STREET]))
-    assert len(both) == 3
-    assert store.find_entities(["ParkingSpot"], related=("refOther", [GARAGE])) == []
+def test_changes_are_counted_up_to_a_limit(store: SqlStore) -> None:
+    version, _ = ids(store, None)
+    store.commit_batch([], [free(GARAGE, "OffStreetParking", 40, T0)], [])
+    store.commit_batch([], [free(STREET, "OnStreetParking", 3, T0)], [])
+    types = ["OffStreetParking", "OnStreetParking"]
+    assert store.count_changes(types, version, 10) == 2
+    assert store.count_changes(types, version, 1) == 1
+    assert store.count_changes(types, version + 2, 10) == 0

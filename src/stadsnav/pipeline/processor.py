@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -21,9 +21,6 @@ from stadsnav.model.render import format_time
 from stadsnav.model.uplink import DeviceStatus, Uplink
 from stadsnav.pipeline.quality import QUALITY_ATTRIBUTE, QualityRules
 from stadsnav.pipeline.rollup import ChildState, RollupCounter
-
-if TYPE_CHECKING:
-    from stadsnav.connectors.documents import RecordError
 from stadsnav.store.base import (
     AttributeWrite,
     ContextStore,

@@ -88,7 +88,8 @@ class NewDeadLetter:
     body: bytes
     topic: str | None
     stage: str
-    """Where it failed: receive, envelope, device, decode, map, validate, store or internal."""
+    """Where it failed: fetch, receive, envelope, parse, device, decode, map, validate, store or
+    internal."""
     reason: str
 
 
@@ -214,12 +215,8 @@ class ContextStore(Protocol):
         types: Sequence[str] | None = None,
         ids: Sequence[str] | None = None,
         id_pattern: str | None = None,
-        related: tuple[str, Sequence[str]] | None = None,
     ) -> list[StoredEntity]:
-        """Entities matching every given filter, ordered by id; ``id_pattern`` is a regex.
-
-        ``related=(name, ids)``: only entities whose Relationship ``name`` points at one of ids.
-        """
+        """Entities matching every given filter, ordered by id; ``id_pattern`` is a regex."""
         ...
 
     def count_changes(self, types: Sequence[str], after: int, limit: int) -> int:

@@ -469,12 +469,8 @@ class SqlStore(ABC):
         types: Sequence[str] | None = None,
         ids: Sequence[str] | None = None,
         id_pattern: str | None = None,
-        related: tuple[str, Sequence[str]] | None = None,
     ) -> list[StoredEntity]:
-        """Entities matching every given filter, ordered by id; ``id_pattern`` is a regex.
-
-        ``related=(name, ids)``: only entities whose Relationship ``name`` points at one of ids.
-        """
+        """Entities matching every given filter, ordered by id; ``id_pattern`` is a regex."""
         conditions: list[str] = []
         params: list[Any] = []
         if types is not None:
@@ -487,14 +483,6 @@ class SqlStore(ABC):
             _check_pattern(id_pattern)
             conditions.append(f"e.id {self.regex_operator} ?")
             params.append(id_pattern)
-        if related is not None:
-            name, targets = related
-            target = self.relationship_object.format("r.attribute")
-            conditions.append(
-                "e.id IN (SELECT r.entity_id FROM entity_attributes r "
-                f"WHERE r.name = ? AND {self._in_list(target)})"
-            )
-            params += [name, self._list_param(targets)]
         return self._entities(" AND ".join(conditions) or "1 = 1", params)
 
     def entity_changes(

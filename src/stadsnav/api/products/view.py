@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -69,6 +70,9 @@ class ProductView:
         self.observer_type = self.observation.entity_type if self.observation else None
         self._types = [*product.entity_types, *filter(None, [self.observer_type])]
         self._lock = threading.Lock()
+        # One long-lived thread: a store keeps a connection per thread, so a thread per
+        # refresh would leave a connection (and its page cache) behind each time.
+        self._refresher = ThreadPoolExecutor(1, thread_name_prefix=f"product-{product.id}")
         self._cached: tuple[object, Snapshot] | None = None
 
     @property
@@ -157,7 +161,7 @@ class ProductView:
                 return self._refreshed(store)
             # A large change (a feed's whole page): this answer comes from the cached items
             # and the patch is made aside, so no request waits for it.
-            threading.Thread(target=self._refresh_and_release, args=(store,)).start()
+            self._refresher.submit(self._refresh_and_release, store)
             handed_over = True
             return current
         finally:
