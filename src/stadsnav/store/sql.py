@@ -45,9 +45,9 @@ _UPSERT_KEY = (
     "ON CONFLICT (message_id, source) DO UPDATE SET id = excluded.id"
 )
 # Keys of processed messages are pruned whenever the processed ids pass a multiple of this.
-# Message ids are random, so each key an append adds dirties its own page of inbox_keys: the
-# fewer stale keys, the fewer pages a group commit writes (-20 % per append against 10,000).
-_PRUNE_KEYS_EVERY = 1_000
+# Keys of processed messages are pruned whenever the processed ids pass a multiple of this.
+# Every 1,000 made appends 20 % cheaper but the pipeline 15-20 % slower on a backlog.
+_PRUNE_KEYS_EVERY = 10_000
 # WHERE true: without it SQLite would read ON CONFLICT as a join constraint of the SELECT.
 # Claims the oldest messages no live claim holds; the conflict branch re-checks the claim, so
 # of two workers that picked the same row, only the first gets it.
