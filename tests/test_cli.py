@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from typer.testing import CliRunner
 
-from stadsnav.cli import app
+from stadsnav.cli import _server, app
 from stadsnav.runtime import Runtime
 from stadsnav.store.base import NewInboxMessage
 from stadsnav.workspace import load_workspace
@@ -67,3 +68,16 @@ def test_dead_letters_listed_then_replayed_after_the_fix(
     assert "replayed 1 message(s): 1 stored, 0 dead-lettered again" in replayed.output
     after = runner.invoke(app, ["deadletters", "list", str(workspace_dir)])
     assert "0 dead letter(s)" in after.output
+
+
+def test_the_server_hands_the_interpreter_over_as_configured(workspace_dir: Path) -> None:
+    toml = workspace_dir / "stadsnav.toml"
+    toml.write_text(toml.read_text().replace("switch_interval = 0.001", "switch_interval = 0.002"))
+    workspace = load_workspace(workspace_dir)
+    before = sys.getswitchinterval()
+    try:
+        server = _server(workspace, None, None, False)
+        assert sys.getswitchinterval() == 0.002
+        server.config.app.state.runtime.store.close()
+    finally:
+        sys.setswitchinterval(before)

@@ -104,6 +104,8 @@ class ServerSettings(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    switch_interval: float = Field(default=0.001, gt=0, le=0.1)
+    """Seconds a Python thread may hold the interpreter while another waits for it."""
 
 
 class PipelineSettings(StrictModel):
