@@ -117,7 +117,7 @@ class ItemBuilder:
         item = dict(base.described)
         if self.observation is None:
             return item
-        stale = base.newest is None or (cutoff is not None and base.newest < cutoff)
+        stale = _too_old(base.newest, cutoff)
         for observed in base.observed:
             item[observed.field] = observed.value
             if self.unknown_when_stale and _too_old(observed.observed_at, cutoff):

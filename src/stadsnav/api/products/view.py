@@ -121,7 +121,7 @@ class ProductView:
         self, store: ContextStore, entity: StoredEntity, start: datetime, end: datetime, limit: int
     ) -> list[dict[str, Any]]:
         """Observed values of one listed entity in ``[start, end)``, oldest first."""
-        rows = self._observed_rows(store, entity, start, end)
+        rows = self._observed_rows(store, self._sources(store, entity), start, end)
         # Sorted by time, not by formatted text: "…:00.5Z" sorts before "…:00Z" as text.
         rows.sort(key=lambda pair: pair[0])
         return [{"observedAt": format_time(moment), **row} for moment, row in rows[-limit:]]
@@ -132,10 +132,11 @@ class ProductView:
         """Mean observed values by local weekday and hour over ``[start, end)``."""
         assert self.observation is not None
         profile = Profile(self.observation.values, zone)
+        sources = self._sources(store, entity)
         chunk_start = start
         while chunk_start < end:
             chunk_end = min(chunk_start + PROFILE_CHUNK, end)
-            for moment, row in self._observed_rows(store, entity, chunk_start, chunk_end):
+            for moment, row in self._observed_rows(store, sources, chunk_start, chunk_end):
                 profile.add(moment, row)
             chunk_start = chunk_end
         return profile.rows()
@@ -239,14 +240,17 @@ class ProductView:
         snapshot = self.snapshot(store)
         return [snapshot.observers[o] for o in sorted(snapshot.targets.get(entity_id, ()))]
 
+    def _sources(self, store: ContextStore, entity: StoredEntity) -> list[StoredEntity]:
+        """The entities whose history holds a listed entity's observed values."""
+        return self._observers_of(store, entity.id) if self.related else [entity]
+
     def _observed_rows(
-        self, store: ContextStore, entity: StoredEntity, start: datetime, end: datetime
+        self, store: ContextStore, sources: list[StoredEntity], start: datetime, end: datetime
     ) -> list[tuple[datetime, dict[str, Any]]]:
         """One row per observing entity and observation time in ``[start, end)``, unsorted."""
         assert self.observation is not None
         values = self.observation.values
         attrs = list(dict.fromkeys(values.values()))
-        sources = self._observers_of(store, entity.id) if self.related else [entity]
         rows: list[tuple[datetime, dict[str, Any]]] = []
         for source in sources:
             history = store.history(source.id, attrs, start, end)
