@@ -79,7 +79,7 @@ def _fill(bodies: list[bytes], workspace: Path, db: Path) -> PipelineRunner:
                 for b in chunk
             ]
         )
-    return PipelineRunner(store, Processor(ws), Metrics(), ws.settings.pipeline.batch_size)
+    return PipelineRunner(store, Processor(ws, store), Metrics(), ws.settings.pipeline.batch_size)
 
 
 def _time_subject(bodies: list[bytes], folder: Path) -> float:

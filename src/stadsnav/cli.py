@@ -282,7 +282,7 @@ def deadletters_replay(
     store.migrate()
     moved = store.replay_dead_letters(ids or None)
     result = PipelineRunner(
-        store, Processor(ws), Metrics(), ws.settings.pipeline.batch_size
+        store, Processor(ws, store), Metrics(), ws.settings.pipeline.batch_size
     ).drain()
     out().print(
         f"replayed {moved} message(s): {result.messages - result.dead} stored, "

@@ -101,9 +101,10 @@ class CompiledMapping:
     def relationship(self, name: str, scopes: Mapping[str, Any]) -> str | None:
         """The entity a mapped Relationship points to, or None if it is not mapped or empty."""
         for rule_name, path in self._relationships:
+            if rule_name != name:
+                continue
             target = resolve(path, scopes)
-            if rule_name == name and isinstance(target, str) and target:
-                return target
+            return target if isinstance(target, str) and target else None
         return None
 
     def observed_time(self, scopes: Mapping[str, Any], received_at: datetime) -> datetime:

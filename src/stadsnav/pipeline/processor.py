@@ -135,6 +135,7 @@ class Processor:
             )
             for integration in workspace.integrations.values()
         }
+        self._seed_types = {entity.id: entity.type for entity in workspace.entities}
         self._device_scopes = {eui: device_scope(d) for eui, d in workspace.devices.items()}
         self._device_ids = {eui: device_entity_id(d) for eui, d in workspace.devices.items()}
         self._device_links = {
@@ -216,9 +217,9 @@ class Processor:
         return writes
 
     def _entity_type(self, entity_id: str) -> str | None:
-        seed = self.workspace.entity(entity_id)
+        seed = self._seed_types.get(entity_id)
         if seed is not None:
-            return seed.type
+            return seed
         stored = None if self.store is None else self.store.get_entity(entity_id)
         return None if stored is None else stored.type
 
@@ -267,7 +268,7 @@ class Processor:
         except MappingError as error:
             raise StageError("map", str(error)) from None
         self._validate(route, observed_at, writes)
-        if route.quality.flags:
+        if route.quality.checked:
             writes += self._flags(route, writes, observed_at, provenance, batch)
         if route.rollup is not None and batch is not None:
             self._count(route, route.rollup, scopes, writes, provenance, batch)
@@ -318,7 +319,9 @@ class Processor:
         if self.store is not None:
             entity = self.store.get_entity(entity_id)
         attribute = None if entity is None else entity.attributes.get(name)
-        return None if attribute is None else attribute.get("value")
+        # Kept for the rest of the batch: the store does not change until the batch commits.
+        value = written[entity_id, name] = None if attribute is None else attribute.get("value")
+        return value
 
     def _count(
         self,
@@ -407,9 +410,11 @@ class Processor:
             # A mapping writes each entity's attributes together: one link per run of them.
             entity_id = write.entity_id
             if entity_id != linked and _unwritten(written, entity_id, "refDevice", link):
-                refers = AttributeWrite(entity_id, write.entity_type, "refDevice", link)
-                refers.provenance = provenance
-                writes.append(refers)
+                writes.append(
+                    AttributeWrite(
+                        entity_id, write.entity_type, "refDevice", link, None, provenance
+                    )
+                )
             linked = entity_id
         return writes
 
@@ -461,7 +466,12 @@ class Processor:
         provenance = Provenance(route.integration.id, message.message_id, message.received_at)
         return [
             AttributeWrite(
-                device_entity_id(device), DEVICE_TYPE, "batteryLevel", attribute, None, provenance
+                self._device_ids[device.dev_eui],
+                DEVICE_TYPE,
+                "batteryLevel",
+                attribute,
+                None,
+                provenance,
             )
         ]
 

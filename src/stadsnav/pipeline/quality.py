@@ -29,13 +29,11 @@ class QualityRules:
         self.dataset = dataset.id
         self._rules: dict[str, RangeRule] = dict(dataset.rules)
         self._checks: list[SumCheck] = list(dataset.checks)
-        self.flags = bool(self._checks) or any(rule.flag for rule in self._rules.values())
-        """Whether any rule flags rather than rejects: entities then carry ``qualityIssues``."""
         self.checked: frozenset[str] = frozenset(
             [name for name, rule in self._rules.items() if rule.flag]
             + [name for check in self._checks for name in (*check.sum, check.bound)]
         )
-        """The attributes a flagging rule looks at."""
+        """The attributes a flagging rule looks at; entities with any get ``qualityIssues``."""
 
     def rejection(self, name: str, value: Any) -> str | None:
         """Why a value must be rejected, or None; NaN and infinity are never stored."""

@@ -118,11 +118,10 @@ class PipelineRunner:
         failed_records = len(batch.dead)
         try:
             return self.processor.process(message, batch), None
-        except StageError as error:
-            del batch.dead[failed_records:]  # the whole message is dead-lettered instead
-            return [], dead_letter(message, error.stage, error.reason)
         except Exception as error:
-            del batch.dead[failed_records:]
+            del batch.dead[failed_records:]  # the whole message is dead-lettered instead
+            if isinstance(error, StageError):
+                return [], dead_letter(message, error.stage, error.reason)
             # A bug in a codec or mapping must cost one message, not stall the inbox.
             log.exception("processing_crashed", message_id=message.message_id)
             return [], dead_letter(message, "internal", f"{type(error).__name__}: {error}")

@@ -45,7 +45,6 @@ _UPSERT_KEY = (
     "ON CONFLICT (message_id, source) DO UPDATE SET id = excluded.id"
 )
 # Keys of processed messages are pruned whenever the processed ids pass a multiple of this.
-# Keys of processed messages are pruned whenever the processed ids pass a multiple of this.
 # Every 1,000 made appends 20 % cheaper but the pipeline 15-20 % slower on a backlog.
 _PRUNE_KEYS_EVERY = 10_000
 # WHERE true: without it SQLite would read ON CONFLICT as a join constraint of the SELECT.
@@ -227,12 +226,15 @@ class SqlStore(ABC):
         """Commit messages; return each one's inbox id, or None for a duplicate already held."""
         if not messages:
             return []
-        rows = [
+        rows = self._inbox_rows(messages)
+        with self._write() as cursor:
+            return self._append(cursor, rows)
+
+    def _inbox_rows(self, messages: Sequence[NewInboxMessage]) -> list[tuple[Any, ...]]:
+        return [
             (m.source, m.message_id, self.time_in(m.received_at), m.content_type, m.body, m.topic)
             for m in messages
         ]
-        with self._write() as cursor:
-            return self._append(cursor, rows)
 
     def _append(self, cursor: Any, rows: list[tuple[Any, ...]]) -> list[int | None]:
         """Insert the rows whose (source, message_id) is not pending; ids, None for duplicates."""
@@ -380,10 +382,7 @@ class SqlStore(ABC):
         Returns each message's inbox id, or None for a duplicate already pending.
         """
         now = self.time_in(datetime.now(UTC))
-        rows = [
-            (m.source, m.message_id, self.time_in(m.received_at), m.content_type, m.body, m.topic)
-            for m in messages
-        ]
+        rows = self._inbox_rows(messages)
         ids: list[int | None] = []
         with self._write() as cursor:
             if rows:
