@@ -165,3 +165,10 @@ def test_a_page_number_that_is_not_a_number_is_an_error() -> None:
     paginator = paginator_for(source({"type": "page"}))
     with pytest.raises(PageError, match="page='two' is not a number"):
         paginator.next(BASE + "&page=two", httpx.Response(200), b"[1]")
+
+
+def test_pages_are_counted_by_the_rules_the_parser_reads_records_by() -> None:
+    lots = (PARKAPI / "p-m-sensade_parking-lots.json").read_bytes()
+    assert count_records(lots, "json", "0.parkingLots") == 7  # a list index, as records: allows
+    nested = b"<r><item><item/></item><item/></r>"
+    assert count_records(nested, "xml", "item") == 2  # an item inside an item is not a record

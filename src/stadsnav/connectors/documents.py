@@ -109,7 +109,7 @@ def parse_document(body: bytes, content_type: str | None, spec: DocumentSpec) ->
         )
     if spec.format == "json":
         return _parse_json(body, content_type, spec.records)
-    root = _parse_xml(body, content_type, spec.format)
+    root = parse_xml(body, content_type, spec.format)
     if spec.format == "xml":
         return _xml_records(root, spec.records)
     # documents_datex2 imports the shared types from this module, so it is imported here.
@@ -147,7 +147,7 @@ def _parse_json(body: bytes, content_type: str | None, records: str | None) -> P
     return _json_list(_at_path(document, records))
 
 
-def _parse_xml(body: bytes, content_type: str | None, document_format: str) -> etree._Element:
+def parse_xml(body: bytes, content_type: str | None, document_format: str) -> etree._Element:
     """The root element of a well-formed XML body, parsed without network or entity expansion."""
     start = _first_byte(body)
     if start in (b"{", b"["):
@@ -177,7 +177,7 @@ def _xml_records(root: etree._Element, records: str | None) -> ParsedDocument:
     name = records.rpartition(":")[2]  # a prefix ("ns2:item") may differ between feeds
     if _XML_NAME.fullmatch(name) is None:
         raise ValueError(f"records {records!r} is not an XML element name like item")
-    found = [_element_record(element) for element in _outermost(root, name)]
+    found = [_element_record(element) for element in outermost(root, name)]
     if not found:
         raise DocumentError(
             f"no <{records}> elements in the document (its root is "
@@ -227,7 +227,7 @@ def _text(element: etree._Element) -> str | None:
     return stripped or None
 
 
-def _outermost(root: etree._Element, name: str) -> Iterator[etree._Element]:
+def outermost(root: etree._Element, name: str) -> Iterator[etree._Element]:
     """Elements with local name ``name`` that are not inside another such element."""
     inside: etree._Element | None = None
     for element in root.iter(f"{{*}}{name}"):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import xml.etree.ElementTree as ElementTree
 from typing import Any, Protocol
 
 import httpx
 import orjson
 
+from stadsnav.connectors.documents import DocumentError, outermost, parse_xml
 from stadsnav.workspace.sources import (
     CursorPagination,
     HttpPollSource,
@@ -159,16 +158,12 @@ def count_records(body: bytes, fmt: str, records: str | None) -> int:
 
 
 def _count_elements(body: bytes, name: str) -> int:
-    count = 0
+    # The parser and the rule that reads the records, so the two never disagree on a count.
     try:
-        # expat resolves no external entities and limits entity expansion.
-        for _, element in ElementTree.iterparse(io.BytesIO(body), events=("end",)):
-            if element.tag.rpartition("}")[2] == name:
-                count += 1
-            element.clear()
-    except ElementTree.ParseError as error:
+        root = parse_xml(body, None, "xml")
+    except DocumentError as error:
         raise PageError(f"the page is not well-formed XML: {error}") from None
-    return count
+    return sum(1 for _ in outermost(root, name.rpartition(":")[2]))
 
 
 def _json(body: bytes) -> Any:
@@ -182,9 +177,12 @@ def _at_path(document: Any, path: str) -> Any:
     """The value at a dotted path; None when any step is missing."""
     value = document
     for name in path.split("."):
-        if not isinstance(value, dict):
+        if isinstance(value, list) and name.isdigit():  # "0.parkingLots", as the parser reads it
+            value = value[int(name)] if int(name) < len(value) else None
+        elif isinstance(value, dict):
+            value = value.get(name)
+        else:
             return None
-        value = value.get(name)
     return value
 
 
