@@ -101,9 +101,7 @@ class BeachSimulator:
         tts = [s for s in self.sensors if s.format == "tts_v3"] or self.sensors
         sensor = self.rng.choice(tts)
         good = self.message(sensor, moment)
-        if kind == "invalid_json":
-            return sensor.path, orjson.dumps(good)[:-7]
-        if sensor.format != "tts_v3":
+        if kind == "invalid_json" or sensor.format != "tts_v3":
             return sensor.path, orjson.dumps(good)[:-7]
         if kind == "unknown_device":
             good["end_device_ids"]["dev_eui"] = "A81758FFFE0FFFFF"

@@ -7,6 +7,7 @@ The documents use the same namespace, prefix and element structure as the Mobili
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -85,6 +86,7 @@ def _serialise(root: ET.Element) -> bytes:
     return body
 
 
+@functools.cache  # hashed once per site, not on every status request
 def record_version(facility: Facility) -> str:
     """A stable version number of a site's static record (changes when its description does)."""
     digest = hashlib.sha256(repr(facility).encode()).hexdigest()
@@ -176,8 +178,7 @@ class SiteStatus:
 
 def site_status(facility: Facility, model: DayModel, moment: datetime) -> SiteStatus:
     """A site's status at ``moment``: counts from the day model, last counted a few seconds ago."""
-    lag = int(hashlib.sha256(facility.ref.encode()).hexdigest()[:4], 16) % 40
-    origin = moment - timedelta(seconds=lag)
+    origin = moment - facility.reporting_lag(40)
 
     def taken(at: datetime) -> int:
         return model.occupied(

@@ -17,11 +17,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hashlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -106,8 +105,7 @@ class OperatorApi:
 
     def facility(self, facility: Facility, moment: datetime) -> dict[str, Any]:
         """One facility as the API shows it at ``moment``."""
-        lag = int(hashlib.sha256(facility.ref.encode()).hexdigest()[:4], 16) % 90
-        updated = moment - timedelta(seconds=lag)
+        updated = moment - facility.reporting_lag(90)
         occupied = self.model.occupied(
             facility.character, facility.ref, facility.capacity, updated, facility.scale
         )

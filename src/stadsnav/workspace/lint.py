@@ -10,8 +10,9 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from stadsnav.workspace.files import Located, ParsedWorkspace, Place, parse_workspace
-from stadsnav.workspace.models import UPLINK_SOURCES, Dataset
+from stadsnav.workspace.models import Dataset
 from stadsnav.workspace.problems import Problem
+from stadsnav.workspace.sources import HttpPollSource
 from stadsnav.workspace.yamlpos import Path
 
 M = TypeVar("M", bound=BaseModel)
@@ -134,7 +135,7 @@ def _undecodable(parsed: ParsedWorkspace) -> Iterator[Problem]:
     without = [
         i.model.id
         for i in parsed.integrations
-        if i.model.codec is None and i.model.source.type in UPLINK_SOURCES
+        if i.model.codec is None and not isinstance(i.model.source, HttpPollSource)
     ]
     if not without or not parsed.complete("integrations"):
         return

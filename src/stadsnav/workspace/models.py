@@ -250,7 +250,6 @@ def _known_format(value: str) -> str:
 
 
 Format = Annotated[str, AfterValidator(_known_format)]
-DEFAULT_TOPICS = list(DEFAULT_UPLINK_TOPICS)
 
 
 class WebhookSource(StrictModel):
@@ -266,14 +265,12 @@ class MqttSource(StrictModel):
 
     type: Literal["mqtt"]
     format: Format = "auto"
-    topics: list[str] = Field(default_factory=lambda: list(DEFAULT_TOPICS))
+    topics: list[str] = Field(default_factory=lambda: list(DEFAULT_UPLINK_TOPICS))
     qos: Literal[0, 1, 2] = 1
     client_id: str | None = None
 
 
 Source = Annotated[WebhookSource | MqttSource | HttpPollSource, Field(discriminator="type")]
-UPLINK_SOURCES = ("webhook", "mqtt")
-"""Source types that deliver LoRaWAN uplink envelopes; the others deliver documents."""
 
 
 def _lookup_keys(value: Any) -> Any:
