@@ -19,8 +19,7 @@ from rich.table import Table
 
 from stadsnav.cli_codecs import codecs_app, decode
 from stadsnav.cli_devices import devices_app
-from stadsnav.codecs.registry import codec_ids
-from stadsnav.codecs.repository import workspace_codec_ids
+from stadsnav.codecs.repository import known_codecs
 from stadsnav.logs import configure_logging
 from stadsnav.model.times import local_time
 from stadsnav.workspace import (
@@ -54,11 +53,6 @@ def err() -> Console:
 
 
 WorkspaceArg = Annotated[Path, typer.Argument(help="Workspace folder (with stadsnav.toml).")]
-
-
-def known_codecs(workspace: Path) -> list[str]:
-    """Native codec ids and those imported into the workspace's ``codecs/`` folder."""
-    return [*codec_ids(), *workspace_codec_ids(workspace)]
 
 
 def _print_problems(problems: list[Problem]) -> None:

@@ -9,8 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from stadsnav.codecs.registry import codec_ids
-from stadsnav.codecs.repository import workspace_codec_ids
+from stadsnav.codecs.repository import known_codecs
 from stadsnav.model.times import local_time
 from stadsnav.pipeline.unknown_devices import UnknownDevice, adoption_csv, unknown_devices
 from stadsnav.workspace import Problem, Workspace, WorkspaceError, load_workspace
@@ -72,7 +71,7 @@ def import_command(
         _err().print(f"[red]{csv_path}: no such file[/]")
         raise typer.Exit(1)
     ws = _load(workspace)
-    known = [*codec_ids(), *workspace_codec_ids(ws.root)]
+    known = known_codecs(ws.root)
     devices, problems = read_device_csv(csv_path, known, ws)
     if problems:
         _print_problems(problems)

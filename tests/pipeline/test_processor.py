@@ -8,8 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stadsnav.cli import known_codecs
-from stadsnav.codecs.repository import import_codecs
+from stadsnav.codecs.repository import import_codecs, known_codecs
 from stadsnav.pipeline.processor import Batch, Processor, StageError
 from stadsnav.store.base import AttributeWrite, InboxMessage
 from stadsnav.workspace import Workspace, lint_workspace, load_workspace

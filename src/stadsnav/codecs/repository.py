@@ -19,6 +19,7 @@ import yaml
 
 from stadsnav.codecs.base import Codec
 from stadsnav.codecs.js import JsCodec
+from stadsnav.codecs.registry import codec_ids
 
 CODECS_FOLDER = "codecs"
 CODEC_SUFFIX = "-codec.yaml"
@@ -233,3 +234,8 @@ def _same(expected: object, actual: object) -> bool:
     if isinstance(expected, bool) or isinstance(actual, bool):
         return type(expected) is type(actual) and expected == actual
     return expected == actual
+
+
+def known_codecs(workspace_dir: Path) -> list[str]:
+    """Native codec ids and those imported into the workspace's ``codecs/`` folder."""
+    return [*codec_ids(), *workspace_codec_ids(workspace_dir)]
