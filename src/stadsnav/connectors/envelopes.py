@@ -54,6 +54,12 @@ FORMATS: tuple[str, ...] = (
 STATUS_FORMATS: tuple[str, ...] = (CHIRPSTACK_V4, CHIRPSTACK_V3)
 """The envelope formats whose device ``status`` events ``parse_status`` reads."""
 
+
+def reads_status(fmt: str) -> bool:
+    """Whether a source of this format may deliver device ``status`` events."""
+    return fmt == "auto" or fmt in STATUS_FORMATS
+
+
 # Netmore is left out: its envelope is an array, which parse_netmore takes whole.
 _OBJECT_PARSERS: dict[str | None, Callable[[dict[str, Any]], Uplink]] = {
     TTS_V3: parse_tts_v3,
@@ -68,12 +74,7 @@ _OBJECT_PARSERS: dict[str | None, Callable[[dict[str, Any]], Uplink]] = {
 
 def parse_uplink(body: bytes, fmt: str = "auto") -> Uplink:
     """Parse an envelope holding one uplink; ``fmt`` is one of ``FORMATS``."""
-    doc = _load(body)
-    if type(doc) is dict:
-        parser = _OBJECT_PARSERS.get(_detect_object(doc) if fmt == "auto" else fmt)
-        if parser is not None:
-            return parser(doc)
-    uplinks = _parse_other(doc, fmt)
+    uplinks = parse_uplinks(body, fmt)
     if len(uplinks) != 1:
         raise EnvelopeError(f"a Netmore batch of {len(uplinks)} uplinks: use parse_uplinks")
     return uplinks[0]

@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from stadsnav.api.plain import send_response, with_shortcut
 from stadsnav.api.problems import ApiError
 from stadsnav.connectors.base import Connector, register
-from stadsnav.connectors.envelopes import STATUS_FORMATS, EnvelopeError, envelope_message_id
+from stadsnav.connectors.envelopes import EnvelopeError, envelope_message_id, reads_status
 from stadsnav.pipeline.inbox import InboxFullError, InboxUnavailableError
 from stadsnav.store.base import NewInboxMessage
 from stadsnav.workspace.models import WebhookSource
@@ -93,7 +93,7 @@ class WebhookConnector(Connector):
         self._authorize(headers, source)
         body = await self._read_body(headers, receive)
         event = _event(scope) if scope["query_string"] else "up"
-        if event not in _KEPT_EVENTS or (event == "status" and not _reads_status(source.format)):
+        if event not in _KEPT_EVENTS or (event == "status" and not reads_status(source.format)):
             return _IGNORED
         content_type = headers.get(b"content-type", "").split(";")[0].strip().lower()
         if content_type not in _JSON_TYPES:
@@ -189,7 +189,3 @@ def _event(scope: Scope) -> str:
     query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
     event: str = query.get("event", "up")
     return event
-
-
-def _reads_status(fmt: str) -> bool:
-    return fmt == "auto" or fmt in STATUS_FORMATS

@@ -14,7 +14,12 @@ from stadsnav.codecs.base import Codec
 from stadsnav.codecs.registry import UnknownCodecError, get_codec
 from stadsnav.codecs.repository import load_workspace_codecs
 from stadsnav.connectors.documents import DocumentError, RecordError, parse_document
-from stadsnav.connectors.envelopes import STATUS_FORMATS, EnvelopeError, parse_status, parse_uplinks
+from stadsnav.connectors.envelopes import (
+    EnvelopeError,
+    parse_status,
+    parse_uplinks,
+    reads_status,
+)
 from stadsnav.mapping import CompiledMapping, MappingError, compile_mapping
 from stadsnav.mapping.engine import StaticWrites
 from stadsnav.model.render import format_time
@@ -515,7 +520,7 @@ class Processor:
 
 def _status_event(body: bytes, fmt: str) -> DeviceStatus | None:
     """The device status report a message holds instead of an uplink; None if it is not one."""
-    if fmt != "auto" and fmt not in STATUS_FORMATS:
+    if not reads_status(fmt):
         return None
     try:
         return parse_status(body, fmt)
