@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, ClassVar
 
 from fastapi import APIRouter
@@ -27,6 +28,19 @@ class Connector:
         self.workspace = workspace
         self.inbox = inbox
         self.metrics = metrics
+
+    def count_received(self, new: bool) -> None:
+        """Count one message taken in: new, or a duplicate the inbox already held."""
+        self._received[0 if new else 1].inc()
+
+    @cached_property
+    def _received(self) -> tuple[Any, Any]:
+        # A labelled child is looked up under a lock; the two hot ones are looked up once.
+        integration = self.integration.id
+        return (
+            self.metrics.messages_in.labels(integration),
+            self.metrics.messages_duplicate.labels(integration),
+        )
 
     def router(self) -> APIRouter | None:
         """Routes this connector serves, if any."""

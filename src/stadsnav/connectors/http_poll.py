@@ -441,8 +441,7 @@ class HttpPollConnector(Connector):
         integration = self.integration.id
         self.metrics.polls.labels(integration, "page").inc()
         for inbox_id in ids:
-            counter = self.metrics.messages_in if inbox_id else self.metrics.messages_duplicate
-            counter.labels(integration).inc()
+            self.count_received(inbox_id is not None)
         if problem is not None:
             self.metrics.poll_failures.labels(integration, problem.reason).inc()
             log.error("http_poll_stopped", integration=integration, url=url, error=str(problem))

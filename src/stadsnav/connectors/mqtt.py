@@ -147,8 +147,7 @@ class MqttConnector(Connector):
             # Waits for room rather than refusing: an MQTT sender cannot be told to retry,
             # and a message we do not acknowledge is redelivered only after a reconnect.
             new = await self.inbox.submit(inbox_message, wait=True)
-            counter = self.metrics.messages_in if new else self.metrics.messages_duplicate
-            counter.labels(self.integration.id).inc()
+            self.count_received(new)
         if message.qos > 0:
             client._client.ack(message.mid, message.qos)
 

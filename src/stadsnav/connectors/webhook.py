@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import os
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -120,20 +119,8 @@ class WebhookConnector(Connector):
             raise ApiError(
                 503, f"not accepted, retry later: {error}", headers={"Retry-After": "5"}
             ) from None
-        if not new:
-            self._counters[1].inc()
-            return _DUPLICATE
-        self._counters[0].inc()
-        return _ACCEPTED
-
-    @cached_property
-    def _counters(self) -> tuple[Any, Any]:
-        # A labelled child is looked up under a lock; the two hot ones are looked up once.
-        integration = self.integration.id
-        return (
-            self.metrics.messages_in.labels(integration),
-            self.metrics.messages_duplicate.labels(integration),
-        )
+        self.count_received(new)
+        return _ACCEPTED if new else _DUPLICATE
 
     def _authorize(self, headers: dict[bytes, str], source: WebhookSource) -> None:
         if source.token_env is None:
