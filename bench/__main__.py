@@ -1,8 +1,12 @@
-"""``python -m bench [webhook|mqtt|pipeline|entity|parking ...] [--quick]``: run, print a table."""
+"""``python -m bench [webhook|mqtt|pipeline|entity|parking ...] [--quick]``: run, print a table.
+
+``python -m bench soak [--minutes N]`` runs the soak instead (see ``bench.soak``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -25,6 +29,10 @@ BENCHES: dict[str, tuple[Bench, int, int]] = {
 
 def main() -> None:
     """Run the chosen benchmarks (all by default) and print the table; exit 0 even on misses."""
+    if sys.argv[1:2] == ["soak"]:
+        from bench import soak  # not with the others: it needs the reliability suite's harness
+
+        sys.exit(soak.main(sys.argv[2:]))
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(BENCHES)}")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a quick look")

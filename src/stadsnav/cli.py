@@ -9,77 +9,38 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
-from rich.console import Console
-from rich.table import Table
 
 from stadsnav.cli_codecs import codecs_app, decode
+from stadsnav.cli_common import WorkspaceArg, err, load_checked, out, print_problems
+from stadsnav.cli_deadletters import deadletters_app
 from stadsnav.cli_devices import devices_app
 from stadsnav.codecs.repository import known_codecs
 from stadsnav.logs import configure_logging
-from stadsnav.model.times import local_time
 from stadsnav.workspace import (
     HttpPollSource,
-    Problem,
     Workspace,
-    WorkspaceError,
     lint_workspace,
-    load_workspace,
 )
 from stadsnav.workspace.sources import ApiKeyAuth
 
 app = typer.Typer(
     help="Stadsnav: connect vendors' systems, serve the city's data.", no_args_is_help=True
 )
-deadletters = typer.Typer(help="Inspect and replay messages the pipeline could not process.")
-app.add_typer(deadletters, name="deadletters")
+app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(codecs_app, name="codecs")
 app.add_typer(devices_app, name="devices")
 app.command()(decode)
-
-
-def out() -> Console:
-    """Standard output, sized to the terminal at the time of printing."""
-    return Console(soft_wrap=True)
-
-
-def err() -> Console:
-    """Standard error, sized to the terminal at the time of printing."""
-    return Console(stderr=True, soft_wrap=True)
-
-
-WorkspaceArg = Annotated[Path, typer.Argument(help="Workspace folder (with stadsnav.toml).")]
-
-
-def _print_problems(problems: list[Problem]) -> None:
-    for problem in problems:
-        style = "red" if problem.severity == "error" else "yellow"
-        err().print(f"[{style}]{problem.severity}[/]: {problem}", highlight=False)
-
-
-def _load(path: Path) -> Workspace:
-    """The workspace, or exit 2 after printing every problem in it."""
-    problems = lint_workspace(path, known_codecs=known_codecs(path))
-    if any(p.severity == "error" for p in problems):
-        _print_problems(problems)
-        err().print(f"[red]{path}: the workspace has errors; fix them and start again.[/]")
-        raise typer.Exit(2)
-    try:
-        return load_workspace(path)
-    except WorkspaceError as error:
-        _print_problems(error.problems)
-        raise typer.Exit(2) from None
 
 
 @app.command()
 def lint(workspace: WorkspaceArg) -> None:
     """Check a workspace; print every problem with file, line and field; exit 1 on errors."""
     problems = lint_workspace(workspace, known_codecs=known_codecs(workspace))
-    _print_problems(problems)
+    print_problems(problems)
     errors = sum(p.severity == "error" for p in problems)
     if errors:
         err().print(f"[red]{errors} error(s)[/] in {workspace}")
@@ -141,7 +102,7 @@ def run(
 ) -> None:
     """Serve the APIs and ingest the workspace's integrations until stopped (Ctrl-C / SIGTERM)."""
     configure_logging(log_level.upper())
-    ws = _load(workspace)
+    ws = load_checked(workspace)
     _server(ws, host, port, ingest).run()
 
 
@@ -154,7 +115,7 @@ def demo(
 ) -> None:
     """Run the platform with the beach sensor simulator feeding it; print the URLs to open."""
     configure_logging("WARNING")
-    ws = _load(workspace)
+    ws = load_checked(workspace)
     # The demo's operators are simulators: any API key their feeds name and the environment
     # lacks gets a demo value, which the simulators then expect. Real keys live only there.
     for name in _api_key_variables(ws):
@@ -228,61 +189,6 @@ async def _demo(
         await simulator
     if parking is not None:
         await parking.stop()
-
-
-@deadletters.command("list")
-def deadletters_list(
-    workspace: WorkspaceArg,
-    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
-    integration: Annotated[str | None, typer.Option(help="Only this integration's.")] = None,
-) -> None:
-    """Show dead letters: when, which integration, which stage, why."""
-    from stadsnav.store.factory import open_store
-
-    ws = _load(workspace)
-    store = open_store(ws.settings.storage.resolved_url(ws.root))
-    store.migrate()
-    letters = store.dead_letters(limit, integration)
-    table = Table("id", "failed at", "integration", "stage", "reason", "message id")
-    for letter in letters:
-        table.add_row(
-            str(letter.id),
-            local_time(letter.failed_at, ws.settings.workspace.timezone),
-            letter.source,
-            letter.stage,
-            letter.reason,
-            letter.message_id,
-        )
-    out().print(table)
-    out().print(f"{len(letters)} dead letter(s) shown")
-    store.close()
-
-
-@deadletters.command("replay")
-def deadletters_replay(
-    workspace: WorkspaceArg,
-    ids: Annotated[
-        list[int] | None, typer.Argument(help="Dead letter ids; none means all.")
-    ] = None,
-) -> None:
-    """Put dead letters back in the inbox (after fixing their cause) and process them now."""
-    from stadsnav.metrics import Metrics
-    from stadsnav.pipeline.processor import Processor
-    from stadsnav.pipeline.runner import PipelineRunner
-    from stadsnav.store.factory import open_store
-
-    ws = _load(workspace)
-    store = open_store(ws.settings.storage.resolved_url(ws.root))
-    store.migrate()
-    moved = store.replay_dead_letters(ids or None)
-    result = PipelineRunner(
-        store, Processor(ws, store), Metrics(), ws.settings.pipeline.batch_size
-    ).drain()
-    out().print(
-        f"replayed {moved} message(s): {result.messages - result.dead} stored, "
-        f"{result.dead} dead-lettered again"
-    )
-    store.close()
 
 
 def main() -> None:

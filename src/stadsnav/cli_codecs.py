@@ -10,10 +10,10 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from stadsnav.cli_common import WorkspaceArg, err, out
 from stadsnav.codecs.base import Codec
 from stadsnav.codecs.registry import UnknownCodecError, codec_ids, get_codec
 from stadsnav.codecs.repository import (
@@ -35,18 +35,9 @@ codecs_app = typer.Typer(
     no_args_is_help=True,
 )
 
-WorkspaceArg = Annotated[Path, typer.Argument(help="Workspace folder (with stadsnav.toml).")]
 OptionalWorkspace = Annotated[
     Path | None, typer.Option(help="Workspace with imported codecs (default: current folder).")
 ]
-
-
-def _out() -> Console:
-    return Console(soft_wrap=True)
-
-
-def _err() -> Console:
-    return Console(stderr=True, soft_wrap=True)
 
 
 def _default_workspace(workspace: Path | None) -> Path | None:
@@ -63,9 +54,9 @@ def import_command(
     """Copy every codec (YAML + script) of a device repository into WORKSPACE/codecs."""
     total = len(codec_files(src / "vendor"))
     if not total:
-        _err().print(f"[red]{src}: no vendor/<vendor>/<model>-codec.yaml files[/]")
+        err().print(f"[red]{src}: no vendor/<vendor>/<model>-codec.yaml files[/]")
         raise typer.Exit(2)
-    with Progress(console=_err(), transient=True) as progress:
+    with Progress(console=err(), transient=True) as progress:
         task = progress.add_task("importing codecs", total=total)
 
         def advance(codec: ImportedCodec) -> None:
@@ -73,10 +64,10 @@ def import_command(
 
         imported = import_codecs(src, workspace, advance)
     for skipped in (codec for codec in imported if not codec.ok):
-        _err().print(f"[yellow]skipped[/] {skipped.id}: {skipped.problem}", highlight=False)
+        err().print(f"[yellow]skipped[/] {skipped.id}: {skipped.problem}", highlight=False)
     done = [codec for codec in imported if codec.ok]
     examples = sum(codec.examples for codec in done)
-    _out().print(
+    out().print(
         f"imported {len(done)} codec(s) with {examples} example(s) into "
         f"{workspace / CODECS_FOLDER}; {len(imported) - len(done)} skipped",
         highlight=False,
@@ -93,7 +84,7 @@ def examples_command(
     if codec_id is not None:
         specs = [s for s in specs if isinstance(s, CodecSpec) and s.id == codec_id]
         if not specs:
-            _err().print(f"[red]no imported codec {codec_id!r} in {workspace}[/]")
+            err().print(f"[red]no imported codec {codec_id!r} in {workspace}[/]")
             raise typer.Exit(2)
     table = Table("codec", "example", "result", "difference")
     failures = passes = 0
@@ -107,8 +98,8 @@ def examples_command(
             failures += not result.passed
             verdict = "[green]pass[/]" if result.passed else "[red]FAIL[/]"
             table.add_row(result.codec_id, result.description, verdict, "\n".join(result.diff))
-    _out().print(table)
-    _out().print(f"{passes} passed, {failures} failed", highlight=False)
+    out().print(table)
+    out().print(f"{passes} passed, {failures} failed", highlight=False)
     if failures:
         raise typer.Exit(1)
 
@@ -131,7 +122,7 @@ def list_command(
     folder = _default_workspace(workspace)
     for imported in workspace_codec_ids(folder) if folder is not None else []:
         table.add_row(imported, "javascript")
-    _out().print(table)
+    out().print(table)
 
 
 def decode(
@@ -151,14 +142,14 @@ def decode(
 
 def _payload(hex_text: str | None, b64_text: str | None) -> bytes:
     if (hex_text is None) == (b64_text is None):
-        _err().print("[red]give the payload with exactly one of --hex and --b64[/]")
+        err().print("[red]give the payload with exactly one of --hex and --b64[/]")
         raise typer.Exit(2)
     try:
         if hex_text is not None:
             return bytes.fromhex(hex_text)
         return base64.b64decode(str(b64_text), validate=True)
     except (ValueError, binascii.Error) as error:
-        _err().print(f"[red]the payload does not decode: {error}[/]")
+        err().print(f"[red]the payload does not decode: {error}[/]")
         raise typer.Exit(2) from None
 
 
@@ -174,5 +165,5 @@ def _codec(codec_id: str, workspace: Path | None) -> Codec:
                 return spec.codec()
         suggestions += get_close_matches(codec_id, workspace_codec_ids(workspace), n=3)
     hint = f"; close matches: {', '.join(suggestions)}" if suggestions else ""
-    _err().print(f"[red]unknown codec id {codec_id!r}{hint}[/]", highlight=False)
+    err().print(f"[red]unknown codec id {codec_id!r}{hint}[/]", highlight=False)
     raise typer.Exit(2)

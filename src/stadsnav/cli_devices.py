@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from stadsnav.cli_common import WorkspaceArg, err, load_checked, out, print_problems
 from stadsnav.codecs.repository import known_codecs
 from stadsnav.model.times import local_time
 from stadsnav.pipeline.unknown_devices import UnknownDevice, adoption_csv, unknown_devices
-from stadsnav.workspace import Problem, Workspace, WorkspaceError, load_workspace
 from stadsnav.workspace.device_csv import DeviceFileError, read_device_csv, write_devices_yaml
 
 devices_app = typer.Typer(
@@ -20,31 +19,7 @@ devices_app = typer.Typer(
     no_args_is_help=True,
 )
 
-WorkspaceArg = Annotated[Path, typer.Argument(help="Workspace folder (with stadsnav.toml).")]
 DEFAULT_SCAN = 10_000
-
-
-def _out() -> Console:
-    return Console(soft_wrap=True)
-
-
-def _err() -> Console:
-    return Console(stderr=True, soft_wrap=True)
-
-
-def _print_problems(problems: list[Problem]) -> None:
-    for problem in problems:
-        _err().print(f"[red]error[/]: {problem}", highlight=False, markup=True)
-
-
-def _load(path: Path) -> Workspace:
-    """The workspace, or exit 2 after printing every problem in it."""
-    try:
-        return load_workspace(path)
-    except WorkspaceError as error:
-        _print_problems([p for p in error.problems if p.is_error])
-        _err().print(f"[red]{path}: the workspace has errors; fix them first.[/]")
-        raise typer.Exit(2) from None
 
 
 def _target(workspace: Path, csv_path: Path, into: Path | None) -> Path:
@@ -68,33 +43,33 @@ def import_command(
 ) -> None:
     """Register the devices of a CSV file; on any error print every problem and import none."""
     if not csv_path.is_file():
-        _err().print(f"[red]{csv_path}: no such file[/]")
+        err().print(f"[red]{csv_path}: no such file[/]")
         raise typer.Exit(1)
-    ws = _load(workspace)
+    ws = load_checked(workspace)
     known = known_codecs(ws.root)
     devices, problems = read_device_csv(csv_path, known, ws)
     if problems:
-        _print_problems(problems)
-        _err().print(
+        print_problems(problems)
+        err().print(
             f"[red]{len(problems)} error(s)[/] in {csv_path}: nothing imported "
             f"({len(devices)} valid row(s))"
         )
         raise typer.Exit(1)
     target = _target(ws.root, csv_path, into)
     if target.parent.resolve() != ws.root / "devices" or target.suffix not in (".yaml", ".yml"):
-        _err().print(f"[red]{target}: the registry is read from devices/*.yaml only[/]")
+        err().print(f"[red]{target}: the registry is read from devices/*.yaml only[/]")
         raise typer.Exit(1)
     shown = target.relative_to(ws.root) if target.is_relative_to(ws.root) else target
     verb = "append to" if target.exists() else "write"
     if dry_run:
-        _out().print(f"dry run: {len(devices)} device(s) are valid; would {verb} {shown}")
+        out().print(f"dry run: {len(devices)} device(s) are valid; would {verb} {shown}")
         return
     try:
         write_devices_yaml(devices, target, comment=f"Imported from {csv_path.name}.")
     except DeviceFileError as error:
-        _err().print(f"[red]{error}[/]")
+        err().print(f"[red]{error}[/]")
         raise typer.Exit(1) from None
-    _out().print(
+    out().print(
         f"registered {len(devices)} device(s) in {shown} ({verb}); "
         "commit it, then `stadsnav deadletters replay` processes their dead-lettered messages"
     )
@@ -114,7 +89,7 @@ def unknown_command(
     """List devices seen but not registered (their uplinks are dead letters), and how to adopt."""
     from stadsnav.store.factory import open_store
 
-    ws = _load(workspace)
+    ws = load_checked(workspace)
     store = open_store(ws.settings.storage.resolved_url(ws.root))
     try:
         store.migrate()
@@ -122,19 +97,19 @@ def unknown_command(
     finally:
         store.close()
     if not found:
-        _out().print("no unknown devices: every dead-lettered uplink comes from a registered one")
+        out().print("no unknown devices: every dead-lettered uplink comes from a registered one")
         return
-    _out().print(_table(found, ws.settings.workspace.timezone))
+    out().print(_table(found, ws.settings.workspace.timezone))
     skeleton = adoption_csv(found, ws)
-    _out().print(f"{len(found)} unknown device(s). To adopt them, complete this CSV:")
+    out().print(f"{len(found)} unknown device(s). To adopt them, complete this CSV:")
     if csv_out is None:
-        _out().print(skeleton, end="", highlight=False, markup=False)
+        out().print(skeleton, end="", highlight=False, markup=False)
         csv_name = "unknown-devices.csv"
     else:
         csv_out.write_text(skeleton, encoding="utf-8")
-        _out().print(f"  written to {csv_out}")
+        out().print(f"  written to {csv_out}")
         csv_name = str(csv_out)
-    _out().print(
+    out().print(
         "fill in codec, lon, lat, site and measures (names are the network server's), then run\n"
         f"  stadsnav devices import {csv_name} {workspace}\n"
         f"  stadsnav deadletters replay {workspace}    # processes their dead-lettered messages",

@@ -58,7 +58,28 @@ class Metrics:
         )
         self.inbox_pending = Gauge(
             "stadsnav_inbox_pending",
-            "Messages committed but not yet processed.",
+            "Messages committed to the inbox table but not yet processed by the pipeline.",
+            registry=self.registry,
+        )
+        self.inbox_queue = Gauge(
+            "stadsnav_inbox_queue",
+            "Messages received and waiting in memory for their inbox commit, their senders not "
+            "yet answered (at most the inbox writer's max_pending, 10,000 by default; beyond "
+            "that senders are refused with 503 and Retry-After).",
+            registry=self.registry,
+        )
+        self.messages_deferred = Counter(
+            "stadsnav_messages_deferred",
+            "Messages refused with 503 and Retry-After, to be sent again, per integration and "
+            "reason (full: the inbox queue is full; stalled: the store did not finish a commit "
+            "in time; failed: the store refused the last commit; stopping).",
+            ["integration", "reason"],
+            registry=self.registry,
+        )
+        self.poll_paused = Gauge(
+            "stadsnav_poll_paused",
+            "1 while a polled integration waits for the inbox to take pages again, else 0.",
+            ["integration"],
             registry=self.registry,
         )
         self.pipeline_lag = Gauge(

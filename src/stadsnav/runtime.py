@@ -54,6 +54,7 @@ class Runtime:
         )
         self.worker = PipelineWorker(self.runner, settings.poll_interval, settings.gather_seconds)
         self.inbox = InboxWriter(self.store, on_commit=self.worker.wake)
+        self.metrics.inbox_queue.set_function(lambda: self.inbox.waiting)
         self.connectors: list[Connector] = [
             connector_for(integration, self.workspace, self.inbox, self.metrics)
             for integration in self.workspace.integrations.values()

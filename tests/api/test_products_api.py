@@ -8,26 +8,35 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
+from stadsnav.api.products.view import ProductView
 from stadsnav.runtime import Runtime
 from stadsnav.store.base import NewInboxMessage
-from support import UplinkFactory, process_inbox
+from stadsnav.workspace import Workspace
+from support import SUNDSVALL_BEACH_PAYLOAD, UplinkFactory, process_inbox
 
 BYSKE = "urn:ngsi-ld:Beach:se:skelleftea:byske-havsbad"
 BYSKE_HARBOUR = "21.2300,64.9500"
+BYSKE_SENSOR = "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
 
 
-def ingest_at(runtime: Runtime, make_uplink: UplinkFactory, moments: list[datetime]) -> None:
-    """One Sundsvall payload (19.3 °C) from Byske at each moment, through the pipeline."""
+def ingest_at(
+    runtime: Runtime,
+    make_uplink: UplinkFactory,
+    moments: list[datetime],
+    payload: bytes = SUNDSVALL_BEACH_PAYLOAD,
+    first: int = 0,
+) -> None:
+    """One payload (by default Sundsvall's, 19.3 °C) from Byske at each moment, processed."""
     runtime.store.inbox_append(
         [
             NewInboxMessage(
                 "beach-sensors-tts",
-                f"p{i}",
+                f"p{payload.hex()}-{i}",
                 moment,
                 "application/json",
-                make_uplink(received_at=moment, f_cnt=i),
+                make_uplink(received_at=moment, f_cnt=i, payload=payload),
             )
-            for i, moment in enumerate(moments)
+            for i, moment in enumerate(moments, first)
         ]
     )
     process_inbox(runtime)
@@ -48,10 +57,10 @@ def test_fresh_temperature_is_current(
     assert byske["waterTemperature"] == 19.3
     assert byske["stale"] is False
     assert byske["location"]["type"] == "Point"
-    assert byske["sensor"] == "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
+    assert byske["sensor"] == BYSKE_SENSOR
     assert body["meta"]["units"] == {"waterTemperature": "CEL"}
     assert body["meta"]["licence"] == "CC0-1.0"
-    assert body["meta"]["staleAfterSeconds"] == 7200
+    assert body["meta"]["staleAfterSeconds"] == 2400  # twice the sensors' 20-minute interval
     others = [item for item in body["data"] if item["id"] != BYSKE]
     assert others
     assert all(item["waterTemperature"] is None and item["stale"] for item in others)
@@ -65,6 +74,46 @@ def test_old_temperature_is_marked_stale(
     assert byske["id"] == BYSKE
     assert byske["waterTemperature"] == 19.3
     assert byske["stale"] is True
+
+
+def test_silent_for_more_than_twice_the_20_minute_interval_is_stale(
+    workspace: Workspace, runtime: Runtime, make_uplink: UplinkFactory
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    ingest_at(runtime, make_uplink, [now])
+    clock = [now + timedelta(minutes=39)]
+    view = ProductView(workspace.products["beaches"], workspace, clock=lambda: clock[0])
+    assert beach(view.items(runtime.store))["stale"] is False
+    # No message arrives meanwhile: the item ages at the time it is asked for.
+    clock[0] = now + timedelta(minutes=41)
+    assert beach(view.items(runtime.store))["stale"] is True
+
+
+def test_a_reading_unchanged_for_a_day_is_suspect_until_it_changes(
+    client: TestClient, runtime: Runtime, make_uplink: UplinkFactory
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    day = [now - timedelta(minutes=20 * n) for n in range(75, -1, -1)]  # 25 h, every 20 min
+    ingest_at(runtime, make_uplink, day[:-3])
+    # The last hour in batches of its own: they are judged against the stored history.
+    ingest_at(runtime, make_uplink, day[-3:], first=len(day) - 3)
+    byske = client.get("/api/v1/beaches/byske-havsbad").json()["data"]
+    assert (byske["waterTemperature"], byske["stale"], byske["suspect"]) == (19.3, False, True)
+    issues = client.get(f"/ngsi-ld/v1/entities/{BYSKE_SENSOR}").json()["qualityIssues"]["value"]
+    assert issues == ["temperature = 19.3 has not changed for longer than P1D: a stuck sensor?"]
+    ingest_at(runtime, make_uplink, [now + timedelta(seconds=1)], bytes.fromhex("0c00c2"))
+    byske = client.get("/api/v1/beaches/byske-havsbad").json()["data"]
+    assert (byske["waterTemperature"], byske["suspect"]) == (19.4, False)
+    entity = client.get(f"/ngsi-ld/v1/entities/{BYSKE_SENSOR}").json()
+    assert entity["qualityIssues"]["value"] == []
+
+
+def test_a_reading_unchanged_for_less_than_a_day_is_not_suspect(
+    client: TestClient, runtime: Runtime, make_uplink: UplinkFactory
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    ingest_at(runtime, make_uplink, [now - timedelta(minutes=20 * n) for n in range(71, -1, -1)])
+    assert client.get("/api/v1/beaches/byske-havsbad").json()["data"]["suspect"] is False
 
 
 def test_near_sorts_by_distance_and_filters_by_radius(client: TestClient) -> None:
@@ -168,6 +217,7 @@ def test_beach_items_keep_their_shape(client: TestClient) -> None:
         "waterTemperature",
         "observedAt",
         "stale",
+        "suspect",
         "sensor",
     ]
     listing = client.get("/openapi.json").json()["paths"]["/api/v1/beaches"]["get"]

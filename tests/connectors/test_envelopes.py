@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stadsnav.connectors.envelopes import EnvelopeError, detect_format, parse_status, parse_uplink
+from stadsnav.connectors.envelopes_common import usable_id
 from stadsnav.model.uplink import DeviceStatus, Uplink
 from support import json_values
 
@@ -652,3 +653,21 @@ def test_what_is_not_a_status_event(
 def test_a_status_event_that_is_not_an_object() -> None:
     with pytest.raises(EnvelopeError, match=r"^status event is not a JSON object but an array$"):
         parse_status(b"[]")
+
+
+@pytest.mark.parametrize(
+    "unusable",
+    ["as:up:01H\x00X", "as:up:" + "x" * 200, "as:up:line\nbreak", ""],
+    ids=["nul", "too-long", "control-character", "empty"],
+)
+def test_an_id_no_store_can_index_falls_back_to_device_counter_and_time(unusable: str) -> None:
+    doc = orjson.loads((ENVELOPES / TTS_TTN).read_bytes())
+    doc["correlation_ids"] = [unusable]
+    doc["uplink_message"].pop("correlation_ids", None)
+    uplink = parse_uplink(orjson.dumps(doc), "tts_v3")
+    assert uplink.message_id.startswith(f"{doc['end_device_ids']['dev_eui'].lower()}:")
+    assert usable_id(uplink.message_id)
+
+    chirpstack = orjson.loads((ENVELOPES / CS_DOCS).read_bytes())
+    chirpstack["deduplicationId"] = unusable
+    assert usable_id(parse_uplink(orjson.dumps(chirpstack), "chirpstack_v4").message_id)

@@ -12,6 +12,7 @@ import contextlib
 import gzip
 import itertools
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -843,6 +844,77 @@ def test_a_failing_store_costs_a_retry_not_the_poller(platform: Platform) -> Non
 
     asyncio.run(scenario())
     assert len(platform.inbox_messages()) == 1
+
+
+CURSOR = {"records": "items", "pagination": {"type": "cursor"}}
+
+
+def test_a_full_inbox_pauses_the_poll_before_it_fetches(platform: Platform) -> None:
+    platform.inbox.max_pending = 0  # as when pushed messages fill the queue
+
+    async def scenario() -> None:
+        async with serve(cursor_feed(None, asyncio.Event())) as [feed]:
+            connector = platform.connector("ulm", url=f"{feed.url}/spots", **CURSOR)
+            sleep = quiet(connector)
+            await connector.start()
+            await until(lambda: len(sleep.retries) >= 3)
+            assert feed.requests == []  # a page fetched now could not be committed
+            assert sleep.retries[:3] == [1.0, 1.0, 1.0]  # the inbox's Retry-After
+            paused = connector.status()["paused"]
+            assert paused is not None
+            assert "waiting for the store" in paused
+            assert platform.metric("stadsnav_poll_paused", integration="ulm") == 1
+            assert platform.store.poll_state("ulm") is None
+
+            platform.inbox.max_pending = 10_000
+            await until(lambda: len(feed.requests) == 4 and connector.state.next_url is None)
+            await connector.stop()
+            assert connector.status()["paused"] is None
+            assert platform.metric("stadsnav_poll_paused", integration="ulm") == 0
+
+    asyncio.run(scenario())
+    assert len(platform.inbox_messages("ulm")) == 4
+
+
+def test_a_refused_commit_keeps_the_cursor_and_pauses_until_the_store_takes_it(
+    platform: Platform,
+) -> None:
+    store = platform.store
+    assert isinstance(store, SqliteStore)
+    admin = sqlite3.connect(store.path, isolation_level=None)
+
+    async def scenario() -> None:
+        release = asyncio.Event()
+        async with serve(cursor_feed(3, release)) as [feed]:
+            connector = platform.connector("ulm", url=f"{feed.url}/spots", **CURSOR)
+            quiet(connector)
+            await connector.start()
+            await until(lambda: len(feed.requests) == 3)  # pages 1, 2 committed; 3 hangs
+            admin.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON inbox "
+                "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+            release.set()
+            await until(lambda: len(feed.requests) >= 5)  # page 3 fetched again, not page 4
+            paused = connector.status()["paused"]
+            assert paused is not None
+            assert "disk full" in paused
+            assert platform.metric("stadsnav_poll_paused", integration="ulm") == 1
+            saved = store.poll_state("ulm")
+            assert saved is not None
+            assert saved["next_url"] == f"{feed.url}/spots?cursor=c3"
+            assert connector.state.next_url == saved["next_url"]
+
+            admin.execute("DROP TRIGGER refuse")
+            await until(lambda: connector.state.next_url is None and connector.paused is None)
+            await connector.stop()
+            assert set(feed.paths()[2:-1]) == {"/spots?cursor=c3"}
+            assert feed.paths()[-1] == "/spots?cursor=c4"
+
+    asyncio.run(scenario())
+    admin.close()
+    messages = platform.inbox_messages("ulm")
+    assert [spot for m in messages for spot in orjson.loads(m.body)["items"]] == SPOTS
 
 
 def test_one_hanging_feed_does_not_stall_another(platform: Platform) -> None:

@@ -8,6 +8,7 @@ import os
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import orjson
 import paho.mqtt.client as paho
@@ -281,3 +282,57 @@ def test_a_failure_before_the_commit_leaves_the_message_with_the_broker(
             await mqtt_runtime.stop()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_a_message_over_max_message_bytes_is_dropped(
+    mqtt_runtime: Runtime, make_uplink: UplinkFactory, protocol: Literal["5", "3.1.1"]
+) -> None:
+    """MQTT 5: the broker honours our Maximum Packet Size. 3.1.1: the connector drops it, read."""
+    mqtt_runtime.workspace.settings.mqtt.protocol = protocol
+    mqtt_runtime.workspace.settings.mqtt.max_message_bytes = 16 * 1024
+    first, second = uplinks(make_uplink, 2)
+    # The same uplink padded: had it been taken in, ``first`` would be a conflict dead letter.
+    large = orjson.dumps({**orjson.loads(first), "padding": "x" * 64 * 1024})
+    labels = {"integration": "beach-sensors-mqtt", "reason": "too_large"}
+
+    async def scenario() -> None:
+        await mqtt_runtime.start()
+        try:
+            await asyncio.wait_for(connected(mqtt_runtime), 10)
+            await asyncio.to_thread(publish, topic_of(mqtt_runtime), [large, first, second])
+            await wait_stored(mqtt_runtime, 2)
+            assert mqtt_runtime.store.dead_letters() == []
+        finally:
+            await mqtt_runtime.stop()
+
+    asyncio.run(scenario())
+    dropped = mqtt_runtime.metrics.registry.get_sample_value(
+        "stadsnav_messages_rejected_total", labels
+    )
+    assert dropped == (1 if protocol == "3.1.1" else None)
+
+
+def test_the_session_of_an_mqtt_3_1_1_connection_outlives_a_stop(
+    mqtt_runtime: Runtime, make_uplink: UplinkFactory
+) -> None:
+    """A broker without MQTT 5 keeps our session too: clean_session=False."""
+    mqtt_runtime.workspace.settings.mqtt.protocol = "3.1.1"
+
+    async def first_run() -> None:
+        await mqtt_runtime.start()
+        await asyncio.wait_for(connected(mqtt_runtime), 10)
+        await mqtt_runtime.stop()
+
+    asyncio.run(first_run())
+    publish(topic_of(mqtt_runtime), uplinks(make_uplink, 5))
+    again = Runtime.open(mqtt_runtime.workspace)
+
+    async def second_run() -> None:
+        await again.start()
+        try:
+            await wait_stored(again, 5)
+        finally:
+            await again.stop()
+
+    asyncio.run(second_run())

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import orjson
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg import sql as pgsql
 
 from stadsnav.api.app import create_app
 from stadsnav.connectors.webhook import WebhookConnector
 from stadsnav.runtime import Runtime
+from stadsnav.store.base import ContextStore
+from stadsnav.store.postgres import PostgresStore
+from stadsnav.store.sqlite import SqliteStore
 from stadsnav.workspace import Workspace
 from support import BYSKE_SENSOR, SHARED_DATA, UplinkFactory, wait_for
 
@@ -124,8 +131,69 @@ def test_a_full_inbox_is_503_with_retry_after(
     runtime.inbox.max_pending = 0
     response = client.post(URL, content=make_uplink(), headers=JSON)
     assert response.status_code == 503
-    assert response.headers["retry-after"] == "5"
+    assert response.headers["retry-after"] == "1"
     assert response.json()["status"] == 503
+    assert deferred(runtime, "full") == 1
+
+
+def test_a_refusing_store_is_503_with_retry_after_until_it_commits_again(
+    client: TestClient, runtime: Runtime, make_uplink: UplinkFactory
+) -> None:
+    runtime.inbox.retry_delay = 0.5
+    allow = refuse_inbox_inserts(runtime.store)
+    first = client.post(URL, content=make_uplink(f_cnt=1), headers=JSON)
+    assert first.status_code == 503
+    assert first.headers["retry-after"] == "1"
+    assert "could not commit" in first.json()["detail"]
+    assert "disk full" not in first.json()["detail"]  # the store's own words stay in the log
+    # Refused at once while the store is known to fail: no sender waits on a commit attempt.
+    assert client.post(URL, content=make_uplink(f_cnt=2), headers=JSON).status_code == 503
+    assert deferred(runtime, "failed") == 2
+    allow()
+    time.sleep(0.6)
+    assert client.post(URL, content=make_uplink(f_cnt=3), headers=JSON).status_code == 202
+    wait_for(lambda: runtime.store.get_entity(ENTITY) is not None)
+    assert len(runtime.store.history(ENTITY, ["temperature"])["temperature"]) == 1
+
+
+def deferred(runtime: Runtime, reason: str) -> float:
+    labels = {"integration": "beach-sensors-tts", "reason": reason}
+    return (
+        runtime.metrics.registry.get_sample_value("stadsnav_messages_deferred_total", labels) or 0
+    )
+
+
+def refuse_inbox_inserts(store: ContextStore) -> Callable[[], None]:
+    """Make every inbox insert fail, as a full disk would; returns what lifts it."""
+    if isinstance(store, SqliteStore):
+        lite = sqlite3.connect(store.path, isolation_level=None)
+        lite.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON inbox "
+            "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+
+        def allow_sqlite() -> None:
+            lite.execute("DROP TRIGGER refuse")
+            lite.close()
+
+        return allow_sqlite
+    assert isinstance(store, PostgresStore)
+    assert store.schema is not None
+    pg = psycopg.connect(store.conninfo, autocommit=True)
+    pg.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(store.schema)))
+    pg.execute(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql "
+        "AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$"
+    )
+    pg.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION refuse()"
+    )
+
+    def allow_postgres() -> None:
+        pg.execute("DROP TRIGGER refuse ON inbox")
+        pg.close()
+
+    return allow_postgres
 
 
 def test_a_streamed_body_is_joined_and_capped_without_content_length(

@@ -31,7 +31,13 @@ def test_sundsvall_payload_becomes_water_quality_observed(
     received = datetime(2026, 7, 1, 12, 0, 5, tzinfo=UTC)
     writes = Processor(workspace).process(inbox_message(make_uplink(received_at=received)))
     by_name = {w.name: w for w in writes if w.entity_type == "WaterQualityObserved"}
-    assert set(by_name) == {"temperature", "refPointOfInterest", "location", "refDevice"}
+    assert set(by_name) == {
+        "temperature",
+        "refPointOfInterest",
+        "location",
+        "refDevice",
+        "qualityIssues",
+    }
     temperature = by_name["temperature"]
     assert temperature.entity_id == "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
     assert temperature.entity_type == "WaterQualityObserved"

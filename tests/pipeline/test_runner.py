@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stadsnav.metrics import Metrics
-from stadsnav.pipeline.processor import Processor
+from stadsnav.pipeline.processor import Batch, Processor
 from stadsnav.pipeline.runner import BatchResult, PipelineRunner, PipelineWorker
 from stadsnav.store import sql
 from stadsnav.store.base import AttributeWrite, ContextStore, InboxMessage, NewInboxMessage
@@ -66,9 +67,8 @@ def test_the_same_observation_twice_is_stored_once(
     receive(runner.store, [body])
     runner.drain()
     receive(runner.store, [body])  # a network server's retry after the first was processed
-    result = runner.drain()
-    assert result.messages == 1
-    assert result.stored == 0
+    assert runner.store.inbox_stats()[0] == 0  # recognised at the inbox: the id was seen
+    assert runner.drain().messages == 0
     assert len(runner.store.history(ENTITY)["temperature"]) == 1
 
 
@@ -135,6 +135,79 @@ def test_a_message_the_store_always_refuses_is_dead_lettered_after_its_attempts(
     [letter] = store.dead_letters()
     assert (letter.stage, letter.reason) == ("store", "not stored after 3 attempts")
     assert store.inbox_stats() == (0, None)
+
+
+class _CrashesOnFirstMessage(Processor):
+    """Crashes on message m0 as a buggy codec would (not a ``StageError`` verdict)."""
+
+    def process(self, message: InboxMessage, batch: Batch | None = None) -> list[AttributeWrite]:
+        if message.message_id == "m0":
+            raise ZeroDivisionError("division by zero in a codec")
+        return super().process(message, batch)
+
+
+def test_a_crashing_message_is_retried_with_backoff_then_dead_lettered(
+    workspace: Workspace, make_uplink: UplinkFactory, tmp_path: Path
+) -> None:
+    workspace.settings.pipeline.retry_backoff = timedelta(milliseconds=200)
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.migrate()
+    runner = PipelineRunner(store, _CrashesOnFirstMessage(workspace, store), Metrics())
+    start = datetime(2026, 7, 1, 10, tzinfo=UTC)
+    receive(store, [make_uplink(received_at=start + timedelta(minutes=i)) for i in range(3)])
+
+    waits: list[float] = []
+    while store.inbox_stats()[0]:
+        before = datetime.now(UTC)
+        result = runner.run_batch()
+        if result.messages and store.inbox_stats()[0]:
+            [(until,)] = store._query("SELECT claimed_until FROM inbox_attempts", ())
+            waits.append((datetime.fromisoformat(until) - before).total_seconds())
+        time.sleep(0.02)
+
+    assert len(store.history(ENTITY)["temperature"]) == 2  # the others were not held back
+    # Not before the doubling wait (0.2 s, then 0.4 s) from the crash, measured from before it.
+    assert len(waits) == 2
+    assert 0.2 <= waits[0] < 0.2 + 0.5
+    assert 0.4 <= waits[1] < 0.4 + 0.5
+    [letter] = store.dead_letters()
+    assert (letter.stage, letter.message_id) == ("internal", "m0")
+    assert letter.reason == "ZeroDivisionError: division by zero in a codec (failed 3 times)"
+
+
+class _StoreGoneWhileProcessing(Processor):
+    """The store goes away while a message is processed (a database restart, say)."""
+
+    def process(self, message: InboxMessage, batch: Batch | None = None) -> list[AttributeWrite]:
+        assert self.store is not None
+        self.store.close()
+        raise sqlite3.OperationalError("unable to open database file")
+
+
+def test_a_store_failure_while_processing_is_no_attempt_of_the_message(
+    workspace: Workspace, make_uplink: UplinkFactory, tmp_path: Path
+) -> None:
+    path = tmp_path / "db.sqlite"
+    store = SqliteStore(path)
+    store.migrate()
+    runner = PipelineRunner(store, _StoreGoneWhileProcessing(workspace, store), Metrics())
+    receive(store, [make_uplink()])
+    with pytest.raises(sqlite3.OperationalError):
+        runner.run_batch()  # the worker backs off; the message is not judged
+    reopened = SqliteStore(path)
+    assert reopened.dead_letters() == []
+    assert reopened.inbox_stats()[0] == 1
+
+
+def test_a_verdict_on_the_data_is_dead_lettered_without_retries(
+    workspace: Workspace, make_uplink: UplinkFactory, tmp_path: Path
+) -> None:
+    runner = open_runner(workspace, tmp_path / "db.sqlite")
+    receive(runner.store, [make_uplink(received_at=datetime(2099, 1, 1, tzinfo=UTC))])
+    assert runner.run_batch().dead == 1
+    [letter] = runner.store.dead_letters()
+    assert letter.stage == "validate"
+    assert letter.reason.startswith("future_timestamp: observation time 2099-01-01T00:00:00Z")
 
 
 def test_a_woken_worker_gathers_messages_arriving_close_together_into_one_batch(

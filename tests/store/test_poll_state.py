@@ -95,7 +95,7 @@ def test_dead_letters_are_committed_with_the_state(store: SqlStore) -> None:
 
 def test_a_failed_commit_keeps_neither_message_nor_state(store: SqlStore) -> None:
     store.poll_commit("aachen-status", state(URL + "?page=2"), [page()])
-    broken = replace(page(URL + "?page=2"), body=None)  # type: ignore[arg-type]
+    broken = replace(page(URL + "?page=2"), content_type=None)  # type: ignore[arg-type]
 
     with pytest.raises(Exception, match=r"(?i)null"):
         store.poll_commit("aachen-status", state(URL + "?page=3"), [broken])

@@ -43,7 +43,7 @@ def test_demo_loads() -> None:
     assert set(ws.datasets) == {"beaches", "beach-water-temperature", "parking"}
     water = ws.dataset_for_type("WaterQualityObserved")
     assert water is not None
-    assert water.freshness == timedelta(hours=2)
+    assert water.freshness == timedelta(minutes=40)
     assert (water.rules["temperature"].min, water.rules["temperature"].max) == (-2, 35)
     assert isinstance(ws.integrations["beach-sensors-tts"].source, WebhookSource)
     assert isinstance(ws.integrations["beach-sensors-mqtt"].source, MqttSource)

@@ -18,7 +18,12 @@ router = APIRouter(tags=["operations"])
 def healthz(runtime: RuntimeDep) -> Response:
     """200 when the store answers; 503 with the reason otherwise."""
     body: dict[str, Any] = {"status": "ok", "workspace": runtime.workspace.settings.workspace.name}
+    body["inbox"] = {"waiting": runtime.inbox.waiting}
+    refusal = runtime.inbox.refusal()
     try:
+        if refusal is not None and refusal.reason != "full":
+            # The store already refuses or hangs: pinging it would hang this answer too.
+            raise refusal
         runtime.store.ping()
         pending, _ = runtime.store.inbox_stats()
         body["store"] = {

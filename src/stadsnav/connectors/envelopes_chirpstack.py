@@ -21,6 +21,7 @@ from stadsnav.connectors.envelopes_common import (
     short,
     strongest,
     time,
+    usable_id,
 )
 from stadsnav.connectors.envelopes_common import base64 as read_base64
 from stadsnav.model.uplink import DeviceStatus, Uplink
@@ -64,7 +65,7 @@ def parse_chirpstack_v4(doc: dict[str, Any]) -> Uplink:
     f_cnt = optional_uint(doc, "fCnt", "fCnt")
     received_at = _v4_received_at(doc)
     dedup_id = doc.get("deduplicationId")
-    if not isinstance(dedup_id, str) or not dedup_id:
+    if not usable_id(dedup_id):
         dedup_id = fallback_id(eui, f_cnt, received_at)
     rssi, snr, gateway_id = radio(strongest(doc.get("rxInfo"), "rssi"), "rssi", "snr", "gatewayId")
     # Positional: keyword arguments cost a third of the frame's construction time.
@@ -213,7 +214,7 @@ def parse_chirpstack_v4_status(doc: dict[str, Any], body_id: str) -> DeviceStatu
     return _status(
         doc,
         CHIRPSTACK_V4,
-        dedup_id if isinstance(dedup_id, str) and dedup_id else body_id,
+        dedup_id if usable_id(dedup_id) else body_id,
         eui,
         optional_str(info, "deviceName", "deviceInfo.deviceName"),
         None if doc.get("time") is None else time(doc, "time", "time"),

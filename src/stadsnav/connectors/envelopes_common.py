@@ -6,7 +6,7 @@ import binascii
 import math
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeGuard
 
 DEV_EUI = re.compile(r"[0-9A-Fa-f]{16}", re.ASCII)
 """A DevEUI as the network servers write it: 16 hex digits."""
@@ -21,6 +21,8 @@ RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z", re.A
 Radio = tuple[float | None, float | None, str | None]
 """(RSSI in dBm, SNR in dB, gateway id) of the gateway that heard an uplink best."""
 NO_RADIO: Radio = (None, None, None)
+MAX_ID_LENGTH = 128
+"""Longest id a sender may give a message or gateway; longer ones are not used as ids."""
 # Milliseconds since the epoch that datetime can hold (years 1970..9999).
 _MAX_MILLIS = 253402300799999
 
@@ -37,6 +39,13 @@ def fallback_id(dev_eui: str, f_cnt: int | None, received_at: datetime) -> str:
     """The dedupe id of an uplink whose network server gives it none of its own."""
     counter = "-" if f_cnt is None else str(f_cnt)
     return f"{dev_eui}:{counter}:{received_at.isoformat()}"
+
+
+def usable_id(value: Any) -> TypeGuard[str]:
+    """Whether a sender's id is short text without control characters, fit to store and index."""
+    # PostgreSQL refuses NUL in text and JSON, and index keys over 2.7 kB; such an id would fail
+    # the commit of every message that shares its transaction.
+    return type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and value.isprintable()
 
 
 def strongest(entries: Any, rssi_key: str) -> dict[str, Any] | None:
@@ -68,7 +77,7 @@ def radio(entry: dict[str, Any] | None, rssi_key: str, snr_key: str, gateway_key
     return (
         rssi if type(rssi) is int or type(rssi) is float else number(rssi),
         snr if type(snr) is int or type(snr) is float else number(snr),
-        gateway if type(gateway) is str and gateway else None,
+        gateway if usable_id(gateway) else None,
     )
 
 
@@ -112,10 +121,12 @@ def read_str(parent: dict[str, Any], key: str, path: str) -> str:
 
 
 def optional_str(parent: dict[str, Any], key: str, path: str) -> str | None:
-    """``parent[key]`` if it is there, which must then be a string."""
+    """``parent[key]`` if it is there, which must then be a string; None if it is unprintable."""
     if parent.get(key) is None:
         return None
-    return read_str(parent, key, path)
+    value = read_str(parent, key, path)
+    # A device's name is informative (the DevEUI names it): one no store can keep is dropped.
+    return value if value.isprintable() else None
 
 
 def dev_eui(parent: dict[str, Any], key: str, path: str) -> str:

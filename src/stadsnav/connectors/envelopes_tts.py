@@ -21,6 +21,7 @@ from stadsnav.connectors.envelopes_common import (
     read_object,
     strongest,
     time,
+    usable_id,
     utc_time,
 )
 from stadsnav.connectors.envelopes_common import base64 as read_base64
@@ -60,7 +61,7 @@ def parse_tts_v3(doc: dict[str, Any]) -> Uplink:
     received_at = _tts_received_at(doc, message)
     message_id = _tts_correlation_id(doc, message) or fallback_id(eui, f_cnt, received_at)
     device_id = ids.get("device_id")
-    if type(device_id) is not str:
+    if type(device_id) is not str or not device_id.isprintable():
         device_id = optional_str(ids, "device_id", "end_device_ids.device_id")
     port = message.get("f_port")
     if type(port) is not int or not 0 < port <= 255:
@@ -88,7 +89,7 @@ def _tts_radio(message: dict[str, Any]) -> Radio:
     return (
         rssi if type(rssi) is int or type(rssi) is float else number(rssi),
         snr if type(snr) is int or type(snr) is float else number(snr),
-        gateway if type(gateway) is str and gateway else None,
+        gateway if usable_id(gateway) else None,
     )
 
 
@@ -123,6 +124,6 @@ def _tts_correlation_id(doc: dict[str, Any], message: dict[str, Any]) -> str | N
     for ids in (doc.get("correlation_ids"), message.get("correlation_ids")):
         if isinstance(ids, list):
             for entry in ids:
-                if isinstance(entry, str) and entry.startswith("as:up:"):
+                if usable_id(entry) and entry.startswith("as:up:"):
                     return entry
     return None

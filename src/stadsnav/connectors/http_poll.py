@@ -247,6 +247,8 @@ class HttpPollConnector(Connector):
         """Jitter of the backoff."""
         self.state = PollState()
         self.next_poll: datetime | None = None
+        self.paused: str | None = None
+        """Why the feed waits for the inbox (full, or the store refuses commits), if it does."""
         self.paginator = paginator_for(self.source)
         self._client: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
@@ -293,6 +295,7 @@ class HttpPollConnector(Connector):
             self.state = self.state.failed(str(error), self.clock(), end=True)
             log.error("http_poll_not_started", integration=self.integration.id, error=str(error))
             return
+        self.metrics.poll_paused.labels(self.integration.id).set(0)
         self._task = asyncio.create_task(self._run(), name=f"http-poll-{self.integration.id}")
 
     async def stop(self) -> None:
@@ -320,6 +323,7 @@ class HttpPollConnector(Connector):
             "consecutive_failures": state.consecutive_failures,
             "next_poll": _iso(self.next_poll),
             "next_page": state.next_url,
+            "paused": self.paused,
         }
 
     async def _run(self) -> None:
@@ -363,7 +367,26 @@ class HttpPollConnector(Connector):
         if self.state.next_url is None:
             self.state = self.state.begin(self.paginator.first(self.source.url), self.clock())
         while self.state.next_url is not None:
+            await self._wait_for_inbox()
             await self._poll_page(self.state.next_url)
+
+    async def _wait_for_inbox(self) -> None:
+        """Fetch nothing while the inbox refuses messages: the page could not be committed."""
+        while (refusal := self.inbox.refusal()) is not None:
+            self._pause(str(refusal))
+            await self._wait(refusal.retry_after)
+
+    def _pause(self, reason: str) -> None:
+        if self.paused is None:
+            log.warning("http_poll_paused", integration=self.integration.id, reason=reason)
+            self.metrics.poll_paused.labels(self.integration.id).set(1)
+        self.paused = reason
+
+    def _resume(self) -> None:
+        if self.paused is not None:
+            log.info("http_poll_resumed", integration=self.integration.id)
+            self.metrics.poll_paused.labels(self.integration.id).set(0)
+        self.paused = None
 
     async def _poll_page(self, url: str) -> None:
         try:
@@ -562,6 +585,9 @@ class HttpPollConnector(Connector):
             )
         )
         try:
+            # A commit stuck behind a locked store shows as a pause, as a refused one does.
+            if not (await asyncio.wait({commit}, timeout=self.inbox.max_wait))[0]:
+                self._pause(f"the store has not finished a commit for {self.inbox.max_wait:g} s")
             ids = await asyncio.shield(commit)
         except asyncio.CancelledError:
             # Stopped while committing: the commit finishes, so memory matches the store.
@@ -569,7 +595,12 @@ class HttpPollConnector(Connector):
                 await commit
                 self.state = state
             raise
+        except Exception as error:
+            # The state stays where the store has it: the page is fetched again after a backoff.
+            self._pause(f"the store refused the commit: {error!r}")
+            raise
         self.state = state
+        self._resume()
         if any(inbox_id is not None for inbox_id in ids):
             self.inbox.on_commit()
         return ids

@@ -1,4 +1,11 @@
-"""MQTT connector: subscribes to uplink (and status) topics; PUBACK only after commit."""
+"""MQTT connector: subscribes to uplink (and status) topics; PUBACK only after commit.
+
+It speaks MQTT 5 to declare a Maximum Packet Size: the broker then never sends a larger message,
+so one is refused before a byte of it is read. Such a message is dropped by the broker for this
+client (Mosquitto logs "Dropping too large outgoing PUBLISH"): it cannot reach the dead-letter
+store, as neither paho nor aiomqtt tells the client about it. Over MQTT 3.1.1, which has no such
+property, a larger message is read whole and then dropped here, counted as ``too_large``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,9 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 import structlog
+from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from stadsnav.connectors.base import Connector, register
 from stadsnav.connectors.envelopes import EnvelopeError, envelope_message_id
@@ -21,6 +31,19 @@ from stadsnav.store.base import NewInboxMessage
 from stadsnav.workspace.models import MqttSource
 
 log = structlog.get_logger("stadsnav.mqtt")
+
+SESSION_NEVER_EXPIRES = 0xFFFFFFFF
+"""MQTT 5 Session Expiry Interval of a session kept like MQTT 3.1.1's clean_session=False."""
+
+
+def connect_properties(max_message_bytes: int) -> Properties:
+    """CONNECT properties: a session that outlives a disconnect, and our largest packet."""
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    # Without an expiry an MQTT 5 session ends with the connection, and with it the QoS 1
+    # messages the broker holds for us while we restart.
+    properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
+    properties.MaximumPacketSize = max_message_bytes
+    return properties
 
 
 def message_id_for(body: bytes, fmt: str, kind: Kind = "up") -> str:
@@ -67,13 +90,18 @@ class MqttConnector(Connector):
         settings = self.workspace.settings.mqtt
         url = urlsplit(settings.url)
         tls = url.scheme == "mqtts"
+        v5 = settings.protocol == "5"
         client = aiomqtt.Client(
             url.hostname or "127.0.0.1",
             url.port or (8883 if tls else 1883),
             username=settings.username or url.username,
             password=settings.password or url.password,
             identifier=source.client_id or f"stadsnav-{self.integration.id}",
-            clean_session=False,
+            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+            # Both keep the session (and the unacknowledged messages) across a reconnect.
+            clean_session=None if v5 else False,
+            clean_start=False if v5 else MQTT_CLEAN_START_FIRST_ONLY,
+            properties=connect_properties(settings.max_message_bytes) if v5 else None,
             tls_context=ssl.create_default_context() if tls else None,
         )
         # aiomqtt acknowledges on receipt; the paho client beneath it can leave PUBACK to us,
@@ -133,7 +161,10 @@ class MqttConnector(Connector):
         topic = message.topic.value
         body = bytes(message.payload) if isinstance(message.payload, bytes | bytearray) else b""
         kind = self._topic_kind(topic)
-        if kind is None:
+        if len(body) > self.workspace.settings.mqtt.max_message_bytes:
+            # Only over MQTT 3.1.1, or from a broker that ignores our Maximum Packet Size.
+            self._drop_too_large(topic, len(body))
+        elif kind is None:
             self.metrics.messages_rejected.labels(self.integration.id, "not_ingested_event").inc()
         else:
             inbox_message = NewInboxMessage(
@@ -150,6 +181,16 @@ class MqttConnector(Connector):
             self.count_received(new)
         if message.qos > 0:
             client._client.ack(message.mid, message.qos)
+
+    def _drop_too_large(self, topic: str, size: int) -> None:
+        self.metrics.messages_rejected.labels(self.integration.id, "too_large").inc()
+        log.warning(
+            "mqtt_message_too_large",
+            integration=self.integration.id,
+            topic=topic,
+            size=size,
+            limit=self.workspace.settings.mqtt.max_message_bytes,
+        )
 
     def _topic_kind(self, topic: str) -> Kind | None:
         # Topics repeat with every uplink of a device; matching each one again costs ~3 µs.

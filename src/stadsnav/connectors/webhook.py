@@ -17,7 +17,7 @@ from stadsnav.api.plain import send_response, with_shortcut
 from stadsnav.api.problems import ApiError
 from stadsnav.connectors.base import Connector, register
 from stadsnav.connectors.envelopes import EnvelopeError, envelope_message_id, reads_status
-from stadsnav.pipeline.inbox import InboxFullError, InboxUnavailableError
+from stadsnav.pipeline.inbox import InboxRefusedError
 from stadsnav.store.base import NewInboxMessage
 from stadsnav.workspace.models import WebhookSource
 
@@ -44,7 +44,12 @@ _BODY_SCHEMA: dict[str, Any] = {
         "401": {"description": "Missing or wrong bearer token."},
         "413": {"description": "Body larger than `server.max_body_bytes`."},
         "415": {"description": "Content-Type is not JSON."},
-        "503": {"description": "The inbox cannot take it now; retry after `Retry-After`."},
+        "503": {
+            "description": (
+                "Not committed: the inbox queue is full or the store cannot commit now; "
+                "send it again after `Retry-After` seconds."
+            )
+        },
     },
 }
 
@@ -115,9 +120,12 @@ class WebhookConnector(Connector):
         )
         try:
             new = await self.inbox.submit(message)
-        except (InboxFullError, InboxUnavailableError) as error:
+        except InboxRefusedError as error:
+            self.metrics.messages_deferred.labels(self.integration.id, error.reason).inc()
             raise ApiError(
-                503, f"not accepted, retry later: {error}", headers={"Retry-After": "5"}
+                503,
+                f"not accepted, retry later: {error}",
+                headers={"Retry-After": error.retry_after_header},
             ) from None
         self.count_received(new)
         return _ACCEPTED if new else _DUPLICATE

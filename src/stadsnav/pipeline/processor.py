@@ -24,7 +24,7 @@ from stadsnav.mapping import CompiledMapping, MappingError, compile_mapping
 from stadsnav.mapping.engine import StaticWrites
 from stadsnav.model.render import format_time
 from stadsnav.model.uplink import DeviceStatus, Uplink
-from stadsnav.pipeline.quality import QUALITY_ATTRIBUTE, QualityRules
+from stadsnav.pipeline.quality import QUALITY_ATTRIBUTE, QualityRules, Run
 from stadsnav.pipeline.rollup import ChildState, RollupCounter
 from stadsnav.store.base import (
     AttributeWrite,
@@ -43,6 +43,10 @@ _RSSI_UNIT = "DBM"  # UN/CEFACT code for dBm, as Smart Data Models' Device asks 
 _SNR_UNIT = "2N"  # UN/CEFACT code for decibel
 RECORD_CONTENT_TYPE = "application/vnd.stadsnav.record+json"
 """Content type of one record of a polled document, as its dead letter keeps it for replay."""
+FUTURE_TIMESTAMP = "future_timestamp"
+"""Reason code of an observation dated too far ahead of the server's clock."""
+INVALID_TIME = "invalid_time"
+"""Reason code of an observation time that is unreadable, without a zone or implausibly old."""
 
 
 class StageError(Exception):
@@ -66,13 +70,17 @@ class Batch:
     """Integration → counted entity (a parking spot) → its newest state in this batch."""
     values: dict[tuple[str, str], Any] = field(default_factory=dict)
     """(entity id, attribute) → value written in this batch, for quality checks across messages."""
+    runs: dict[str, dict[str, Run]] = field(default_factory=dict)
+    """Entity id → attribute → how long its value has been unchanged, for stuck sensors."""
     dead: list[NewDeadLetter] = field(default_factory=list)
     """Records of polled documents that failed while the rest of their document was stored."""
 
     def copy(self) -> Batch:
         """A copy to try a multi-uplink message on, merged back only if all of it succeeds."""
         counted = {key: dict(states) for key, states in self.counted.items()}
-        return Batch(dict(self.static), dict(self.radio), counted, dict(self.values))
+        return Batch(
+            dict(self.static), dict(self.radio), counted, dict(self.values), dict(self.runs)
+        )
 
     def merge(self, other: Batch) -> None:
         """Take over what ``other`` (a copy of this batch) has written."""
@@ -80,6 +88,7 @@ class Batch:
         self.radio.update(other.radio)
         self.counted.update(other.counted)
         self.values.update(other.values)
+        self.runs.update(other.runs)
 
 
 @dataclass(slots=True)
@@ -129,6 +138,7 @@ class Processor:
         self.store = store
         """Read for quality checks and rollups that need stored values; None: those are skipped."""
         self.max_future_skew: timedelta = workspace.settings.pipeline.max_future_skew
+        self.earliest_observation = workspace.settings.pipeline.earliest_observation
         self._routes = {
             integration.id: _Route(
                 integration,
@@ -268,6 +278,9 @@ class Processor:
         mapping = route.mapping
         try:
             observed_at = mapping.observed_time(scopes, received_at)
+        except MappingError as error:
+            raise StageError("validate", f"{INVALID_TIME}: {error}") from None
+        try:
             static = None if batch is None else batch.static
             writes = mapping.apply(scopes, observed_at, provenance, static)
         except MappingError as error:
@@ -290,19 +303,27 @@ class Processor:
         """Each mapped entity's ``qualityIssues``: what its new values contradict ([] if none)."""
         flags: list[AttributeWrite] = []
         cache: dict[tuple[str, str], Any] = {} if batch is None else batch.values
+        all_runs: dict[str, dict[str, Run]] = {} if batch is None else batch.runs
+        quality = route.quality
+        at = format_time(observed_at)
         for entity_id, entity_type, values, observed in _by_entity(writes):
             # Only observations are judged: a description (the capacity from a table feed)
             # must not clear what the last observation was flagged for.
-            if not route.quality.checked.intersection(observed):
-                cache.update(((entity_id, name), value) for name, value in values.items())
+            if not quality.checked.intersection(observed):
+                for name, value in values.items():
+                    cache[entity_id, name] = value
                 continue
-            issues = route.quality.issues(values, partial(self._known, entity_id, cache))
-            cache.update(((entity_id, name), value) for name, value in values.items())
-            attribute = {
-                "type": "Property",
-                "value": issues,
-                "observedAt": format_time(observed_at),
-            }
+            issues = quality.issues(values, partial(self._known, entity_id, cache))
+            if quality.stuck_after:
+                # A new dict each time: a batch's copy (of a multi-uplink message) shares the old.
+                runs = dict(all_runs.get(entity_id, ()))
+                store = self.store
+                stored = None if store is None else partial(store.unchanged_since, entity_id)
+                issues += quality.stuck(values, observed, observed_at, runs, stored)
+                all_runs[entity_id] = runs
+            for name, value in values.items():
+                cache[entity_id, name] = value
+            attribute = {"type": "Property", "value": issues, "observedAt": at}
             flags.append(
                 AttributeWrite(
                     entity_id,
@@ -505,15 +526,29 @@ class Processor:
         return result.data
 
     def _validate(self, route: _Route, observed_at: datetime, writes: list[AttributeWrite]) -> None:
-        limit = datetime.now(UTC) + self.max_future_skew
-        if observed_at > limit:
+        if observed_at > datetime.now(UTC) + self.max_future_skew:
             raise StageError(
                 "validate",
-                f"observation time {format_time(observed_at)} is in the future "
-                f"(more than {self.max_future_skew} ahead of this server's clock)",
+                f"{FUTURE_TIMESTAMP}: observation time {format_time(observed_at)} is in the "
+                f"future (more than {self.max_future_skew} ahead of this server's clock)",
+            )
+        if observed_at < self.earliest_observation:
+            raise StageError(
+                "validate",
+                f"{INVALID_TIME}: observation time {format_time(observed_at)} is before "
+                f"{format_time(self.earliest_observation)} (pipeline.earliest_observation); "
+                "the device's clock is probably not set",
             )
         for write in writes:
-            reason = route.quality.rejection(write.name, write.attribute.get("value"))
+            value = write.attribute.get("value")
+            if _has_nul(write.entity_id) or _has_nul(value):
+                # PostgreSQL cannot keep NUL in text or JSON; SQLite could, but a value must not
+                # be stored on one backend and refused on the other.
+                raise StageError(
+                    "validate",
+                    f"{write.name} of {printable(write.entity_id)} holds a NUL character",
+                )
+            reason = route.quality.rejection(write.name, value)
             if reason is not None:
                 raise StageError("validate", reason)
 
@@ -576,6 +611,7 @@ def _record_letter(
 ) -> NewDeadLetter:
     """The dead letter of one failed record: replayable on its own when it is an object."""
     replayable = isinstance(raw, dict)
+    key = printable(key)  # the key comes from the record's own data
     return NewDeadLetter(
         message.source,
         f"{message.message_id}#{key}",
@@ -586,3 +622,19 @@ def _record_letter(
         stage,
         f"{key}: {reason}",
     )
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether a text, or any text inside a structured value, holds a NUL character."""
+    if type(value) is str:
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def printable(text: str) -> str:
+    """``text`` with NUL written as ``\\x00``, so a store can keep it in a reason or an id."""
+    return text.replace("\x00", "\\x00")

@@ -1,15 +1,36 @@
-"""A dataset's quality rules: ranges that reject or flag a value, and sums that must add up."""
+"""A dataset's quality rules: ranges that reject or flag a value, sums that must add up, and
+values that have not changed for so long that the sensor is probably stuck."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, MutableMapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from stadsnav.workspace.models import Dataset, RangeRule, SumCheck
 
 QUALITY_ATTRIBUTE = "qualityIssues"
 """The Property that lists what is wrong with an entity's newest values ([] when nothing is)."""
+
+
+StoredSince = Callable[[str, Any, datetime, datetime], datetime | None]
+"""(attribute, value, before, horizon) → since when the entity's stored history has had the
+value, as ``ContextStore.unchanged_since`` answers."""
+
+_DURATION = TypeAdapter(timedelta)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """An attribute's value, since when it has had it and when it was last observed with it."""
+
+    value: Any
+    since: datetime
+    last: datetime
 
 
 def _number(value: Any) -> float | None:
@@ -22,6 +43,11 @@ def _shown(value: float) -> str:
     return str(int(value)) if value.is_integer() else str(value)
 
 
+def _text(value: Any) -> str:
+    number = _number(value)
+    return _shown(number) if number is not None and math.isfinite(number) else repr(value)
+
+
 class QualityRules:
     """The rules of one dataset, applied to the values one message gives an entity."""
 
@@ -29,9 +55,15 @@ class QualityRules:
         self.dataset = dataset.id
         self._rules: dict[str, RangeRule] = dict(dataset.rules)
         self._checks: list[SumCheck] = list(dataset.checks)
+        self._flagged = {name: rule for name, rule in self._rules.items() if rule.flag}
+        self.stuck_after: dict[str, timedelta] = {
+            name: rule.stuck_after for name, rule in self._rules.items() if rule.stuck_after
+        }
+        """Attribute → how long its value may stay the same; only these are checked by ``stuck``."""
         self.checked: frozenset[str] = frozenset(
-            [name for name, rule in self._rules.items() if rule.flag]
+            [*self._flagged]
             + [name for check in self._checks for name in (*check.sum, check.bound)]
+            + list(self.stuck_after)
         )
         """The attributes a flagging rule looks at; entities with any get ``qualityIssues``."""
 
@@ -57,9 +89,9 @@ class QualityRules:
         with may come from ``known`` (the entity's stored value, e.g. a capacity).
         """
         found: list[str] = []
-        for name, rule in self._rules.items():
+        for name, rule in self._flagged.items():
             number = _number(values.get(name))
-            if rule.flag and number is not None and _outside(rule, number):
+            if number is not None and _outside(rule, number):
                 found.append(
                     f"{name} = {_shown(number)} is outside [{_bound(rule.min)}, {_bound(rule.max)}]"
                 )
@@ -80,6 +112,56 @@ class QualityRules:
             elif check.at_most and total > bound:
                 found.append(f"{terms} is more than {check.at_most} ({_shown(bound)})")
         return found
+
+    def stuck(
+        self,
+        values: Mapping[str, Any],
+        observed: Collection[str],
+        at: datetime,
+        runs: MutableMapping[str, Run],
+        stored: StoredSince | None,
+    ) -> list[str]:
+        """The ``observed`` values, observed at ``at``, unchanged for longer than ``stuck_after``.
+
+        Only attributes with that rule are looked at: a door that stays closed is no issue.
+        ``runs`` (attribute → its run so far) holds what ``stored`` cannot know yet, the values
+        of earlier messages of the same batch; it is updated with these values.
+        """
+        found: list[str] = []
+        for name, limit in self.stuck_after.items():
+            value = values.get(name)
+            if value is None or name not in observed:
+                continue
+            since, runs[name] = _since(runs.get(name), name, value, at, limit, stored)
+            if at - since > limit:
+                found.append(
+                    f"{name} = {_text(value)} has not changed for longer than "
+                    f"{_DURATION.dump_python(limit, mode='json')}: a stuck sensor?"
+                )
+        return found
+
+
+def _since(
+    run: Run | None,
+    name: str,
+    value: Any,
+    at: datetime,
+    limit: timedelta,
+    stored: StoredSince | None,
+) -> tuple[datetime, Run]:
+    """Since when ``value`` has been observed as of ``at``, and the batch's run after it."""
+    if run is not None and at >= run.last:
+        since = run.since if run.value == value else at
+        return since, Run(value, since, at)
+    # Looked back only as far as the rule needs: a sensor stuck for months costs no more.
+    since = (None if stored is None else stored(name, value, at, at - limit)) or at
+    if run is None:
+        return since, Run(value, since, at)
+    if run.value != value and at >= run.since:
+        # An older observation that breaks the batch's newest run: the run surely holds only
+        # from its newest value on.
+        run = Run(run.value, run.last, run.last)
+    return since, run
 
 
 def _outside(rule: RangeRule, number: float) -> bool:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import structlog
 
 from stadsnav.metrics import Metrics
-from stadsnav.pipeline.processor import Batch, Processor, StageError
+from stadsnav.pipeline.processor import Batch, Processor, StageError, printable
 from stadsnav.store.base import AttributeWrite, ContextStore, InboxMessage, NewDeadLetter
 
 log = structlog.get_logger("stadsnav.pipeline")
@@ -35,7 +35,7 @@ def dead_letter(message: InboxMessage, stage: str, reason: str) -> NewDeadLetter
         message.body,
         message.topic,
         stage,
-        reason,
+        printable(reason),  # a reason may quote the message, and stores cannot keep NUL
     )
 
 
@@ -48,13 +48,17 @@ class PipelineRunner:
         processor: Processor,
         metrics: Metrics,
         batch_size: int = 500,
-        max_attempts: int = 5,
+        max_attempts: int | None = None,
     ) -> None:
+        settings = processor.workspace.settings.pipeline
         self.store = store
         self.processor = processor
         self.metrics = metrics
         self.batch_size = batch_size
-        self.max_attempts = max_attempts
+        self.max_attempts = settings.max_attempts if max_attempts is None else max_attempts
+        self.retry_backoff = settings.retry_backoff
+        self.dedupe_window = settings.dedupe_window
+        self._forgotten_at = 0.0
 
     def run_batch(self) -> BatchResult:
         """Process up to one batch of pending messages."""
@@ -64,18 +68,24 @@ class PipelineRunner:
         started = time.perf_counter()
         writes: list[AttributeWrite] = []
         dead: list[NewDeadLetter] = []
+        retry: list[tuple[int, datetime]] = []
         # Repeating values (a sensor's site, its radio readings) are written once per batch.
         batch = Batch()
         for message in messages:
-            message_writes, letter = self._process(message, batch)
-            writes.extend(message_writes)
-            if letter is not None:
-                dead.append(letter)
+            outcome = self._process(message, batch)
+            if isinstance(outcome, datetime):
+                retry.append((message.id, outcome))
+            elif isinstance(outcome, NewDeadLetter):
+                dead.append(outcome)
+            else:
+                writes.extend(outcome)
         writes += self.processor.batch_writes(batch)
-        failed = len(dead)
+        failed = len(dead) + len(retry)
         dead += batch.dead
+        waiting = {inbox_id for inbox_id, _ in retry}
+        done = [m.id for m in messages if m.id not in waiting]
         try:
-            stored = self.store.commit_batch([m.id for m in messages], writes, dead)
+            stored = self.store.commit_batch(done, writes, dead, retry)
         except Exception:
             if len(messages) > 1:
                 # One bad write must not hold back the others: commit message by message.
@@ -95,10 +105,15 @@ class PipelineRunner:
         result = BatchResult()
         for message in messages:
             batch = Batch()
-            writes, letter = self._process(message, batch)
+            outcome = self._process(message, batch)
+            if isinstance(outcome, datetime):
+                self.store.commit_batch([], [], [], [(message.id, outcome)])
+                result.messages += 1
+                continue
+            whole = isinstance(outcome, NewDeadLetter)
+            writes = [*([] if isinstance(outcome, NewDeadLetter) else outcome)]
             writes += self.processor.batch_writes(batch)
-            dead = [letter] if letter is not None else batch.dead
-            whole = letter is not None
+            dead = [outcome] if isinstance(outcome, NewDeadLetter) else batch.dead
             try:
                 stored = self.store.commit_batch([message.id], writes, dead)
             except Exception as error:
@@ -114,17 +129,42 @@ class PipelineRunner:
 
     def _process(
         self, message: InboxMessage, batch: Batch
-    ) -> tuple[list[AttributeWrite], NewDeadLetter | None]:
+    ) -> list[AttributeWrite] | NewDeadLetter | datetime:
+        """The message's writes; its dead letter; or, after a crash, when to try it again.
+
+        A ``StageError`` is a verdict on the data (it will fail the same way every time), so it
+        is dead-lettered at once, as Kafka Connect does with conversion errors. Any other error
+        may pass (a codec that timed out under load, a bug hit by one worker's state): the
+        message is tried again with a doubling wait, ``max_attempts`` times in all.
+        """
         failed_records = len(batch.dead)
         try:
-            return self.processor.process(message, batch), None
+            return self.processor.process(message, batch)
         except Exception as error:
             del batch.dead[failed_records:]  # the whole message is dead-lettered instead
             if isinstance(error, StageError):
-                return [], dead_letter(message, error.stage, error.reason)
+                return dead_letter(message, error.stage, error.reason)
+            if not self._store_answers():
+                raise  # the store failed, not the message: the batch waits for the store
             # A bug in a codec or mapping must cost one message, not stall the inbox.
-            log.exception("processing_crashed", message_id=message.message_id)
-            return [], dead_letter(message, "internal", f"{type(error).__name__}: {error}")
+            log.exception(
+                "processing_crashed", message_id=message.message_id, attempt=message.attempts
+            )
+            if message.attempts < self.max_attempts:
+                wait = self.retry_backoff * (1 << (message.attempts - 1))
+                return datetime.now(UTC) + wait
+            return dead_letter(
+                message,
+                "internal",
+                f"{type(error).__name__}: {error} (failed {message.attempts} times)",
+            )
+
+    def _store_answers(self) -> bool:
+        try:
+            self.store.inbox_stats()
+        except Exception:
+            return False
+        return True
 
     def _count(self, processed: int, stored: int, dead: list[NewDeadLetter]) -> None:
         """Count messages processed (not dead-lettered whole), values stored, dead letters."""
@@ -148,6 +188,15 @@ class PipelineRunner:
             total.stored += result.stored
             total.dead += result.dead
         return total
+
+    def forget_old_ids(self, every: float = 60.0) -> None:
+        """Forget message ids older than the dedupe window, at most once per ``every`` seconds."""
+        if time.monotonic() - self._forgotten_at < every:
+            return
+        self._forgotten_at = time.monotonic()
+        forgotten = self.store.forget_messages(datetime.now(UTC) - self.dedupe_window)
+        if forgotten:
+            log.info("message_ids_forgotten", count=forgotten)
 
     def update_gauges(self) -> None:
         """Refresh the inbox depth and lag gauges."""
@@ -190,6 +239,7 @@ class PipelineWorker:
             try:
                 result = self.runner.run_batch()
                 self.runner.update_gauges()
+                self.runner.forget_old_ids()
                 backoff = self.poll_interval
             except Exception as error:
                 log.error("pipeline_batch_failed", error=str(error), retry_in=backoff)

@@ -144,7 +144,15 @@ class ContextStore(Protocol):
 
     # inbox
     def inbox_append(self, messages: Sequence[NewInboxMessage]) -> list[int | None]:
-        """Commit messages; return each one's inbox id, or None for a duplicate already held."""
+        """Commit messages; each one's inbox id, or None for one seen before.
+
+        Seen before: the same (source, message id) within the dedupe window. With the same body
+        it is a duplicate and dropped; with another body a conflict, kept as a dead letter.
+        """
+        ...
+
+    def forget_messages(self, seen_before: datetime) -> int:
+        """Forget the ids of messages first seen before ``seen_before``; how many."""
         ...
 
     def inbox_fetch(self, limit: int) -> list[InboxMessage]:
@@ -160,9 +168,11 @@ class ContextStore(Protocol):
         done: Sequence[int],
         writes: Sequence[AttributeWrite],
         dead_letters: Sequence[NewDeadLetter],
+        retry: Sequence[tuple[int, datetime]] = (),
     ) -> int:
         """In one transaction: store writes, add dead letters, remove ``done`` from the inbox.
 
+        Messages in ``retry`` (inbox id, not before) stay in the inbox, unclaimed until then.
         Returns the number of history rows actually added (duplicates are not counted).
         """
         ...
@@ -181,17 +191,31 @@ class ContextStore(Protocol):
     ) -> list[int | None]:
         """In one transaction: append messages and dead letters, save ``state`` under ``key``.
 
-        Returns each message's inbox id, or None for a duplicate already pending.
+        Returns each message's inbox id, or None for one seen before (as ``inbox_append``).
         """
         ...
 
     # dead letters
-    def dead_letters(self, limit: int = 100, source: str | None = None) -> list[DeadLetter]:
-        """Stored dead letters, newest first."""
+    def dead_letters(
+        self,
+        limit: int = 100,
+        source: str | None = None,
+        since: datetime | None = None,
+        ids: Sequence[int] | None = None,
+    ) -> list[DeadLetter]:
+        """Stored dead letters, newest first; filtered by ``source``, ``since`` and ``ids``."""
         ...
 
-    def replay_dead_letters(self, ids: Sequence[int] | None = None) -> int:
-        """Move dead letters (all, or those ids) back into the inbox; return how many."""
+    def replay_dead_letters(
+        self,
+        ids: Sequence[int] | None = None,
+        source: str | None = None,
+        since: datetime | None = None,
+    ) -> int:
+        """Move dead letters back into the inbox; return how many.
+
+        All of them, or those with the given ids, of ``source``, failed at or after ``since``.
+        """
         ...
 
     # context
@@ -241,5 +265,16 @@ class ContextStore(Protocol):
         """Attribute name → instances observed in ``[time_from, time_to)``, oldest first.
 
         With ``last_n``, only the newest n instances of each attribute (still oldest first).
+        """
+        ...
+
+    def unchanged_since(
+        self, entity_id: str, name: str, value: Any, before: datetime, horizon: datetime
+    ) -> datetime | None:
+        """Since when ``name`` has had ``value``, as its history observed before ``before`` says.
+
+        The time of the first instance of the unbroken run of ``value`` that ends with the newest
+        instance before ``before``; None when that instance has another value or there is none.
+        The run is followed back no further than the newest instance observed before ``horizon``.
         """
         ...

@@ -57,6 +57,10 @@ class PostgresStore(SqlStore):
                 )
         connection.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(schema)))
 
+    def _lost(self, connection: Any) -> bool:
+        """A psycopg connection is closed once the server has gone away."""
+        return bool(connection.closed)
+
     @contextmanager
     def _transaction(self, connection: Any) -> Iterator[None]:
         with connection.transaction():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from abc import ABC, abstractmethod
@@ -12,7 +13,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from stadsnav.model.render import provenance_property
+from stadsnav.model.render import format_time, provenance_property
 from stadsnav.store.base import (
     AttributeInstance,
     AttributeWrite,
@@ -35,18 +36,20 @@ _ENTITY_TEXTS = (
     "LEFT JOIN entity_attributes a ON a.entity_id = e.id WHERE e.id = ? ORDER BY a.name"
 )
 _HISTORY_COLUMNS = "name, observed_at, attribute, integration, source_message_id, received_at"
+_NEWEST_BEFORE = (
+    "SELECT observed_at, attribute FROM attribute_history "
+    "WHERE entity_id = ? AND name = ? AND observed_at < ? ORDER BY observed_at DESC LIMIT ?"
+)
 
 INSERT_INBOX = (
     "INSERT INTO inbox (source, message_id, received_at, content_type, body, topic) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
-_UPSERT_KEY = (
-    "INSERT INTO inbox_keys (source, message_id, id) VALUES (?, ?, ?) "
-    "ON CONFLICT (message_id, source) DO UPDATE SET id = excluded.id"
+_INSERT_DIGEST = (
+    "INSERT INTO message_digests (source, message_id, digest, seen_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (message_id, source) DO UPDATE SET digest = excluded.digest, "
+    "seen_at = excluded.seen_at"
 )
-# Keys of processed messages are pruned whenever the processed ids pass a multiple of this.
-# Every 1,000 made appends 20 % cheaper but the pipeline 15-20 % slower on a backlog.
-_PRUNE_KEYS_EVERY = 10_000
 # WHERE true: without it SQLite would read ON CONFLICT as a join constraint of the SELECT.
 # Claims the oldest messages no live claim holds; the conflict branch re-checks the claim, so
 # of two workers that picked the same row, only the first gets it.
@@ -60,8 +63,11 @@ _CLAIM = (
     "WHERE inbox_attempts.claimed_until IS NULL OR inbox_attempts.claimed_until < ? "
     "RETURNING id, attempts"
 )
-CLAIM_SECONDS = 30
-"""How long a fetched batch is a worker's before another worker may take it."""
+CLAIM_SECONDS = 10
+"""How long a fetched batch is a worker's before another worker may take it.
+
+A batch takes well under a second; the claim of a worker killed mid-batch runs out after this.
+"""
 _INSERT_ENTITY = (
     "INSERT INTO entities (id, type, created_at, modified_at) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (id) DO NOTHING"
@@ -164,8 +170,17 @@ class SqlStore(ABC):
         return query
 
     # connections and transactions
+    def _lost(self, connection: Any) -> bool:
+        """Whether the connection broke (the server went away) and must be replaced."""
+        return False
+
     def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None)
+        if connection is not None and self._lost(connection):
+            # The server went away (a restart, a failover): the next use opens a new connection.
+            with self._lock:
+                self._connections = [c for c in self._connections if c is not connection]
+            connection = self._local.connection = None
         if connection is None:
             if self._closed:
                 raise RuntimeError("the store is closed")
@@ -237,28 +252,52 @@ class SqlStore(ABC):
         ]
 
     def _append(self, cursor: Any, rows: list[tuple[Any, ...]]) -> list[int | None]:
-        """Insert the rows whose (source, message_id) is not pending; ids, None for duplicates."""
+        """Insert the rows not seen within the dedupe window; ids, None for duplicates.
+
+        A row whose (source, message_id) was seen with another body is a conflict: it becomes a
+        dead letter, not an inbox message, and its id is None too.
+        """
         self._lock_inbox(cursor)
-        held = self._pending_keys(cursor, [row[1] for row in rows])
-        fresh: dict[tuple[str, str], int] = {}
+        seen = self._digests(cursor, [row[1] for row in rows])
+        fresh: dict[int, bytes] = {}
+        conflicts: list[tuple[Any, ...]] = []
         for index, row in enumerate(rows):
-            key = (row[0], row[1])
-            if key not in held and key not in fresh:
-                fresh[key] = index
-        ids = self._insert_inbox(cursor, [rows[index] for index in fresh.values()])
+            key, digest = (row[0], row[1]), message_digest(row[4])
+            known = seen.get(key)
+            if known is None:
+                seen[key] = (digest, datetime.now(UTC))
+                fresh[index] = digest
+            elif known[0] != digest:
+                conflicts.append((*row, "conflict", _conflict_reason(row[1], known[1])))
+        ids = self._insert_inbox(cursor, [rows[index] for index in fresh])
         cursor.executemany(
-            self.sql(_UPSERT_KEY), [(*key, id_) for key, id_ in zip(fresh, ids, strict=True)]
+            self.sql(_INSERT_DIGEST),
+            [(*rows[index][:2], digest, rows[index][2]) for index, digest in fresh.items()],
         )
-        by_index = dict(zip(fresh.values(), ids, strict=True))
+        if conflicts:
+            now = self.time_in(datetime.now(UTC))
+            cursor.executemany(self.sql(_INSERT_DEAD), [(*row, now) for row in conflicts])
+        by_index = dict(zip(fresh, ids, strict=True))
         return [by_index.get(index) for index in range(len(rows))]
 
-    def _pending_keys(self, cursor: Any, message_ids: list[str]) -> set[tuple[str, str]]:
+    def _digests(self, cursor: Any, message_ids: list[str]) -> dict[tuple[str, str], Any]:
         query = (
-            "SELECT k.source, k.message_id FROM inbox_keys k JOIN inbox i ON i.id = k.id "
-            f"WHERE {self._in_list('k.message_id')}"
+            "SELECT source, message_id, digest, seen_at FROM message_digests "
+            f"WHERE {self._in_list('message_id')}"
         )
         cursor.execute(self.sql(query), (self._list_param(message_ids),))
-        return {(source, message_id) for source, message_id in cursor.fetchall()}
+        return {
+            (row[0], row[1]): (bytes(row[2]), self._time_out(row[3])) for row in cursor.fetchall()
+        }
+
+    def forget_messages(self, seen_before: datetime) -> int:
+        """Forget the ids of messages first seen before ``seen_before``; how many."""
+        with self._write() as cursor:
+            cursor.execute(
+                self.sql("DELETE FROM message_digests WHERE seen_at < ?"),
+                (self.time_in(seen_before),),
+            )
+            return int(cursor.rowcount)
 
     def inbox_fetch(self, limit: int) -> list[InboxMessage]:
         """The oldest pending messages no other worker holds, oldest first, now claimed."""
@@ -302,9 +341,11 @@ class SqlStore(ABC):
         done: Sequence[int],
         writes: Sequence[AttributeWrite],
         dead_letters: Sequence[NewDeadLetter],
+        retry: Sequence[tuple[int, datetime]] = (),
     ) -> int:
         """In one transaction: store writes, add dead letters, remove ``done`` from the inbox.
 
+        Messages in ``retry`` (inbox id, not before) stay in the inbox, unclaimed until then.
         Returns the number of history rows actually added (duplicates are not counted).
         """
         now = self.time_in(datetime.now(UTC))
@@ -318,8 +359,6 @@ class SqlStore(ABC):
                     self.sql(f"DELETE FROM inbox WHERE {self._in_list('id')}"),
                     (self._list_param(done),),
                 )
-                if max(done) // _PRUNE_KEYS_EVERY > (min(done) - 1) // _PRUNE_KEYS_EVERY:
-                    self._prune_keys(cursor, max(done))
             if entities:
                 cursor.executemany(
                     self.sql(_INSERT_ENTITY), [(i, t, now, now) for i, t in entities.items()]
@@ -329,16 +368,15 @@ class SqlStore(ABC):
                 added = cursor.rowcount
             if dead:
                 cursor.executemany(self.sql(_INSERT_DEAD), dead)
+            if retry:
+                cursor.executemany(
+                    self.sql("UPDATE inbox_attempts SET claimed_until = ? WHERE id = ?"),
+                    [(self.time_in(until), inbox_id) for inbox_id, until in retry],
+                )
             if latest:
                 cursor.executemany(self.sql(_UPSERT_LATEST), latest)
                 self._touch_entities(cursor, list(entities), now)
         return added
-
-    def _prune_keys(self, cursor: Any, last_done: int) -> None:
-        # A key below the oldest pending id names a message that is gone; a key whose message
-        # is still being appended by another transaction is not visible here, so it stays.
-        query = "DELETE FROM inbox_keys WHERE id < (SELECT coalesce(min(id), ?) FROM inbox)"
-        cursor.execute(self.sql(query), (last_done + 1,))
 
     def _touch_entities(self, cursor: Any, entity_ids: list[str], now: Any) -> None:
         # Only entities whose latest value changed in this batch carry this batch's time and
@@ -395,9 +433,15 @@ class SqlStore(ABC):
         return ids
 
     # dead letters
-    def dead_letters(self, limit: int = 100, source: str | None = None) -> list[DeadLetter]:
-        """Stored dead letters, newest first."""
-        where, params = ("WHERE source = ?", [source]) if source is not None else ("", [])
+    def dead_letters(
+        self,
+        limit: int = 100,
+        source: str | None = None,
+        since: datetime | None = None,
+        ids: Sequence[int] | None = None,
+    ) -> list[DeadLetter]:
+        """Stored dead letters, newest first; filtered by ``source``, ``since`` and ``ids``."""
+        where, params = self._dead_letter_filter(ids, source, since)
         rows = self._query(
             f"SELECT {_DEAD_COLUMNS} FROM dead_letters {where} "
             "ORDER BY failed_at DESC, id DESC LIMIT ?",
@@ -419,22 +463,54 @@ class SqlStore(ABC):
             for row in rows
         ]
 
-    def replay_dead_letters(self, ids: Sequence[int] | None = None) -> int:
-        """Move dead letters (all, or those ids) back into the inbox; return how many."""
+    def replay_dead_letters(
+        self,
+        ids: Sequence[int] | None = None,
+        source: str | None = None,
+        since: datetime | None = None,
+    ) -> int:
+        """Move dead letters back into the inbox; return how many.
+
+        All of them, or those with the given ids, of ``source``, failed at or after ``since``.
+        They bypass duplicate detection: their ids were seen when they first arrived.
+        """
         if ids is not None and not ids:
             return 0
-        where, params = ("", []) if ids is None else ("WHERE " + self._in_list("id"), [ids])
+        where, params = self._dead_letter_filter(ids, source, since)
         query = (
             f"DELETE FROM dead_letters {where} "
             "RETURNING id, source, message_id, received_at, content_type, body, topic"
         )
         with self._write() as cursor:
-            cursor.execute(self.sql(query), [self._list_param(p) for p in params])
+            cursor.execute(self.sql(query), params)
             rows = sorted(cursor.fetchall())
             if rows:
                 # A message still pending under the same id is already queued: keep that one.
-                self._append(cursor, [tuple(row[1:]) for row in rows])
+                self._lock_inbox(cursor)
+                pending = self._pending(cursor, [row[2] for row in rows])
+                queued = [tuple(row[1:]) for row in rows if (row[1], row[2]) not in pending]
+                self._insert_inbox(cursor, list(dict.fromkeys(queued)))
         return len(rows)
+
+    def _dead_letter_filter(
+        self, ids: Sequence[int] | None, source: str | None, since: datetime | None
+    ) -> tuple[str, list[Any]]:
+        conditions, params = [], []
+        if ids is not None:
+            conditions.append(self._in_list("id"))
+            params.append(self._list_param(ids))
+        if source is not None:
+            conditions.append("source = ?")
+            params.append(source)
+        if since is not None:
+            conditions.append("failed_at >= ?")
+            params.append(self.time_in(since))
+        return (f"WHERE {' AND '.join(conditions)}" if conditions else ""), params
+
+    def _pending(self, cursor: Any, message_ids: list[str]) -> set[tuple[str, str]]:
+        query = f"SELECT source, message_id FROM inbox WHERE {self._in_list('message_id')}"
+        cursor.execute(self.sql(query), (self._list_param(message_ids),))
+        return {(source, message_id) for source, message_id in cursor.fetchall()}
 
     # context
     def get_entity(self, entity_id: str) -> StoredEntity | None:
@@ -595,6 +671,30 @@ class SqlStore(ABC):
             result.setdefault(row[0], []).append(self._instance(row))
         return result
 
+    def unchanged_since(
+        self, entity_id: str, name: str, value: Any, before: datetime, horizon: datetime
+    ) -> datetime | None:
+        """Since when ``name`` has had ``value``, as its history observed before ``before`` says.
+
+        The time of the first instance of the unbroken run of ``value`` that ends with the newest
+        instance before ``before``; None when that instance has another value or there is none.
+        The run is followed back no further than the newest instance observed before ``horizon``.
+        """
+        since: datetime | None = None
+        until, page = self.time_in(before), 4
+        # Newest first, in growing pages: a value that changes is answered by its first rows.
+        while True:
+            rows = self._query(_NEWEST_BEFORE, [entity_id, name, until, page])
+            for observed, attribute in rows:
+                if _json(attribute).get("value") != value:
+                    return since
+                since = self._time_out(observed)
+                if since < horizon:
+                    return since
+            if len(rows) < page:
+                return since
+            until, page = rows[-1][0], min(page * 4, 1000)
+
     def _instance(self, row: Any) -> AttributeInstance:
         _, observed_at, attribute, integration, source_message_id, received_at = row
         provenance = None
@@ -641,6 +741,18 @@ class _RowBuilder:
             provenance.source_message_id,
             cached[0],
         )
+
+
+def message_digest(body: bytes) -> bytes:
+    """What tells two bodies under one message id apart: 16 bytes of their SHA-256."""
+    return hashlib.sha256(body).digest()[:16]
+
+
+def _conflict_reason(message_id: str, first_seen: datetime) -> str:
+    return (
+        f"conflict: message id {message_id} was first received at {format_time(first_seen)} "
+        "with other content; that one was processed, this one is kept here"
+    )
 
 
 def utc(value: datetime) -> datetime:

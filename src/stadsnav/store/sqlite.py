@@ -44,7 +44,10 @@ class SqliteStore(SqlStore):
         )
         connection.execute("PRAGMA busy_timeout = 10000")
         _enable_wal(connection)
-        connection.execute("PRAGMA synchronous = NORMAL")
+        # FULL: a commit is on disk before the sender is told so, even through a power cut or
+        # an OS crash (NORMAL survives only a crash of the process). Senders are acknowledged
+        # per inbox group, so the sync is paid per group, not per message.
+        connection.execute("PRAGMA synchronous = FULL")
         connection.execute("PRAGMA foreign_keys = ON")
         # History inserts touch one index page per series; a larger cache and rarer
         # checkpoints keep a 1000-write batch from re-reading and re-syncing those pages.

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -116,6 +117,15 @@ class PipelineSettings(StrictModel):
     gather_seconds: float = Field(default=0.02, ge=0, le=1)
     """Once woken after a short batch, wait this long so the next batch is fuller and cheaper."""
     max_future_skew: timedelta = timedelta(minutes=5)
+    earliest_observation: AwareDatetime = datetime(2000, 1, 1, tzinfo=UTC)
+    """Observations dated before this are rejected as ``invalid_time`` (a device clock at 0)."""
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    """Tries of a message whose processing fails unexpectedly, before it is dead-lettered."""
+    retry_backoff: timedelta = Field(default=timedelta(seconds=2), gt=timedelta(0))
+    """Wait before the first retry; doubled before each further one."""
+    dedupe_window: timedelta = Field(default=timedelta(days=1), gt=timedelta(0))
+    """How long a message id is remembered: a redelivery within it is dropped as a duplicate,
+    and the same id with other content is dead-lettered as a conflict."""
 
 
 class MqttSettings(StrictModel):
@@ -124,6 +134,12 @@ class MqttSettings(StrictModel):
     url: str = "mqtt://127.0.0.1:1883"
     username: str | None = None
     password: str | None = None
+    protocol: Literal["5", "3.1.1"] = "5"
+    """MQTT version spoken; "3.1.1" for a broker without MQTT 5 (The Things Stack's MQTT server)."""
+    max_message_bytes: int = Field(default=1_048_576, ge=1024, le=268_435_455)
+    """Largest MQTT packet (payload, topic and headers) the broker may send us (MQTT 5 Maximum
+    Packet Size). The broker drops a larger message for us, so it never reaches the dead letters;
+    over MQTT 3.1.1 it cannot be declared: a larger message is read, then dropped."""
 
 
 class Settings(StrictModel):
@@ -147,12 +163,14 @@ class Owner(StrictModel):
 
 
 class RangeRule(StrictModel):
-    """Valid range of a numeric attribute; values outside are rejected, or flagged."""
+    """Plausible values of an attribute: a range, and how long it may stay unchanged."""
 
     min: float | None = None
     max: float | None = None
     flag: bool = False
     """Keep a value outside the range, flagged as a quality issue, instead of rejecting it."""
+    stuck_after: timedelta | None = Field(default=None, gt=timedelta(0))
+    """A value unchanged for longer than this is flagged: the sensor is probably stuck."""
 
     @model_validator(mode="after")
     def _ordered(self) -> RangeRule:
@@ -410,7 +428,7 @@ class Product(StrictModel):
         names = ["id", *self.fields, "location"]
         observation = self.observation
         if observation is not None:
-            names += [*observation.values, "observedAt", "stale"]
+            names += [*observation.values, "observedAt", "stale", "suspect"]
             names += ["availability"] if observation.when_stale == "unknown" else []
             names += ["sensor"] if observation.entity_type is not None else []
         return [*names, "distance"]

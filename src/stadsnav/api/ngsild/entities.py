@@ -50,6 +50,19 @@ def parse_options(options: str | None, fmt: str | None) -> tuple[bool, bool]:
     return key_values, "sysAttrs" in opts
 
 
+def check_limit(limit: int) -> None:
+    """403 TooManyResults, naming the maximum, for a page larger than ``MAX_LIMIT``."""
+    # NGSI-LD (ETSI GS CIM 009) answers a limit above the implementation's maximum with
+    # TooManyResults rather than a silently shorter page, so a client cannot miss entities.
+    if limit > MAX_LIMIT:
+        raise ApiError(
+            403,
+            f"limit={limit} is over the maximum page size of {MAX_LIMIT}: "
+            f"ask for at most {MAX_LIMIT} and page with offset",
+            ngsild_type="TooManyResults",
+        )
+
+
 def check_entity_id(entity_id: str) -> None:
     """400 when the id is not a URI."""
     if not _URI.match(entity_id):
@@ -112,7 +125,11 @@ router.add_api_route(
 )
 
 
-@router.get("/entities", summary="Query entities")
+@router.get(
+    "/entities",
+    summary="Query entities",
+    responses={403: {"description": f"TooManyResults: `limit` is over {MAX_LIMIT}."}},
+)
 def query_entities(
     request: Request,
     runtime: RuntimeDep,
@@ -131,13 +148,21 @@ def query_entities(
         str | None, Query(description="GeoJSON coordinates, e.g. [20.95,64.75]")
     ] = None,
     geoproperty: Annotated[str, Query(description="The GeoProperty to compare.")] = "location",
-    limit: Annotated[int, Query(ge=0, le=MAX_LIMIT)] = 20,
+    limit: Annotated[
+        int,
+        Query(
+            ge=0,
+            description=f"Page size, at most {MAX_LIMIT}.",
+            json_schema_extra={"maximum": MAX_LIMIT},
+        ),
+    ] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
     count: Annotated[bool, Query(description="Return the total in NGSILD-Results-Count.")] = False,
     options: Annotated[str | None, Query(description="keyValues, sysAttrs")] = None,
     format: Annotated[str | None, Query(description="normalized, keyValues or simplified")] = None,
 ) -> Response:
     """Entities matching every given filter, ordered by id."""
+    check_limit(limit)
     types, ids, attr_names = split_list(type), split_list(id), split_list(attrs)
     if not (types or ids or id_pattern or attr_names or q or georel):
         raise ApiError(400, "give at least one of type, id, idPattern, attrs, q or georel")

@@ -9,6 +9,7 @@ from typing import Any
 
 from stadsnav.model.render import format_time
 from stadsnav.model.times import parse_time
+from stadsnav.pipeline.quality import QUALITY_ATTRIBUTE
 from stadsnav.store.base import StoredEntity
 from stadsnav.workspace import Product
 
@@ -38,6 +39,8 @@ class BaseItem:
     newest_text: str | None
     sensor: str | None
     """The observing entity the values come from; None when the item observes itself."""
+    suspect: bool
+    """Whether the entity the values come from has quality issues (``qualityIssues``)."""
 
 
 def attribute_value(attribute: Mapping[str, Any] | None) -> Any:
@@ -106,6 +109,7 @@ class ItemBuilder:
             newest=newest,
             newest_text=format_time(newest) if newest else None,
             sensor=source.id if source is not None and self.related else None,
+            suspect=source is not None and _has_issues(source),
         )
 
     def cutoff(self, now: datetime) -> datetime | None:
@@ -125,6 +129,7 @@ class ItemBuilder:
                 item[observed.field] = None
         item["observedAt"] = base.newest_text
         item["stale"] = stale
+        item["suspect"] = base.suspect
         if self.unknown_when_stale:
             item["availability"] = "unknown" if stale else "known"
         if self.related:
@@ -146,6 +151,11 @@ class ItemBuilder:
 
         dated = [(moment, o) for o in observers if (moment := newest(o)) is not None]
         return max(dated, key=lambda pair: pair[0])[1] if dated else None
+
+
+def _has_issues(entity: StoredEntity) -> bool:
+    issues = attribute_value(entity.attributes.get(QUALITY_ATTRIBUTE))
+    return isinstance(issues, list) and len(issues) > 0
 
 
 def _too_old(moment: datetime | None, cutoff: datetime | None) -> bool:

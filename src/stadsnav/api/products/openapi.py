@@ -50,6 +50,14 @@ def item_schema(view: ProductView) -> dict[str, Any]:
                 "observation at all"
             ),
         }
+        properties["suspect"] = {
+            "type": "boolean",
+            "description": (
+                "true when the entity the values come from has quality issues (its NGSI-LD "
+                "`qualityIssues`): a value outside the dataset's range, counts that do not add "
+                "up, or a value unchanged for longer than the rule's `stuck_after`"
+            ),
+        }
         if unknown:
             properties["availability"] = {
                 "type": "string",

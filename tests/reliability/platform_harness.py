@@ -1,0 +1,642 @@
+"""The reliability suite's harness: a real `stadsnav run` process and senders that count."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import orjson
+import paho.mqtt.client as paho
+import psycopg
+import pytest
+
+from stadsnav.simulate.chirpstack import chirpstack_up
+from stadsnav.simulate.tts import tts_uplink
+from stadsnav.store.base import ContextStore
+from stadsnav.store.factory import open_store
+from support import REPO_ROOT
+
+STADSNAV = [sys.executable, "-m", "stadsnav"]
+BROKER = ("127.0.0.1", 1883)
+BASE_TIME = datetime(2026, 7, 1, tzinfo=UTC)
+"""Observation time of sequence number 0; number n is observed n seconds later."""
+WEBHOOK_DEVICE = ("elt2-byske-havsbad", "a81758fffe05c3a1")
+MQTT_DEVICE = ("elt2-bovikens-havsbad", "a81758fffe05c3a2")
+TLS = httpx.create_ssl_context()
+"""Shared by requests: loading the CA bundle for each one took ~40 ms, most of a webhook post."""
+
+
+def entity_of(device: tuple[str, str]) -> str:
+    """The WaterQualityObserved entity a beach sensor's uplinks go to."""
+    return f"urn:ngsi-ld:WaterQualityObserved:skelleftea:{device[0]}"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def require_broker() -> None:
+    """Skip (fail under CI=true) when Mosquitto is not reachable."""
+    try:
+        socket.create_connection(BROKER, timeout=2).close()
+    except OSError as error:
+        reason = f"Mosquitto not reachable at {BROKER[0]}:{BROKER[1]}: {error}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def reliability_workspace(target: Path, mqtt_topic: str | None = None) -> Path:
+    """A copy of the demo workspace with only the beach webhook (and, if given, MQTT) sources.
+
+    The MQTT integration gets a topic and client id of this test only, so a persistent session
+    of another test cannot take its messages.
+    """
+    shutil.copytree(
+        REPO_ROOT / "workspaces" / "demo", target, ignore=shutil.ignore_patterns("data")
+    )
+    integrations = target / "integrations"
+    for path in integrations.glob("*.yaml"):
+        if path.stem != "beach-sensors-tts" and not (
+            mqtt_topic and path.stem == "beach-sensors-mqtt"
+        ):
+            path.unlink()
+    if mqtt_topic:
+        path = integrations / "beach-sensors-mqtt.yaml"
+        text = path.read_text()
+        text = text.replace('["application/+/device/+/event/up"]', f'["{mqtt_topic}"]')
+        text = text.replace(
+            "client_id: stadsnav-beach-sensors", f"client_id: stadsnav-rel-{uuid.uuid4().hex[:8]}"
+        )
+        path.write_text(text)
+    return target
+
+
+class Platform:
+    """One `stadsnav run` process on a workspace: started, killed and restarted by a test."""
+
+    def __init__(self, workspace: Path, storage_url: str, extra_env: dict[str, str] | None = None):
+        self.workspace = workspace
+        self.storage_url = storage_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "STADSNAV_STORAGE_URL": storage_url, **(extra_env or {})}
+        self.log = workspace.parent / "stadsnav-run.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the process and wait until ``/healthz`` answers."""
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*STADSNAV, "run", str(self.workspace), "--port", str(self.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"stadsnav run exited {self.process.returncode}:\n{self.output()[-3000:]}"
+                )
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not healthy in {timeout} s:\n{self.output()[-3000:]}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a power cut of the process."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self, timeout: float = 10.0) -> float:
+        """SIGTERM; the seconds until the process exited (fails if not 0 within ``timeout``)."""
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout)
+        assert code == 0, f"stadsnav run exited {code}:\n{self.output()[-3000:]}"
+        return time.monotonic() - started
+
+    def close(self) -> None:
+        """Kill the process if a test left it running."""
+        if self.process is not None and self.process.poll() is None:
+            self.kill()
+
+    def output(self) -> str:
+        """What the process wrote so far (all runs)."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def store(self) -> ContextStore:
+        """The platform's store, opened from the test (close it after use)."""
+        return open_store(self.storage_url)
+
+    def metric(self, name: str) -> float:
+        """The sum of a metric's samples from ``/metrics``."""
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(name) and line[len(name)] in " {"
+        )
+
+
+def beach_payload(sequence: int) -> bytes:
+    """An ELT-2 payload (external temperature) that encodes the sequence number."""
+    return b"\x0c" + (sequence % 300).to_bytes(2, "big")
+
+
+def webhook_body(sequence: int, device: tuple[str, str] = WEBHOOK_DEVICE) -> bytes:
+    """A The Things Stack uplink observed ``sequence`` seconds after ``BASE_TIME``."""
+    return orjson.dumps(
+        tts_uplink(
+            device_id=device[0],
+            dev_eui=device[1],
+            application_id="skelleftea-beaches",
+            f_port=5,
+            f_cnt=sequence,
+            payload=beach_payload(sequence),
+            received_at=BASE_TIME + timedelta(seconds=sequence),
+        )
+    )
+
+
+def mqtt_body(sequence: int, device: tuple[str, str] = MQTT_DEVICE) -> bytes:
+    """A ChirpStack v4 ``up`` event observed ``sequence`` seconds after ``BASE_TIME``."""
+    return orjson.dumps(
+        chirpstack_up(
+            device_id=device[0],
+            dev_eui=device[1],
+            application_id="beaches",
+            f_port=5,
+            f_cnt=sequence,
+            payload=beach_payload(sequence),
+            received_at=BASE_TIME + timedelta(seconds=sequence),
+        )
+    )
+
+
+@dataclass
+class WebhookSender:
+    """Posts numbered uplinks like a network server: retried until answered 202."""
+
+    url: str
+    integration: str = "beach-sensors-tts"
+    acknowledged: set[int] = field(default_factory=set)
+    refused: int = 0
+
+    def send(self, sequence: int, body: bytes | None = None, retry_for: float = 60.0) -> None:
+        """Post until 202; a refused or failed attempt is retried after a short wait."""
+        deadline = time.monotonic() + retry_for
+        while True:
+            try:
+                response = httpx.post(
+                    f"{self.url}/ingest/{self.integration}",
+                    content=body if body is not None else webhook_body(sequence),
+                    headers={"content-type": "application/json"},
+                    timeout=10,
+                    verify=TLS,
+                )
+                if response.status_code == 202:
+                    self.acknowledged.add(sequence)
+                    return
+                assert response.status_code in (429, 503), response.text
+                assert "retry-after" in response.headers
+                self.refused += 1
+            except httpx.HTTPError:
+                self.refused += 1
+            if time.monotonic() > deadline:
+                raise AssertionError(f"message {sequence} not accepted in {retry_for} s")
+            time.sleep(0.05)
+
+
+def mqtt_publisher() -> paho.Client:
+    """A connected QoS 1 publisher with its network loop running."""
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    client.connect(*BROKER)
+    client.loop_start()
+    return client
+
+
+def publish_all(client: paho.Client, topic: str, bodies: Iterable[bytes]) -> None:
+    """Publish at QoS 1 and wait for every PUBACK from the broker."""
+    infos = [client.publish(topic, body, qos=1) for body in bodies]
+    for info in infos:
+        info.wait_for_publish(30)
+
+
+def stored_sequences(
+    store: ContextStore, entity_id: str, attribute: str = "temperature"
+) -> list[int]:
+    """The sequence numbers of an entity's history of ``attribute``, one per history row."""
+    history = store.history(entity_id, [attribute]).get(attribute, [])
+    return [int((i.observed_at - BASE_TIME).total_seconds()) for i in history]
+
+
+def wait_stored(platform: Platform, entity_id: str, count: int, timeout: float = 60.0) -> list[int]:
+    """Wait until an entity has ``count`` history rows; its sequence numbers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        store = platform.store()
+        try:
+            found = stored_sequences(store, entity_id)
+        finally:
+            store.close()
+        if len(found) >= count:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(found)} of {count} stored in {timeout} s")
+        time.sleep(0.2)
+
+
+def dead_letter_reasons(platform: Platform) -> list[tuple[str, str, str]]:
+    """(stage, reason, message id) of every dead letter."""
+    store = platform.store()
+    try:
+        return [(d.stage, d.reason, d.message_id) for d in store.dead_letters(100_000)]
+    finally:
+        store.close()
+
+
+# Crash tests: a polled feed, senders that keep sending, and what the store holds.
+
+POLL_INTEGRATION = "reliability-feed"
+POLL_ENTITY = "urn:ngsi-ld:OffStreetParking:skelleftea:reliability-feed"
+POLL_ATTRIBUTE = "availableSpotNumber"
+
+
+def feed_record(sequence: int) -> dict[str, Any]:
+    """Record ``sequence`` of the simulated feed, observed ``sequence`` seconds after BASE_TIME."""
+    observed = BASE_TIME + timedelta(seconds=sequence)
+    return {"seq": sequence, "observed": observed.isoformat(), "free": sequence % 50}
+
+
+class FeedServer:
+    """A vendor's JSON feed of numbered records that grows over time, served page by page.
+
+    ``GET /feed?cursor=k`` answers records k … k+page_size-1 of those released so far, and in
+    ``next`` the cursor of the following page, null on the last one.
+    """
+
+    def __init__(
+        self, backlog: int = 0, rate: float = 0.0, page_size: int = 25, page_delay: float = 0.0
+    ) -> None:
+        self.backlog = backlog
+        self.rate = rate
+        """Records released per second after the backlog."""
+        self.page_size = page_size
+        self.page_delay = page_delay
+        """Seconds each page takes to answer, so a poll of many pages is often cut by a kill."""
+        self.pages_served = 0
+        self._started = time.monotonic()
+        self._frozen: int | None = None
+        handler = type("Handler", (_FeedHandler,), {"feed": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/feed"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def released(self) -> int:
+        """How many records the feed holds now."""
+        if self._frozen is not None:
+            return self._frozen
+        return self.backlog + int((time.monotonic() - self._started) * self.rate)
+
+    def freeze(self) -> int:
+        """Stop growing; the number of records the feed holds from now on."""
+        self._frozen = self.released()
+        return self._frozen
+
+    def page(self, cursor: int) -> bytes:
+        """The page that starts at record ``cursor``."""
+        released = self.released()
+        end = min(cursor + self.page_size, released)
+        records = [feed_record(n) for n in range(cursor, end)]
+        following = cursor + self.page_size
+        return orjson.dumps(
+            {"records": records, "next": following if following < released else None}
+        )
+
+    def close(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class _FeedHandler(BaseHTTPRequestHandler):
+    feed: FeedServer
+
+    def do_GET(self) -> None:
+        query = parse_qs(urlsplit(self.path).query)
+        cursor = int(query.get("cursor", ["0"])[0])
+        time.sleep(self.feed.page_delay)
+        body = self.feed.page(cursor)
+        self.feed.pages_served += 1
+        try:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the platform was killed while it read the page
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: a test's output is for its failures."""
+
+
+def add_poll_integration(workspace: Path, feed_url: str, interval: float = 0.2) -> None:
+    """Add integration ``POLL_INTEGRATION``: ``feed_url`` polled every ``interval`` seconds."""
+    (workspace / "integrations" / f"{POLL_INTEGRATION}.yaml").write_text(
+        f"""id: {POLL_INTEGRATION}
+title: Reliability feed
+description: Numbered records of a simulated vendor feed, polled page by page.
+dataset: parking
+source:
+  type: http_poll
+  url: {feed_url}
+  interval: {interval}
+  format: json
+  records: records
+  timeout: 5
+  max_pages: 100000
+  backoff: {{initial: 0.1, max: 0.5}}
+  pagination: {{type: cursor, cursor_path: next, cursor_param: cursor}}
+mapping:
+  entity_type: OffStreetParking
+  entity_id: "{POLL_ENTITY}"
+  observed_at: data.observed
+  properties:
+    {POLL_ATTRIBUTE}: {{value: data.free, required: true}}
+"""
+    )
+
+
+def poll_cursor(store: ContextStore, integration: str = POLL_INTEGRATION) -> int:
+    """The first record of the next page the saved poll state names; 0 between polls.
+
+    Every record before it was on a page the state claims is committed.
+    """
+    saved = store.poll_state(integration) or {}
+    next_url = saved.get("next_url")
+    if not next_url:
+        return 0
+    return int(parse_qs(urlsplit(next_url).query).get("cursor", ["0"])[0])
+
+
+def pending_bodies(storage_url: str, source: str) -> list[bytes]:
+    """Bodies of the messages from ``source`` committed to the inbox and not processed yet.
+
+    Read with plain SQL: the store's own inbox read claims the messages it returns.
+    """
+    query = "SELECT body FROM inbox WHERE source = {}"
+    if storage_url.startswith("sqlite:///"):
+        connection = sqlite3.connect(storage_url.removeprefix("sqlite:///"), timeout=30)
+        try:
+            rows = connection.execute(query.format("?"), (source,)).fetchall()
+        finally:
+            connection.close()
+    else:
+        with psycopg.connect(storage_url) as pg:
+            rows = pg.execute(query.format("%s"), (source,)).fetchall()
+    return [bytes(row[0]) for row in rows]
+
+
+def body_sequences(body: bytes) -> list[int]:
+    """The sequence numbers in a webhook, MQTT or feed body (page or record) of this harness."""
+    doc = orjson.loads(body)
+    if "records" in doc:
+        return [record["seq"] for record in doc["records"]]
+    if "seq" in doc:
+        return [doc["seq"]]
+    if "uplink_message" in doc:
+        return [doc["uplink_message"]["f_cnt"]]
+    return [doc["fCnt"]]
+
+
+def pending_sequences(storage_url: str, source: str) -> set[int]:
+    """The sequence numbers of the messages from ``source`` waiting in the inbox."""
+    return {n for body in pending_bodies(storage_url, source) for n in body_sequences(body)}
+
+
+def committed_sequences(
+    platform: Platform, source: str, entity_id: str, attribute: str = "temperature"
+) -> set[int]:
+    """Sequence numbers of ``source`` the store holds: stored as history, or in the inbox."""
+    pending = pending_sequences(platform.storage_url, source)
+    store = platform.store()
+    try:
+        return pending | set(stored_sequences(store, entity_id, attribute))
+    finally:
+        store.close()
+
+
+def wait_mqtt_subscribed(platform: Platform, timeout: float = 20.0) -> None:
+    """Wait until every MQTT integration of the platform is connected and subscribed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        connectors = httpx.get(f"{platform.url}/healthz", timeout=5).json().get("connectors", [])
+        if all(c.get("connected", True) for c in connectors):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"MQTT not subscribed in {timeout} s: {connectors}")
+        time.sleep(0.05)
+
+
+def forget_mqtt_session(workspace: Path) -> None:
+    """End the broker's persistent session of the workspace's MQTT integration, if it has one."""
+    path = workspace / "integrations" / "beach-sensors-mqtt.yaml"
+    if not path.exists():
+        return
+    client_id = next(
+        line.split(":", 1)[1].strip()
+        for line in path.read_text().splitlines()
+        if line.strip().startswith("client_id:")
+    )
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    client.connect(*BROKER)
+    client.disconnect()
+
+
+class Ingest:
+    """Numbered uplinks sent from threads, without end, while a test kills and restarts.
+
+    Webhook uplinks are retried until answered 202 (``acknowledged``); MQTT ones are published at
+    QoS 1 (``published`` once the broker acknowledged them, when ingest stops).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        mqtt_topic: str | None = None,
+        webhook_threads: int = 1,
+        pause: float = 0.0,
+        mqtt_pause: float = 0.005,
+    ) -> None:
+        self.webhook = WebhookSender(url)
+        self.mqtt_topic = mqtt_topic
+        self.pause = pause
+        self.mqtt_pause = mqtt_pause
+        self.sent = 0
+        self.published: set[int] = set()
+        self.errors: list[BaseException] = []
+        self._acknowledged: list[int] = []
+        self._lock = threading.Lock()
+        self._numbers = itertools.count()
+        self._stopping = threading.Event()
+        self._aborted = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._guarded, args=(self._send_webhooks,), daemon=True)
+            for _ in range(webhook_threads)
+        ]
+        if mqtt_topic is not None:
+            self._threads.append(
+                threading.Thread(target=self._guarded, args=(self._publish,), daemon=True)
+            )
+
+    def start(self) -> Ingest:
+        """Begin sending."""
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self, timeout: float = 90.0) -> None:
+        """Stop sending, wait for what is under way; raise what a sender thread raised."""
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout)
+            assert not thread.is_alive(), "a sender did not finish"
+        if self.errors:
+            raise self.errors[0]
+
+    def close(self) -> None:
+        """Give up at once, also on messages under way: for a test that already failed."""
+        self._aborted.set()
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(10)
+
+    def acknowledged(self) -> set[int]:
+        """Webhook sequence numbers answered 202 so far."""
+        with self._lock:
+            return set(self._acknowledged)
+
+    def webhook_sent(self) -> int:
+        """Webhook sequence numbers taken so far (each is sent until acknowledged)."""
+        with self._lock:
+            return self.sent
+
+    def _guarded(self, send: Any) -> None:
+        try:
+            send()
+        except BaseException as error:
+            self.errors.append(error)
+
+    def _send_webhooks(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                sequence = next(self._numbers)
+                self.sent += 1
+            self._deliver(sequence)
+            with self._lock:
+                self._acknowledged.append(sequence)
+            if self.pause:
+                time.sleep(self.pause)
+
+    def _deliver(self, sequence: int) -> None:
+        # Retried in short rounds, so that close() can end a sender the platform never answers.
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                self.webhook.send(sequence, retry_for=1)
+                return
+            except AssertionError as error:
+                late = "not accepted in" not in str(error) or time.monotonic() > deadline
+                if late or self._aborted.is_set():
+                    raise
+
+    def _publish(self) -> None:
+        assert self.mqtt_topic is not None
+        client = mqtt_publisher()
+        try:
+            infos = []
+            for sequence in itertools.count():
+                if self._stopping.is_set():
+                    break
+                infos.append(
+                    (sequence, client.publish(self.mqtt_topic, mqtt_body(sequence), qos=1))
+                )
+                time.sleep(self.mqtt_pause)
+            for sequence, info in infos:
+                if self._aborted.is_set():
+                    return
+                info.wait_for_publish(60)
+                assert info.is_published(), (
+                    f"MQTT message {sequence} not acknowledged by the broker"
+                )
+                self.published.add(sequence)
+        finally:
+            client.loop_stop()
+            client.disconnect()
+
+
+def wait_all_stored(
+    platform: Platform,
+    expected: dict[tuple[str, str], set[int]],
+    timeout: float = 90.0,
+) -> dict[tuple[str, str], list[int]]:
+    """Wait until every (entity, attribute) holds its expected sequence numbers; the history rows.
+
+    Fails with what is missing when ``timeout`` runs out.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        store = platform.store()
+        try:
+            found = {key: stored_sequences(store, *key) for key in expected}
+        finally:
+            store.close()
+        missing = {key: wanted - set(found[key]) for key, wanted in expected.items()}
+        if not any(missing.values()):
+            return found
+        if time.monotonic() > deadline:
+            summary = {
+                key[0]: f"{len(gap)} missing, e.g. {sorted(gap)[:10]}"
+                for key, gap in missing.items()
+                if gap
+            }
+            raise AssertionError(f"not stored in {timeout} s: {summary}")
+        time.sleep(0.2)
+
+
+def duplicates(rows: list[int]) -> list[int]:
+    """Sequence numbers that occur in more than one history row."""
+    return sorted(n for n, count in Counter(rows).items() if count > 1)
