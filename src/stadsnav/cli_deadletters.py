@@ -152,7 +152,7 @@ def replay_command(
     """
     from stadsnav.metrics import Metrics
     from stadsnav.pipeline.processor import Processor
-    from stadsnav.pipeline.runner import PipelineRunner
+    from stadsnav.pipeline.runner import BatchResult, PipelineRunner
 
     ws = load_checked(workspace)
     source, failed_since = _checked_integration(ws, integration), _since(since)
@@ -162,10 +162,12 @@ def replay_command(
         runner = PipelineRunner(
             store, Processor(ws, store), Metrics(), ws.settings.pipeline.batch_size
         )
-        result = runner.drain()
+        result = BatchResult()
+        for start in range(0, len(moved), runner.batch_size):
+            result.add(runner.process(moved[start : start + runner.batch_size]))
     finally:
         store.close()
     out().print(
-        f"replayed {moved} message(s): {result.messages - result.dead} stored, "
+        f"replayed {len(moved)} message(s): {result.messages - result.dead} stored, "
         f"{result.dead} dead-lettered again"
     )

@@ -53,7 +53,9 @@ class Runtime:
             self.store, Processor(self.workspace, self.store), self.metrics, settings.batch_size
         )
         self.worker = PipelineWorker(self.runner, settings.poll_interval, settings.gather_seconds)
-        self.inbox = InboxWriter(self.store, on_commit=self.worker.wake)
+        self.inbox = InboxWriter(
+            self.store, on_commit=self.worker.wake, max_pending=settings.inbox_queue
+        )
         self.metrics.inbox_queue.set_function(lambda: self.inbox.waiting)
         self.connectors: list[Connector] = [
             connector_for(integration, self.workspace, self.inbox, self.metrics)

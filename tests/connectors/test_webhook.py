@@ -49,6 +49,20 @@ def test_a_retry_is_acknowledged_as_duplicate(
     assert runtime.store.inbox_stats()[0] == 1
 
 
+def test_the_same_id_with_other_content_is_answered_and_counted_as_a_conflict(
+    client: TestClient, runtime: Runtime, make_uplink: UplinkFactory
+) -> None:
+    first = make_uplink(payload=bytes.fromhex("0c00c1"))
+    other = first.replace(b'"frm_payload":"DADB"', b'"frm_payload":"DADC"')
+    assert other != first
+    assert client.post(URL, content=first, headers=JSON).json() == {"status": "accepted"}
+    assert client.post(URL, content=other, headers=JSON).json() == {"status": "conflict"}
+    [letter] = runtime.store.dead_letters()
+    assert (letter.stage, letter.body) == ("conflict", other)
+    metrics = client.get("/metrics").text
+    assert 'stadsnav_dead_letters_total{stage="conflict"} 1.0' in metrics
+
+
 def test_bad_requests_get_problem_details(client: TestClient, make_uplink: UplinkFactory) -> None:
     cases = [
         (b'{"end_device_ids": {', JSON, 400, "invalid JSON"),

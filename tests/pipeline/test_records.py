@@ -201,8 +201,9 @@ def test_a_record_that_cannot_be_mapped_is_dead_lettered_alone_and_replays_alone
     )
     assert orjson.loads(letter.body) == broken
     # Replayed, the record is processed on its own again (not parsed as a whole page).
-    assert runtime.store.replay_dead_letters([letter.id]) == 1
-    process_inbox(runtime)
+    replayed = runtime.store.replay_dead_letters([letter.id])
+    assert len(replayed) == 1
+    runtime.runner.process(replayed)
     [again] = runtime.store.dead_letters(source="sensade")
     assert (again.stage, again.reason) == (letter.stage, letter.reason)
 

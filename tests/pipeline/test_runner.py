@@ -101,8 +101,9 @@ def test_replayed_dead_letters_are_processed_after_the_fix(
         update={"dev_eui": "a81758fffe0a0b0c"}
     )
     fixed = PipelineRunner(runner.store, Processor(workspace), Metrics())
-    assert runner.store.replay_dead_letters() == 1
-    result = fixed.drain()
+    replayed = runner.store.replay_dead_letters()
+    assert len(replayed) == 1
+    result = fixed.process(replayed)
     assert (result.messages, result.dead) == (1, 0)
     assert runner.store.dead_letters() == []
 

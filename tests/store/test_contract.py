@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from stadsnav.store.base import (
+    Appended,
     AttributeWrite,
     NewDeadLetter,
     NewInboxMessage,
@@ -135,18 +136,18 @@ def test_a_closed_store_refuses_work(store: SqlStore) -> None:
 # inbox
 
 
-def test_inbox_append_returns_ids_and_none_for_duplicates(store: SqlStore) -> None:
+def test_inbox_append_returns_ids_and_duplicate_for_repeats(store: SqlStore) -> None:
     first = store.inbox_append([uplink("10301"), uplink("10302"), uplink("10301")])
-    assert first[0] is not None
-    assert first[1] is not None
+    assert isinstance(first[0], int)
+    assert isinstance(first[1], int)
     assert first[0] < first[1]
-    assert first[2] is None
+    assert first[2] == "duplicate"
     again = store.inbox_append(
         [uplink("10302"), uplink("10303"), uplink("10302", source="netmore")]
     )
-    assert again[0] is None
-    assert again[1] is not None
-    assert again[2] is not None
+    assert again[0] == "duplicate"
+    assert isinstance(again[1], int)
+    assert isinstance(again[2], int)
     assert store.inbox_append([]) == []
 
 
@@ -226,7 +227,7 @@ def test_inbox_stats_counts_pending_and_finds_the_oldest(store: SqlStore) -> Non
 
 
 def test_concurrent_inbox_append_from_threads(store: SqlStore) -> None:
-    results: list[list[int | None]] = []
+    results: list[list[Appended]] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(8)
 
@@ -246,7 +247,7 @@ def test_concurrent_inbox_append_from_threads(store: SqlStore) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    ids = [i for result in results for i in result if i is not None]
+    ids = [i for result in results for i in result if isinstance(i, int)]
     assert len(ids) == len(set(ids)) == 8 * 10 * 5 + 10
     assert store.inbox_stats()[0] == 410
 
@@ -261,7 +262,7 @@ def test_naive_datetimes_are_refused(store: SqlStore) -> None:
 
 
 def test_commit_batch_stores_writes_and_removes_done(store: SqlStore) -> None:
-    ids = [i for i in store.inbox_append([uplink("10301"), uplink("10302")]) if i is not None]
+    ids = [i for i in store.inbox_append([uplink("10301"), uplink("10302")]) if isinstance(i, int)]
     added = store.commit_batch(
         ids[:1],
         [temperature(19.3, T0), seed("name", {"type": "Property", "value": "Slädaviken"})],
@@ -397,7 +398,7 @@ def test_real_smart_data_model_entity_round_trips(store: SqlStore) -> None:
 
 
 def test_a_failing_batch_rolls_back_everything(store: SqlStore) -> None:
-    ids = [i for i in store.inbox_append([uplink("10301")]) if i is not None]
+    ids = [i for i in store.inbox_append([uplink("10301")]) if isinstance(i, int)]
     broken = NewDeadLetter("servanet", "10301", T0, "application/json", b"", None, "decode", None)  # type: ignore[arg-type]
     with pytest.raises(Exception, match=r"(?i)null|not-null|NOT NULL"):
         store.commit_batch(ids, [temperature(19.3, T0)], [broken])
@@ -428,28 +429,31 @@ def test_dead_letters_round_trip_newest_first(store: SqlStore) -> None:
     assert [d.message_id for d in store.dead_letters(limit=1)] == ["3"]
 
 
-def test_replay_moves_dead_letters_back_into_the_inbox(store: SqlStore) -> None:
-    ids = [i for i in store.inbox_append([uplink("1"), uplink("2"), uplink("3")]) if i is not None]
+def test_replay_moves_dead_letters_back_into_the_inbox_claimed(store: SqlStore) -> None:
+    ids = [i for i in store.inbox_append([uplink(n) for n in "123"]) if isinstance(i, int)]
     store.commit_batch(ids, [], [dead_letter("1"), dead_letter("2"), dead_letter("3")])
     assert store.inbox_stats() == (0, None)
     chosen = [d.id for d in store.dead_letters() if d.message_id != "3"]
-    assert store.replay_dead_letters(chosen) == 2
-    replayed = store.inbox_fetch(10)
+    replayed = store.replay_dead_letters(chosen)
     assert sorted(m.message_id for m in replayed) == ["1", "2"]
     assert all(m.body == ENVELOPE.read_bytes() and m.attempts == 1 for m in replayed)
     assert all(m.id not in ids for m in replayed)
+    assert store.inbox_stats()[0] == 2
+    assert store.inbox_fetch(10) == []  # the replay holds them; its claim runs out if it dies
     assert [d.message_id for d in store.dead_letters()] == ["3"]
-    assert store.replay_dead_letters() == 1
+    assert [m.message_id for m in store.replay_dead_letters(source="servanet")] == ["3"]
     assert store.dead_letters() == []
-    assert store.replay_dead_letters() == 0
-    assert store.replay_dead_letters([]) == 0
+    assert store.replay_dead_letters() == []
+    assert store.replay_dead_letters([]) == []
 
 
-def test_replay_of_a_message_still_pending_only_drops_the_dead_letter(store: SqlStore) -> None:
+def test_replay_of_a_message_still_pending_queues_it_again(store: SqlStore) -> None:
+    # A conflict's dead letter while the first is pending: both are processed; the history
+    # keeps the first value for each observation time.
     store.inbox_append([uplink("10301")])
     store.commit_batch([], [], [dead_letter("10301")])
-    assert store.replay_dead_letters() == 1
-    assert store.inbox_stats()[0] == 1
+    assert len(store.replay_dead_letters()) == 1
+    assert store.inbox_stats()[0] == 2
     assert store.dead_letters() == []
 
 

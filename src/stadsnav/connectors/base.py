@@ -5,11 +5,15 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any, ClassVar
 
+import structlog
 from fastapi import APIRouter
 
 from stadsnav.metrics import Metrics
 from stadsnav.pipeline.inbox import InboxWriter
+from stadsnav.store.base import Appended
 from stadsnav.workspace import Integration, Workspace
+
+log = structlog.get_logger("stadsnav.connectors")
 
 
 class Connector:
@@ -29,9 +33,15 @@ class Connector:
         self.inbox = inbox
         self.metrics = metrics
 
-    def count_received(self, new: bool) -> None:
-        """Count one message taken in: new, or a duplicate the inbox already held."""
-        self._received[0 if new else 1].inc()
+    def count_received(self, outcome: Appended) -> None:
+        """Count one message taken in: new, a duplicate, or a conflict (then also log it)."""
+        if isinstance(outcome, int):
+            self._received[0].inc()
+        elif outcome == "duplicate":
+            self._received[1].inc()
+        else:
+            self.metrics.dead_letters.labels("conflict").inc()
+            log.warning("message_id_conflict", integration=self.integration.id)
 
     @cached_property
     def _received(self) -> tuple[Any, Any]:

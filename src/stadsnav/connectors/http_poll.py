@@ -23,7 +23,7 @@ from stadsnav.connectors.http_auth import MissingSecretError, TokenError, auth_f
 from stadsnav.connectors.http_pages import PageError, paginator_for
 from stadsnav.metrics import Metrics
 from stadsnav.pipeline.inbox import InboxWriter
-from stadsnav.store.base import ContextStore, NewDeadLetter, NewInboxMessage
+from stadsnav.store.base import Appended, ContextStore, NewDeadLetter, NewInboxMessage
 from stadsnav.workspace import Integration, Workspace
 from stadsnav.workspace.sources import HttpPollSource
 
@@ -464,7 +464,7 @@ class HttpPollConnector(Connector):
         integration = self.integration.id
         self.metrics.polls.labels(integration, "page").inc()
         for inbox_id in ids:
-            self.count_received(inbox_id is not None)
+            self.count_received(inbox_id)
         if problem is not None:
             self.metrics.poll_failures.labels(integration, problem.reason).inc()
             log.error("http_poll_stopped", integration=integration, url=url, error=str(problem))
@@ -574,7 +574,7 @@ class HttpPollConnector(Connector):
         state: PollState,
         messages: Sequence[NewInboxMessage] = (),
         dead_letters: Sequence[NewDeadLetter] = (),
-    ) -> list[int | None]:
+    ) -> list[Appended]:
         commit = asyncio.ensure_future(
             asyncio.to_thread(
                 self.store.poll_commit,
@@ -601,7 +601,7 @@ class HttpPollConnector(Connector):
             raise
         self.state = state
         self._resume()
-        if any(inbox_id is not None for inbox_id in ids):
+        if any(type(inbox_id) is int for inbox_id in ids):
             self.inbox.on_commit()
         return ids
 

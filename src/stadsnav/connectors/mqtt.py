@@ -28,21 +28,18 @@ from stadsnav.connectors.envelopes import EnvelopeError, envelope_message_id
 from stadsnav.connectors.topics import Kind, is_other_event_topic, match_topic
 from stadsnav.pipeline.inbox import InboxUnavailableError
 from stadsnav.store.base import NewInboxMessage
-from stadsnav.workspace.models import MqttSource
+from stadsnav.workspace.models import MqttSettings, MqttSource
 
 log = structlog.get_logger("stadsnav.mqtt")
 
-SESSION_NEVER_EXPIRES = 0xFFFFFFFF
-"""MQTT 5 Session Expiry Interval of a session kept like MQTT 3.1.1's clean_session=False."""
 
-
-def connect_properties(max_message_bytes: int) -> Properties:
+def connect_properties(settings: MqttSettings) -> Properties:
     """CONNECT properties: a session that outlives a disconnect, and our largest packet."""
     properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     # Without an expiry an MQTT 5 session ends with the connection, and with it the QoS 1
     # messages the broker holds for us while we restart.
-    properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
-    properties.MaximumPacketSize = max_message_bytes
+    properties.SessionExpiryInterval = int(settings.session_expiry.total_seconds())
+    properties.MaximumPacketSize = settings.max_message_bytes
     return properties
 
 
@@ -101,7 +98,7 @@ class MqttConnector(Connector):
             # Both keep the session (and the unacknowledged messages) across a reconnect.
             clean_session=None if v5 else False,
             clean_start=False if v5 else MQTT_CLEAN_START_FIRST_ONLY,
-            properties=connect_properties(settings.max_message_bytes) if v5 else None,
+            properties=connect_properties(settings) if v5 else None,
             tls_context=ssl.create_default_context() if tls else None,
         )
         # aiomqtt acknowledges on receipt; the paho client beneath it can leave PUBACK to us,
@@ -177,8 +174,7 @@ class MqttConnector(Connector):
             )
             # Waits for room rather than refusing: an MQTT sender cannot be told to retry,
             # and a message we do not acknowledge is redelivered only after a reconnect.
-            new = await self.inbox.submit(inbox_message, wait=True)
-            self.count_received(new)
+            self.count_received(await self.inbox.submit(inbox_message, wait=True))
         if message.qos > 0:
             client._client.ack(message.mid, message.qos)
 
@@ -190,6 +186,7 @@ class MqttConnector(Connector):
             topic=topic,
             size=size,
             limit=self.workspace.settings.mqtt.max_message_bytes,
+            fix="raise [mqtt] max_message_bytes in stadsnav.toml if such messages are expected",
         )
 
     def _topic_kind(self, topic: str) -> Kind | None:

@@ -22,7 +22,11 @@ from stadsnav.store.base import NewInboxMessage
 from stadsnav.workspace.models import WebhookSource
 
 _ACCEPTED = b'{"status":"accepted"}'
-_DUPLICATE = b'{"status":"duplicate"}'
+_ANSWERS = {
+    "duplicate": b'{"status":"duplicate"}',
+    # Kept as a dead letter; the sender learns its ids are not unique.
+    "conflict": b'{"status":"conflict"}',
+}
 _IGNORED = b'{"status":"ignored","reason":"not an uplink or status event"}'
 # ChirpStack's HTTP integration names the event in the query; status events are kept too.
 _KEPT_EVENTS = ("up", "status")
@@ -39,15 +43,18 @@ _BODY_SCHEMA: dict[str, Any] = {
         "content": {"application/json": {"schema": {"type": "object"}}},
     },
     "responses": {
-        "202": {"description": "Committed to the inbox (or already held: `duplicate`)."},
+        "202": {
+            "description": "Committed to the inbox; `duplicate`: this id and body came before; "
+            "`conflict`: this id came before with another body (kept as a dead letter)."
+        },
         "400": {"description": "Not JSON, or not an uplink envelope (ProblemDetails)."},
         "401": {"description": "Missing or wrong bearer token."},
         "413": {"description": "Body larger than `server.max_body_bytes`."},
         "415": {"description": "Content-Type is not JSON."},
         "503": {
             "description": (
-                "Not committed: the inbox queue is full or the store cannot commit now; "
-                "send it again after `Retry-After` seconds."
+                "Perhaps not committed: the inbox queue is full or the store cannot commit now; "
+                "send it again after `Retry-After` seconds (a repeat is recognised)."
             )
         },
     },
@@ -119,7 +126,7 @@ class WebhookConnector(Connector):
             self.path,
         )
         try:
-            new = await self.inbox.submit(message)
+            outcome = await self.inbox.submit(message)
         except InboxRefusedError as error:
             self.metrics.messages_deferred.labels(self.integration.id, error.reason).inc()
             raise ApiError(
@@ -127,8 +134,8 @@ class WebhookConnector(Connector):
                 f"not accepted, retry later: {error}",
                 headers={"Retry-After": error.retry_after_header},
             ) from None
-        self.count_received(new)
-        return _ACCEPTED if new else _DUPLICATE
+        self.count_received(outcome)
+        return _ACCEPTED if isinstance(outcome, int) else _ANSWERS[outcome]
 
     def _authorize(self, headers: dict[bytes, str], source: WebhookSource) -> None:
         if source.token_env is None:

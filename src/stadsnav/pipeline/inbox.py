@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import structlog
 
-from stadsnav.store.base import ContextStore, NewInboxMessage
+from stadsnav.store.base import Appended, ContextStore, NewInboxMessage
 
 log = structlog.get_logger("stadsnav.inbox")
 
-_Answer = tuple["asyncio.Future[bool]", bool | Exception]
+_Answer = tuple["asyncio.Future[Appended]", Appended | Exception]
 # Senders are told no more: the store's own error may name hosts and tables; the log has it.
 _FAILED = "the store could not commit the last messages"
 
@@ -55,7 +55,7 @@ class InboxUnavailableError(InboxRefusedError):
 @dataclass(eq=False, slots=True)
 class _Pending:
     message: NewInboxMessage
-    future: asyncio.Future[bool]
+    future: asyncio.Future[Appended]
     loop: asyncio.AbstractEventLoop
 
 
@@ -115,8 +115,8 @@ class InboxWriter:
         """The error a message submitted now would get, or None if it would be queued."""
         return self._unavailable() or self._stalled() or self._full()
 
-    async def submit(self, message: NewInboxMessage, wait: bool = False) -> bool:
-        """Commit one message; True if new, False if the inbox already held it.
+    async def submit(self, message: NewInboxMessage, wait: bool = False) -> Appended:
+        """Commit one message; what became of it (its inbox id, a duplicate or a conflict).
 
         Raises ``InboxFullError`` when the queue is full or the store stalls, and
         ``InboxUnavailableError`` when the store failed or the platform stops. With ``wait`` the
@@ -216,7 +216,7 @@ class InboxWriter:
         try:
             self.on_commit()
         finally:
-            _answer(group, [inbox_id is not None for inbox_id in ids])
+            _answer(group, list(ids))
 
     def _fail(self, group: list[_Pending], error: Exception) -> None:
         """Refuse new messages for a while, and answer this group and every queued message."""
@@ -231,7 +231,7 @@ class InboxWriter:
         _answer(group, [failure] * len(group))
 
 
-def _answer(group: list[_Pending], outcomes: list[bool | Exception]) -> None:
+def _answer(group: list[_Pending], outcomes: list[Appended | Exception]) -> None:
     # One wake-up per event loop and group rather than per message: each
     # call_soon_threadsafe writes to the loop's self-pipe.
     by_loop: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}

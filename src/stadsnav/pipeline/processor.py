@@ -9,6 +9,7 @@ from functools import partial
 from typing import Any
 
 import orjson
+from pydantic import TypeAdapter
 
 from stadsnav.codecs.base import Codec
 from stadsnav.codecs.registry import UnknownCodecError, get_codec
@@ -529,8 +530,9 @@ class Processor:
         if observed_at > datetime.now(UTC) + self.max_future_skew:
             raise StageError(
                 "validate",
-                f"{FUTURE_TIMESTAMP}: observation time {format_time(observed_at)} is in the "
-                f"future (more than {self.max_future_skew} ahead of this server's clock)",
+                f"{FUTURE_TIMESTAMP}: observation time {format_time(observed_at)} is more than "
+                f"{_duration(self.max_future_skew)} (pipeline.max_future_skew) ahead of this "
+                "server's clock; check the device's or network server's clock",
             )
         if observed_at < self.earliest_observation:
             raise StageError(
@@ -546,7 +548,9 @@ class Processor:
                 # be stored on one backend and refused on the other.
                 raise StageError(
                     "validate",
-                    f"{write.name} of {printable(write.entity_id)} holds a NUL character",
+                    f"{write.name} of {printable(write.entity_id)} holds a NUL character, "
+                    "which no store keeps; the source sends it, or the mapping takes a binary "
+                    "field as text",
                 )
             reason = route.quality.rejection(write.name, value)
             if reason is not None:
@@ -622,6 +626,12 @@ def _record_letter(
         stage,
         f"{key}: {reason}",
     )
+
+
+def _duration(value: timedelta) -> str:
+    """A duration as ISO 8601 (PT5M), as the workspace's settings write it."""
+    text: str = TypeAdapter(timedelta).dump_python(value, mode="json")
+    return text
 
 
 def _has_nul(value: Any) -> bool:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -24,6 +24,12 @@ class BatchResult:
     stored: int = 0
     dead: int = 0
 
+    def add(self, other: BatchResult) -> None:
+        """Count ``other`` in too."""
+        self.messages += other.messages
+        self.stored += other.stored
+        self.dead += other.dead
+
 
 def dead_letter(message: InboxMessage, stage: str, reason: str) -> NewDeadLetter:
     """The dead letter for a message that failed at ``stage``."""
@@ -37,6 +43,33 @@ def dead_letter(message: InboxMessage, stage: str, reason: str) -> NewDeadLetter
         stage,
         printable(reason),  # a reason may quote the message, and stores cannot keep NUL
     )
+
+
+MAX_RETRY_WAIT = timedelta(hours=1)
+"""The longest wait before a crashed message is tried again, however many times it failed."""
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What a batch's messages came to: writes, dead letters, and messages to retry later."""
+
+    done: list[int] = field(default_factory=list)
+    writes: list[AttributeWrite] = field(default_factory=list)
+    dead: list[NewDeadLetter] = field(default_factory=list)
+    retry: list[tuple[int, datetime]] = field(default_factory=list)
+
+    def add(
+        self, message: InboxMessage, result: list[AttributeWrite] | NewDeadLetter | datetime
+    ) -> None:
+        """Take in one message's result."""
+        if isinstance(result, datetime):
+            self.retry.append((message.id, result))
+            return
+        self.done.append(message.id)
+        if isinstance(result, NewDeadLetter):
+            self.dead.append(result)
+        else:
+            self.writes += result
 
 
 class PipelineRunner:
@@ -59,72 +92,73 @@ class PipelineRunner:
         self.retry_backoff = settings.retry_backoff
         self.dedupe_window = settings.dedupe_window
         self._forgotten_at = 0.0
+        self._store_checked = False
 
     def run_batch(self) -> BatchResult:
         """Process up to one batch of pending messages."""
-        messages = self.store.inbox_fetch(self.batch_size)
+        return self.process(self.store.inbox_fetch(self.batch_size))
+
+    def process(self, messages: list[InboxMessage]) -> BatchResult:
+        """Process messages this worker has claimed, in one transaction if the store takes it."""
         if not messages:
             return BatchResult()
         started = time.perf_counter()
-        writes: list[AttributeWrite] = []
-        dead: list[NewDeadLetter] = []
-        retry: list[tuple[int, datetime]] = []
+        self._store_checked = False
         # Repeating values (a sensor's site, its radio readings) are written once per batch.
         batch = Batch()
+        outcome = _Outcome()
         for message in messages:
-            outcome = self._process(message, batch)
-            if isinstance(outcome, datetime):
-                retry.append((message.id, outcome))
-            elif isinstance(outcome, NewDeadLetter):
-                dead.append(outcome)
-            else:
-                writes.extend(outcome)
-        writes += self.processor.batch_writes(batch)
-        failed = len(dead) + len(retry)
-        dead += batch.dead
-        waiting = {inbox_id for inbox_id, _ in retry}
-        done = [m.id for m in messages if m.id not in waiting]
+            outcome.add(message, self._process(message, batch))
+        outcome.writes += self.processor.batch_writes(batch)
+        failed = len(outcome.dead) + len(outcome.retry)
+        outcome.dead += batch.dead
         try:
-            stored = self.store.commit_batch(done, writes, dead, retry)
+            stored = self.store.commit_batch(
+                outcome.done, outcome.writes, outcome.dead, outcome.retry
+            )
         except Exception:
             if len(messages) > 1:
                 # One bad write must not hold back the others: commit message by message.
                 return self._commit_each(messages)
-            if messages[0].attempts < self.max_attempts:
+            if messages[0].attempts < self.max_attempts or not self._store_answers():
                 raise  # perhaps the store is down: the claim runs out and it is tried again
             letter = dead_letter(
                 messages[0], "store", f"not stored after {messages[0].attempts} attempts"
             )
             self.store.commit_batch([messages[0].id], [], [letter])
-            dead, stored, failed = [letter], 0, 1
-        self._count(len(messages) - failed, stored, dead)
+            outcome.dead, stored, failed = [letter], 0, 1
+        self._count(len(messages) - failed, stored, outcome.dead)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
-        return BatchResult(len(messages), stored, len(dead))
+        return BatchResult(len(messages), stored, len(outcome.dead))
 
     def _commit_each(self, messages: list[InboxMessage]) -> BatchResult:
         result = BatchResult()
         for message in messages:
             batch = Batch()
-            outcome = self._process(message, batch)
-            if isinstance(outcome, datetime):
-                self.store.commit_batch([], [], [], [(message.id, outcome)])
-                result.messages += 1
-                continue
-            whole = isinstance(outcome, NewDeadLetter)
-            writes = [*([] if isinstance(outcome, NewDeadLetter) else outcome)]
-            writes += self.processor.batch_writes(batch)
-            dead = [outcome] if isinstance(outcome, NewDeadLetter) else batch.dead
+            outcome = _Outcome()
+            outcome.add(message, self._process(message, batch))
+            # Whole: the message failed or waits for a retry, rather than some of its records.
+            whole = bool(outcome.retry) or (not outcome.writes and bool(outcome.dead))
+            if outcome.done:
+                outcome.writes += self.processor.batch_writes(batch)
+                outcome.dead += batch.dead
             try:
-                stored = self.store.commit_batch([message.id], writes, dead)
+                stored = self.store.commit_batch(
+                    outcome.done, outcome.writes, outcome.dead, outcome.retry
+                )
             except Exception as error:
+                if not self._store_answers():
+                    raise  # the store is down, not this message's write
                 log.warning("store_failed", message_id=message.message_id, error=str(error))
-                dead = [dead_letter(message, "store", f"the store refused the write: {error}")]
-                stored = self.store.commit_batch([message.id], [], dead)
+                outcome.dead = [
+                    dead_letter(message, "store", f"the store refused the write: {error}")
+                ]
+                stored = self.store.commit_batch([message.id], [], outcome.dead)
                 whole = True
-            self._count(0 if whole else 1, stored, dead)
+            self._count(0 if whole else 1, stored, outcome.dead)
             result.messages += 1
             result.stored += stored
-            result.dead += len(dead)
+            result.dead += len(outcome.dead)
         return result
 
     def _process(
@@ -151,8 +185,8 @@ class PipelineRunner:
                 "processing_crashed", message_id=message.message_id, attempt=message.attempts
             )
             if message.attempts < self.max_attempts:
-                wait = self.retry_backoff * (1 << (message.attempts - 1))
-                return datetime.now(UTC) + wait
+                wait = self.retry_backoff * (1 << min(message.attempts - 1, 20))
+                return datetime.now(UTC) + min(wait, MAX_RETRY_WAIT)
             return dead_letter(
                 message,
                 "internal",
@@ -160,10 +194,13 @@ class PipelineRunner:
             )
 
     def _store_answers(self) -> bool:
-        try:
-            self.store.inbox_stats()
-        except Exception:
-            return False
+        """Whether the store answers a cheap question; asked once per batch."""
+        if not self._store_checked:
+            try:
+                self.store.schema_version()
+            except Exception:
+                return False
+            self._store_checked = True
         return True
 
     def _count(self, processed: int, stored: int, dead: list[NewDeadLetter]) -> None:
@@ -184,9 +221,7 @@ class PipelineRunner:
         """Process until the inbox is empty (for the CLI and tests)."""
         total = BatchResult()
         while (result := self.run_batch()).messages:
-            total.messages += result.messages
-            total.stored += result.stored
-            total.dead += result.dead
+            total.add(result)
         return total
 
     def forget_old_ids(self, every: float = 60.0) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from stadsnav.model.entity import AttributeInstance, Provenance, StoredEntity
 
 __all__ = [
+    "Appended",
     "AttributeInstance",
     "AttributeWrite",
     "ContextStore",
@@ -21,6 +22,11 @@ __all__ = [
     "RelatedCount",
     "StoredEntity",
 ]
+
+Appended = int | Literal["duplicate", "conflict"]
+"""What the inbox made of a message: its new inbox id; or ``duplicate``, the same id and body
+seen within the dedupe window (dropped); or ``conflict``, the same id with another body (kept
+as a dead letter at the stage ``conflict``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,12 +149,8 @@ class ContextStore(Protocol):
         ...
 
     # inbox
-    def inbox_append(self, messages: Sequence[NewInboxMessage]) -> list[int | None]:
-        """Commit messages; each one's inbox id, or None for one seen before.
-
-        Seen before: the same (source, message id) within the dedupe window. With the same body
-        it is a duplicate and dropped; with another body a conflict, kept as a dead letter.
-        """
+    def inbox_append(self, messages: Sequence[NewInboxMessage]) -> list[Appended]:
+        """Commit messages; what became of each (its inbox id, a duplicate or a conflict)."""
         ...
 
     def forget_messages(self, seen_before: datetime) -> int:
@@ -188,10 +190,10 @@ class ContextStore(Protocol):
         state: dict[str, Any],
         messages: Sequence[NewInboxMessage] = (),
         dead_letters: Sequence[NewDeadLetter] = (),
-    ) -> list[int | None]:
+    ) -> list[Appended]:
         """In one transaction: append messages and dead letters, save ``state`` under ``key``.
 
-        Returns each message's inbox id, or None for one seen before (as ``inbox_append``).
+        Returns what became of each message, as ``inbox_append`` does.
         """
         ...
 
@@ -211,10 +213,11 @@ class ContextStore(Protocol):
         ids: Sequence[int] | None = None,
         source: str | None = None,
         since: datetime | None = None,
-    ) -> int:
-        """Move dead letters back into the inbox; return how many.
+    ) -> list[InboxMessage]:
+        """Move dead letters back into the inbox, claimed by the caller; the inbox messages.
 
         All of them, or those with the given ids, of ``source``, failed at or after ``since``.
+        The caller processes them; if it does not, its claim runs out and a worker does.
         """
         ...
 

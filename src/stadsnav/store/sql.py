@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import threading
@@ -15,6 +16,7 @@ import orjson
 
 from stadsnav.model.render import format_time, provenance_property
 from stadsnav.store.base import (
+    Appended,
     AttributeInstance,
     AttributeWrite,
     DeadLetter,
@@ -46,10 +48,10 @@ INSERT_INBOX = (
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
 _INSERT_DIGEST = (
-    "INSERT INTO message_digests (source, message_id, digest, seen_at) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (message_id, source) DO UPDATE SET digest = excluded.digest, "
-    "seen_at = excluded.seen_at"
+    "INSERT INTO message_digests (source, message_id, digest, seen_at) VALUES (?, ?, ?, ?)"
 )
+_FORGET_CHUNK = 10_000
+"""Message ids forgotten per transaction, so pruning never holds the write lock for long."""
 # WHERE true: without it SQLite would read ON CONFLICT as a join constraint of the SELECT.
 # Claims the oldest messages no live claim holds; the conflict branch re-checks the claim, so
 # of two workers that picked the same row, only the first gets it.
@@ -180,6 +182,8 @@ class SqlStore(ABC):
             # The server went away (a restart, a failover): the next use opens a new connection.
             with self._lock:
                 self._connections = [c for c in self._connections if c is not connection]
+            with contextlib.suppress(Exception):
+                connection.close()
             connection = self._local.connection = None
         if connection is None:
             if self._closed:
@@ -237,8 +241,8 @@ class SqlStore(ABC):
             connection.close()
 
     # inbox
-    def inbox_append(self, messages: Sequence[NewInboxMessage]) -> list[int | None]:
-        """Commit messages; return each one's inbox id, or None for a duplicate already held."""
+    def inbox_append(self, messages: Sequence[NewInboxMessage]) -> list[Appended]:
+        """Commit messages; what became of each (its inbox id, a duplicate or a conflict)."""
         if not messages:
             return []
         rows = self._inbox_rows(messages)
@@ -251,24 +255,30 @@ class SqlStore(ABC):
             for m in messages
         ]
 
-    def _append(self, cursor: Any, rows: list[tuple[Any, ...]]) -> list[int | None]:
-        """Insert the rows not seen within the dedupe window; ids, None for duplicates.
+    def _append(self, cursor: Any, rows: list[tuple[Any, ...]]) -> list[Appended]:
+        """Insert the rows whose id was not seen within the dedupe window; what became of each.
 
         A row whose (source, message_id) was seen with another body is a conflict: it becomes a
-        dead letter, not an inbox message, and its id is None too.
+        dead letter, not an inbox message.
         """
         self._lock_inbox(cursor)
         seen = self._digests(cursor, [row[1] for row in rows])
         fresh: dict[int, bytes] = {}
+        outcomes: list[Appended] = []
         conflicts: list[tuple[Any, ...]] = []
         for index, row in enumerate(rows):
             key, digest = (row[0], row[1]), message_digest(row[4])
             known = seen.get(key)
             if known is None:
-                seen[key] = (digest, datetime.now(UTC))
+                seen[key] = (digest, row[2])
                 fresh[index] = digest
-            elif known[0] != digest:
-                conflicts.append((*row, "conflict", _conflict_reason(row[1], known[1])))
+                outcomes.append(-1)  # replaced by its inbox id below
+            elif known[0] == digest:
+                outcomes.append("duplicate")
+            else:
+                first_seen = self._time_out(known[1])
+                conflicts.append((*row, "conflict", _conflict_reason(row[1], first_seen)))
+                outcomes.append("conflict")
         ids = self._insert_inbox(cursor, [rows[index] for index in fresh])
         cursor.executemany(
             self.sql(_INSERT_DIGEST),
@@ -277,8 +287,9 @@ class SqlStore(ABC):
         if conflicts:
             now = self.time_in(datetime.now(UTC))
             cursor.executemany(self.sql(_INSERT_DEAD), [(*row, now) for row in conflicts])
-        by_index = dict(zip(fresh, ids, strict=True))
-        return [by_index.get(index) for index in range(len(rows))]
+        for index, inbox_id in zip(fresh, ids, strict=True):
+            outcomes[index] = inbox_id
+        return outcomes
 
     def _digests(self, cursor: Any, message_ids: list[str]) -> dict[tuple[str, str], Any]:
         query = (
@@ -286,18 +297,22 @@ class SqlStore(ABC):
             f"WHERE {self._in_list('message_id')}"
         )
         cursor.execute(self.sql(query), (self._list_param(message_ids),))
-        return {
-            (row[0], row[1]): (bytes(row[2]), self._time_out(row[3])) for row in cursor.fetchall()
-        }
+        return {(row[0], row[1]): (bytes(row[2]), row[3]) for row in cursor.fetchall()}
 
     def forget_messages(self, seen_before: datetime) -> int:
         """Forget the ids of messages first seen before ``seen_before``; how many."""
-        with self._write() as cursor:
-            cursor.execute(
-                self.sql("DELETE FROM message_digests WHERE seen_at < ?"),
-                (self.time_in(seen_before),),
-            )
-            return int(cursor.rowcount)
+        query = (
+            "DELETE FROM message_digests WHERE (message_id, source) IN (SELECT message_id, source "
+            "FROM message_digests WHERE seen_at < ? LIMIT ?)"
+        )
+        forgotten = 0
+        while True:
+            with self._write() as cursor:
+                cursor.execute(self.sql(query), (self.time_in(seen_before), _FORGET_CHUNK))
+                count = int(cursor.rowcount)
+            forgotten += count
+            if count < _FORGET_CHUNK:
+                return forgotten
 
     def inbox_fetch(self, limit: int) -> list[InboxMessage]:
         """The oldest pending messages no other worker holds, oldest first, now claimed."""
@@ -414,14 +429,14 @@ class SqlStore(ABC):
         state: dict[str, Any],
         messages: Sequence[NewInboxMessage] = (),
         dead_letters: Sequence[NewDeadLetter] = (),
-    ) -> list[int | None]:
+    ) -> list[Appended]:
         """In one transaction: append messages and dead letters, save ``state`` under ``key``.
 
-        Returns each message's inbox id, or None for a duplicate already pending.
+        Returns what became of each message, as ``inbox_append`` does.
         """
         now = self.time_in(datetime.now(UTC))
         rows = self._inbox_rows(messages)
-        ids: list[int | None] = []
+        ids: list[Appended] = []
         with self._write() as cursor:
             if rows:
                 ids = self._append(cursor, rows)
@@ -468,29 +483,38 @@ class SqlStore(ABC):
         ids: Sequence[int] | None = None,
         source: str | None = None,
         since: datetime | None = None,
-    ) -> int:
-        """Move dead letters back into the inbox; return how many.
+    ) -> list[InboxMessage]:
+        """Move dead letters back into the inbox, claimed by the caller; the inbox messages.
 
         All of them, or those with the given ids, of ``source``, failed at or after ``since``.
         They bypass duplicate detection: their ids were seen when they first arrived.
         """
         if ids is not None and not ids:
-            return 0
+            return []
         where, params = self._dead_letter_filter(ids, source, since)
         query = (
             f"DELETE FROM dead_letters {where} "
             "RETURNING id, source, message_id, received_at, content_type, body, topic"
         )
+        now = datetime.now(UTC)
+        until = self.time_in(now + timedelta(seconds=CLAIM_SECONDS))
         with self._write() as cursor:
             cursor.execute(self.sql(query), params)
             rows = sorted(cursor.fetchall())
-            if rows:
-                # A message still pending under the same id is already queued: keep that one.
-                self._lock_inbox(cursor)
-                pending = self._pending(cursor, [row[2] for row in rows])
-                queued = [tuple(row[1:]) for row in rows if (row[1], row[2]) not in pending]
-                self._insert_inbox(cursor, list(dict.fromkeys(queued)))
-        return len(rows)
+            inbox_ids = self._insert_inbox(cursor, [tuple(row[1:]) for row in rows])
+            # Claimed at once, so a running platform leaves them to the replay (and its
+            # workspace, which may hold the fix the platform has not read yet).
+            cursor.executemany(
+                self.sql(
+                    "INSERT INTO inbox_attempts (id, attempts, claimed_until) VALUES (?, 1, ?)"
+                ),
+                [(inbox_id, until) for inbox_id in inbox_ids],
+            )
+        times: dict[Any, datetime] = {}
+        return [
+            self._inbox_message((inbox_id, *row[1:]), 1, times)
+            for inbox_id, row in zip(inbox_ids, rows, strict=True)
+        ]
 
     def _dead_letter_filter(
         self, ids: Sequence[int] | None, source: str | None, since: datetime | None
@@ -506,11 +530,6 @@ class SqlStore(ABC):
             conditions.append("failed_at >= ?")
             params.append(self.time_in(since))
         return (f"WHERE {' AND '.join(conditions)}" if conditions else ""), params
-
-    def _pending(self, cursor: Any, message_ids: list[str]) -> set[tuple[str, str]]:
-        query = f"SELECT source, message_id FROM inbox WHERE {self._in_list('message_id')}"
-        cursor.execute(self.sql(query), (self._list_param(message_ids),))
-        return {(source, message_id) for source, message_id in cursor.fetchall()}
 
     # context
     def get_entity(self, entity_id: str) -> StoredEntity | None:
@@ -751,7 +770,9 @@ def message_digest(body: bytes) -> bytes:
 def _conflict_reason(message_id: str, first_seen: datetime) -> str:
     return (
         f"conflict: message id {message_id} was first received at {format_time(first_seen)} "
-        "with other content; that one was processed, this one is kept here"
+        "with other content; that one was processed, this one is kept here. If the sender "
+        "reuses ids, compare both (`stadsnav deadletters show`); replay this one only if its "
+        "content should count too"
     )
 
 

@@ -123,6 +123,9 @@ class PipelineSettings(StrictModel):
     """Tries of a message whose processing fails unexpectedly, before it is dead-lettered."""
     retry_backoff: timedelta = Field(default=timedelta(seconds=2), gt=timedelta(0))
     """Wait before the first retry; doubled before each further one."""
+    inbox_queue: int = Field(default=10_000, ge=1)
+    """Most messages that may wait for their commit to the inbox at once; past it webhook
+    senders get 503 and MQTT messages wait at the broker."""
     dedupe_window: timedelta = Field(default=timedelta(days=1), gt=timedelta(0))
     """How long a message id is remembered: a redelivery within it is dropped as a duplicate,
     and the same id with other content is dead-lettered as a conflict."""
@@ -140,6 +143,10 @@ class MqttSettings(StrictModel):
     """Largest MQTT packet (payload, topic and headers) the broker may send us (MQTT 5 Maximum
     Packet Size). The broker drops a larger message for us, so it never reaches the dead letters;
     over MQTT 3.1.1 it cannot be declared: a larger message is read, then dropped."""
+    session_expiry: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
+    """How long the broker keeps an integration's session (and its queued messages) while no
+    one is connected to it: longer than any planned stop, short enough that the session of a
+    renamed or removed integration does not hold messages forever (MQTT 5 only)."""
 
 
 class Settings(StrictModel):
