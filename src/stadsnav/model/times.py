@@ -1,9 +1,13 @@
-"""Parsing times given by clients: RFC 3339 with a time zone, returned in UTC."""
+"""Times given by clients (RFC 3339 with a time zone, returned in UTC) and shown to people."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from pydantic import TypeAdapter
+
+_DURATION = TypeAdapter(timedelta)
 
 
 def parse_time(text: str) -> datetime:
@@ -20,3 +24,9 @@ def parse_time(text: str) -> datetime:
 def local_time(moment: datetime, timezone: str) -> str:
     """A time for people to read, in the workspace's time zone, with the zone named."""
     return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def iso_duration(value: timedelta) -> str:
+    """A duration as ISO 8601 (PT5M, P1D), as the workspace's settings write it."""
+    text: str = _DURATION.dump_python(value, mode="json")
+    return text

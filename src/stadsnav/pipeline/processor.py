@@ -9,7 +9,6 @@ from functools import partial
 from typing import Any
 
 import orjson
-from pydantic import TypeAdapter
 
 from stadsnav.codecs.base import Codec
 from stadsnav.codecs.registry import UnknownCodecError, get_codec
@@ -24,6 +23,7 @@ from stadsnav.connectors.envelopes import (
 from stadsnav.mapping import CompiledMapping, MappingError, compile_mapping
 from stadsnav.mapping.engine import StaticWrites
 from stadsnav.model.render import format_time
+from stadsnav.model.times import iso_duration
 from stadsnav.model.uplink import DeviceStatus, Uplink
 from stadsnav.pipeline.quality import QUALITY_ATTRIBUTE, QualityRules, Run
 from stadsnav.pipeline.rollup import ChildState, RollupCounter
@@ -531,7 +531,7 @@ class Processor:
             raise StageError(
                 "validate",
                 f"{FUTURE_TIMESTAMP}: observation time {format_time(observed_at)} is more than "
-                f"{_duration(self.max_future_skew)} (pipeline.max_future_skew) ahead of this "
+                f"{iso_duration(self.max_future_skew)} (pipeline.max_future_skew) ahead of this "
                 "server's clock; check the device's or network server's clock",
             )
         if observed_at < self.earliest_observation:
@@ -626,12 +626,6 @@ def _record_letter(
         stage,
         f"{key}: {reason}",
     )
-
-
-def _duration(value: timedelta) -> str:
-    """A duration as ISO 8601 (PT5M), as the workspace's settings write it."""
-    text: str = TypeAdapter(timedelta).dump_python(value, mode="json")
-    return text
 
 
 def _has_nul(value: Any) -> bool:

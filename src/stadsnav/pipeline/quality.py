@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import TypeAdapter
-
+from stadsnav.model.times import iso_duration
 from stadsnav.workspace.models import Dataset, RangeRule, SumCheck
 
 QUALITY_ATTRIBUTE = "qualityIssues"
@@ -20,8 +19,6 @@ QUALITY_ATTRIBUTE = "qualityIssues"
 StoredSince = Callable[[str, Any, datetime, datetime], datetime | None]
 """(attribute, value, before, horizon) → since when the entity's stored history has had the
 value, as ``ContextStore.unchanged_since`` answers."""
-
-_DURATION = TypeAdapter(timedelta)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +133,7 @@ class QualityRules:
             if at - since > limit:
                 found.append(
                     f"{name} = {_text(value)} has not changed for longer than "
-                    f"{_DURATION.dump_python(limit, mode='json')}: a stuck sensor?"
+                    f"{iso_duration(limit)}: a stuck sensor?"
                 )
         return found
 
