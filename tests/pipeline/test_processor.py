@@ -243,11 +243,13 @@ def test_static_device_links_are_written_once_per_batch(
     names = {w.name for w in second} | {w.name for w in late}
     assert "controlledProperty" not in names
     assert "refDevice" not in names
-    # Radio readings wait for the end of the batch, and only the newest uplink's are written.
-    assert not names & {"rssi", "snr", "gateway", "dateLastValueReported"}
-    radio = {w.name: w.attribute for w in processor.batch_writes(batch)}
-    assert set(radio) == {"rssi", "snr", "gateway", "dateLastValueReported"}
-    assert radio["rssi"]["observedAt"] == "2026-07-01T10:01:00Z"
+    # Radio readings and quality issues wait for the end of the batch, and only the newest
+    # uplink's are written.
+    assert not names & {"rssi", "snr", "gateway", "dateLastValueReported", "qualityIssues"}
+    kept = {w.name: w.attribute for w in processor.batch_writes(batch)}
+    assert set(kept) == {"rssi", "snr", "gateway", "dateLastValueReported", "qualityIssues"}
+    assert kept["rssi"]["observedAt"] == "2026-07-01T10:01:00Z"
+    assert kept["qualityIssues"]["observedAt"] == "2026-07-01T10:01:00Z"
 
 
 def test_a_real_tts_envelope_carries_its_gateway_to_the_device_entity(

@@ -60,6 +60,33 @@ class StageError(Exception):
 
 
 @dataclass(slots=True)
+class _Issues:
+    """An entity's quality issues as of one observation."""
+
+    entity_type: str
+    issues: list[str]
+    observed_at: datetime
+    provenance: Provenance
+
+    def write(self, entity_id: str) -> AttributeWrite:
+        """The latest-only ``qualityIssues`` write."""
+        attribute = {
+            "type": "Property",
+            "value": self.issues,
+            "observedAt": format_time(self.observed_at),
+        }
+        return AttributeWrite(
+            entity_id,
+            self.entity_type,
+            QUALITY_ATTRIBUTE,
+            attribute,
+            self.observed_at,
+            self.provenance,
+            history=False,
+        )
+
+
+@dataclass(slots=True)
 class Batch:
     """One pipeline batch's state: what to write once per batch rather than once per uplink."""
 
@@ -73,6 +100,8 @@ class Batch:
     """(entity id, attribute) → value written in this batch, for quality checks across messages."""
     runs: dict[str, dict[str, Run]] = field(default_factory=dict)
     """Entity id → attribute → how long its value has been unchanged, for stuck sensors."""
+    flags: dict[str, _Issues] = field(default_factory=dict)
+    """Entity id → its newest ``qualityIssues`` in this batch: only the latest is stored."""
     dead: list[NewDeadLetter] = field(default_factory=list)
     """Records of polled documents that failed while the rest of their document was stored."""
 
@@ -80,7 +109,12 @@ class Batch:
         """A copy to try a multi-uplink message on, merged back only if all of it succeeds."""
         counted = {key: dict(states) for key, states in self.counted.items()}
         return Batch(
-            dict(self.static), dict(self.radio), counted, dict(self.values), dict(self.runs)
+            dict(self.static),
+            dict(self.radio),
+            counted,
+            dict(self.values),
+            dict(self.runs),
+            dict(self.flags),
         )
 
     def merge(self, other: Batch) -> None:
@@ -90,6 +124,7 @@ class Batch:
         self.counted.update(other.counted)
         self.values.update(other.values)
         self.runs.update(other.runs)
+        self.flags.update(other.flags)
 
 
 @dataclass(slots=True)
@@ -210,7 +245,7 @@ class Processor:
 
     def batch_writes(self, batch: Batch) -> list[AttributeWrite]:
         """The writes kept back until the end of a batch: radio readings, rolled-up counts."""
-        writes: list[AttributeWrite] = []
+        writes = [issues.write(entity_id) for entity_id, issues in batch.flags.items()]
         for uplink, provenance, at in batch.radio.values():
             writes += self._radio_writes(uplink, provenance, at)
         for integration_id, touched in batch.counted.items():
@@ -301,12 +336,14 @@ class Processor:
         provenance: Provenance,
         batch: Batch | None,
     ) -> list[AttributeWrite]:
-        """Each mapped entity's ``qualityIssues``: what its new values contradict ([] if none)."""
-        flags: list[AttributeWrite] = []
+        """Each mapped entity's ``qualityIssues``: what its new values contradict ([] if none).
+
+        With a ``batch``, they wait in it for ``batch_writes``: only the newest is stored.
+        """
+        flags: dict[str, _Issues] = {} if batch is None else batch.flags
         cache: dict[tuple[str, str], Any] = {} if batch is None else batch.values
         all_runs: dict[str, dict[str, Run]] = {} if batch is None else batch.runs
         quality = route.quality
-        at = format_time(observed_at)
         for entity_id, entity_type, values, observed in _by_entity(writes):
             # Only observations are judged: a description (the capacity from a table feed)
             # must not clear what the last observation was flagged for.
@@ -324,19 +361,12 @@ class Processor:
                 all_runs[entity_id] = runs
             for name, value in values.items():
                 cache[entity_id, name] = value
-            attribute = {"type": "Property", "value": issues, "observedAt": at}
-            flags.append(
-                AttributeWrite(
-                    entity_id,
-                    entity_type,
-                    QUALITY_ATTRIBUTE,
-                    attribute,
-                    observed_at,
-                    provenance,
-                    history=False,
-                )
-            )
-        return flags
+            newest = flags.get(entity_id)
+            if newest is None or newest.observed_at <= observed_at:
+                flags[entity_id] = _Issues(entity_type, issues, observed_at, provenance)
+        if batch is not None:
+            return []
+        return [issues.write(entity_id) for entity_id, issues in flags.items()]
 
     def _known(self, entity_id: str, written: dict[tuple[str, str], Any], name: str) -> Any:
         """An attribute's value from earlier in this batch, else as stored; None if unknown."""
