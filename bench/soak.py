@@ -14,47 +14,37 @@ import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import psycopg
-from psycopg import sql
 
 from bench.common import REPO_ROOT, progress
 
 # The scenarios are the reliability suite's own: the soak proves what the tests prove, longer.
 sys.path[:0] = [str(REPO_ROOT / "tests"), str(REPO_ROOT / "tests" / "reliability")]
 
+from outages import SOAK_COUNT, backpressure_rig, flood_locked_store  # noqa: E402
 from platform_harness import (  # noqa: E402
     BROKER,
-    MQTT_DEVICE,
-    POLL_ATTRIBUTE,
-    POLL_ENTITY,
+    MQTT,
+    MQTT_KEY,
     POLL_INTEGRATION,
-    WEBHOOK_DEVICE,
+    POLL_KEY,
+    WEBHOOK,
+    WEBHOOK_KEY,
     FeedServer,
     Ingest,
     Platform,
     add_poll_integration,
     body_sequences,
-    entity_of,
     forget_mqtt_session,
+    fresh_store,
+    peak_rss_mb,
     reliability_workspace,
     stored_sequences,
     wait_mqtt_subscribed,
 )
-from support import drop_schema, fresh_schema, postgres_url  # noqa: E402
-from test_backpressure import (  # noqa: E402
-    SOAK_COUNT,
-    backpressure_rig,
-    flood_locked_store,
-    peak_rss_mb,
-)
 
-WEBHOOK = "beach-sensors-tts"
-MQTT = "beach-sensors-mqtt"
 LABELS = {WEBHOOK: "webhook", MQTT: "mqtt", POLL_INTEGRATION: "poll"}
 KILL_PHASE = 60.0
 """Seconds of ingest in one hard-kill phase."""
@@ -137,22 +127,6 @@ def _row(name: str, tally: Tally) -> str:
     )
 
 
-@contextmanager
-def store_url(folder: Path, storage: str) -> Iterator[str]:
-    """A fresh store: a SQLite file in ``folder``, or a PostgreSQL schema dropped afterwards."""
-    if storage == "sqlite":
-        yield f"sqlite:///{folder / 'stadsnav.db'}"
-        return
-    url, schema = postgres_url(), fresh_schema()
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    separator = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        drop_schema(url, schema)
-
-
 def kill_phase(folder: Path, storage_url: str, seconds: float, soak: Soak) -> None:
     """Ingest from three sources for ``seconds``, SIGKILL and restart now and then; tally."""
     topic = f"stadsnav-soak/{uuid.uuid4().hex}/up"
@@ -180,9 +154,9 @@ def kill_phase(folder: Path, storage_url: str, seconds: float, soak: Soak) -> No
         finally:
             ingest.close()
         expected = {
-            WEBHOOK: ((entity_of(WEBHOOK_DEVICE), "temperature"), ingest.webhook_sent()),
-            MQTT: ((entity_of(MQTT_DEVICE), "temperature"), len(ingest.published)),
-            POLL_INTEGRATION: ((POLL_ENTITY, POLL_ATTRIBUTE), feed.freeze()),
+            WEBHOOK: (WEBHOOK_KEY, ingest.webhook_sent()),
+            MQTT: (MQTT_KEY, len(ingest.published)),
+            POLL_INTEGRATION: (POLL_KEY, feed.freeze()),
         }
         progress("soak", f"kill phase: {soak.kills} kills so far; waiting for the backlog")
         for source, tally in settle(platform, expected).items():
@@ -265,7 +239,7 @@ def run(minutes: float, storage: str, kill_seconds: float = KILL_PHASE) -> Soak:
         with tempfile.TemporaryDirectory(prefix="stadsnav-soak-") as tmp:
             folder = Path(tmp)
             try:
-                with store_url(folder, storage) as url:
+                with fresh_store(folder, storage) as url:
                     phase(folder, url)
             except AssertionError as error:
                 soak.failures.append(f"phase {number} ({name}): {error}")

@@ -14,12 +14,13 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -27,19 +28,26 @@ import orjson
 import paho.mqtt.client as paho
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from psycopg import sql
 
 from stadsnav.simulate.chirpstack import chirpstack_up
 from stadsnav.simulate.tts import tts_uplink
-from stadsnav.store.base import ContextStore
+from stadsnav.store.base import ContextStore, DeadLetter
 from stadsnav.store.factory import open_store
-from support import REPO_ROOT
+from support import REPO_ROOT, drop_schema, fresh_schema, postgres_url
 
 STADSNAV = [sys.executable, "-m", "stadsnav"]
+T = TypeVar("T")
 BROKER = ("127.0.0.1", 1883)
 BASE_TIME = datetime(2026, 7, 1, tzinfo=UTC)
 """Observation time of sequence number 0; number n is observed n seconds later."""
 WEBHOOK_DEVICE = ("elt2-byske-havsbad", "a81758fffe05c3a1")
 MQTT_DEVICE = ("elt2-bovikens-havsbad", "a81758fffe05c3a2")
+WEBHOOK = "beach-sensors-tts"
+"""The demo's beach webhook (The Things Stack uplinks)."""
+MQTT = "beach-sensors-mqtt"
+"""The demo's beach MQTT integration (ChirpStack events)."""
 TLS = httpx.create_ssl_context()
 """Shared by requests: loading the CA bundle for each one took ~40 ms, most of a webhook post."""
 
@@ -47,6 +55,27 @@ TLS = httpx.create_ssl_context()
 def entity_of(device: tuple[str, str]) -> str:
     """The WaterQualityObserved entity a beach sensor's uplinks go to."""
     return f"urn:ngsi-ld:WaterQualityObserved:skelleftea:{device[0]}"
+
+
+WEBHOOK_KEY = (entity_of(WEBHOOK_DEVICE), "temperature")
+MQTT_KEY = (entity_of(MQTT_DEVICE), "temperature")
+"""(entity, attribute) whose history holds the sequence numbers of each beach source."""
+
+
+@contextmanager
+def fresh_store(folder: Path, backend: str) -> Iterator[str]:
+    """A store URL of its own: a SQLite file in ``folder``, or a PostgreSQL schema dropped after."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'stadsnav.db'}"
+        return
+    url, schema = postgres_url(), fresh_schema()
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    separator = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        drop_schema(url, schema)
 
 
 def free_port() -> int:
@@ -158,14 +187,69 @@ class Platform:
         """The platform's store, opened from the test (close it after use)."""
         return open_store(self.storage_url)
 
-    def metric(self, name: str) -> float:
-        """The sum of a metric's samples from ``/metrics``."""
-        text = httpx.get(f"{self.url}/metrics", timeout=5).text
-        return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith(name) and line[len(name)] in " {"
-        )
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of a metric's samples in ``/metrics`` whose labels include ``labels``."""
+        return metric_sum(httpx.get(f"{self.url}/metrics", timeout=5).text, name, **labels)
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples in a Prometheus exposition whose labels include ``labels``.
+
+    ``name`` is a sample's name: ``stadsnav_messages_received_total`` for a counter.
+    """
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
+
+
+def peak_rss_mb(platform: Platform) -> float:
+    """The process's peak resident set size so far (``VmHWM`` in /proc, Linux), in MiB."""
+    assert platform.process is not None
+    status = Path(f"/proc/{platform.process.pid}/status").read_text()
+    [line] = [line for line in status.splitlines() if line.startswith("VmHWM:")]
+    return int(line.split()[1]) / 1024
+
+
+def post_webhook(
+    platform: Platform,
+    content: bytes | Iterator[bytes],
+    content_type: str | None = "application/json",
+    client: httpx.Client | None = None,
+) -> httpx.Response:
+    """One POST to the beach webhook (chunked when ``content`` is an iterator), answered as is."""
+    headers = {} if content_type is None else {"content-type": content_type}
+    url = f"{platform.url}/ingest/{WEBHOOK}"
+    if client is not None:
+        return client.post(url, content=content, headers=headers)
+    return httpx.post(url, content=content, headers=headers, timeout=10, verify=TLS)
+
+
+def stored_entity(platform: Platform, entity_id: str) -> dict[str, Any] | None:
+    """The NGSI-LD entity as ``GET /ngsi-ld/v1/entities/{id}`` answers it; None while 404."""
+    response = httpx.get(f"{platform.url}/ngsi-ld/v1/entities/{entity_id}", timeout=10)
+    if response.status_code == 404:
+        return None
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+def entity(platform: Platform, entity_id: str) -> dict[str, Any]:
+    """The NGSI-LD entity, which must be stored."""
+    found = stored_entity(platform, entity_id)
+    assert found is not None, f"{entity_id} is not stored"
+    return found
+
+
+def product_item(platform: Platform, path: str) -> dict[str, Any]:
+    """One item of a data product: the ``data`` of ``GET /api/v1/{path}``."""
+    response = httpx.get(f"{platform.url}/api/v1/{path}", timeout=10)
+    assert response.status_code == 200, response.text
+    item: dict[str, Any] = response.json()["data"]
+    return item
 
 
 def beach_payload(sequence: int) -> bytes:
@@ -175,32 +259,30 @@ def beach_payload(sequence: int) -> bytes:
 
 def webhook_body(sequence: int, device: tuple[str, str] = WEBHOOK_DEVICE) -> bytes:
     """A The Things Stack uplink observed ``sequence`` seconds after ``BASE_TIME``."""
-    return orjson.dumps(
-        tts_uplink(
-            device_id=device[0],
-            dev_eui=device[1],
-            application_id="skelleftea-beaches",
-            f_port=5,
-            f_cnt=sequence,
-            payload=beach_payload(sequence),
-            received_at=BASE_TIME + timedelta(seconds=sequence),
-        )
-    )
+    return _uplink(tts_uplink, "skelleftea-beaches", sequence, device)
 
 
 def mqtt_body(sequence: int, device: tuple[str, str] = MQTT_DEVICE) -> bytes:
     """A ChirpStack v4 ``up`` event observed ``sequence`` seconds after ``BASE_TIME``."""
-    return orjson.dumps(
-        chirpstack_up(
-            device_id=device[0],
-            dev_eui=device[1],
-            application_id="beaches",
-            f_port=5,
-            f_cnt=sequence,
-            payload=beach_payload(sequence),
-            received_at=BASE_TIME + timedelta(seconds=sequence),
-        )
+    return _uplink(chirpstack_up, "beaches", sequence, device)
+
+
+def _uplink(
+    simulate: Callable[..., dict[str, Any]],
+    application: str,
+    sequence: int,
+    device: tuple[str, str],
+) -> bytes:
+    uplink = simulate(
+        device_id=device[0],
+        dev_eui=device[1],
+        application_id=application,
+        f_port=5,
+        f_cnt=sequence,
+        payload=beach_payload(sequence),
+        received_at=BASE_TIME + timedelta(seconds=sequence),
     )
+    return orjson.dumps(uplink)
 
 
 @dataclass
@@ -208,7 +290,7 @@ class WebhookSender:
     """Posts numbered uplinks like a network server: retried until answered 202."""
 
     url: str
-    integration: str = "beach-sensors-tts"
+    integration: str = WEBHOOK
     acknowledged: set[int] = field(default_factory=set)
     refused: int = 0
 
@@ -276,20 +358,12 @@ def wait_stored(platform: Platform, entity_id: str, count: int, timeout: float =
         time.sleep(0.2)
 
 
-def dead_letter_reasons(platform: Platform) -> list[tuple[str, str, str]]:
-    """(stage, reason, message id) of every dead letter."""
-    store = platform.store()
-    try:
-        return [(d.stage, d.reason, d.message_id) for d in store.dead_letters(100_000)]
-    finally:
-        store.close()
-
-
 # Crash tests: a polled feed, senders that keep sending, and what the store holds.
 
 POLL_INTEGRATION = "reliability-feed"
 POLL_ENTITY = "urn:ngsi-ld:OffStreetParking:skelleftea:reliability-feed"
 POLL_ATTRIBUTE = "availableSpotNumber"
+POLL_KEY = (POLL_ENTITY, POLL_ATTRIBUTE)
 
 
 def feed_record(sequence: int) -> dict[str, Any]:
@@ -640,3 +714,96 @@ def wait_all_stored(
 def duplicates(rows: list[int]) -> list[int]:
     """Sequence numbers that occur in more than one history row."""
     return sorted(n for n, count in Counter(rows).items() if count > 1)
+
+
+FEED_KEY = "reliability-test-key"
+"""The API key the parking feed's integration sends (from STADSNAV_PARKERA_NORR_KEY)."""
+SQLITE_ONLY = pytest.mark.parametrize("storage_url", ["sqlite"], indirect=True)
+"""For tests where the backend does not matter: the pipeline rejects before the store is asked."""
+
+
+class ParkingFeed:
+    """A parking operator's JSON API on loopback that serves whatever document the test sets."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        feed = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = orjson.dumps({"anlaggningar": feed.records})
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/facilities"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def polling_platform_on(tmp_path: Path, storage_url: str, feed: ParkingFeed) -> Platform:
+    """The beach webhook plus the demo's Parkera Norr poll, pointed at ``feed`` every second."""
+    workspace = reliability_workspace(tmp_path / "workspace")
+    demo = REPO_ROOT / "workspaces" / "demo" / "integrations" / "parking-norr.yaml"
+    text = demo.read_text()
+    text = text.replace("http://127.0.0.1:8092/api/facilities", feed.url)
+    text = text.replace("interval: PT1M", "interval: PT1S")
+    (workspace / "integrations" / "parking-norr.yaml").write_text(text)
+    return Platform(workspace, storage_url, {"STADSNAV_PARKERA_NORR_KEY": FEED_KEY})
+
+
+def parking_facility(ref: str, free: int, observed: str, capacity: int = 100) -> dict[str, Any]:
+    """One car park as Parkera Norr's API lists it; ``observed`` is its senastUppdaterad."""
+    return {
+        "anlaggningsId": ref,
+        "namn": f"P {ref}",
+        "position": {"lat": 64.7503, "lng": 20.9521},
+        "platser": {"totalt": capacity, "lediga": free, "upptagna": capacity - free},
+        "status": "OPPEN",
+        "senastUppdaterad": observed,
+    }
+
+
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = 20.0) -> T:
+    """Poll ``probe`` until it returns something; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not seen in {timeout} s: {what}")
+        time.sleep(0.1)
+
+
+def dead_letters(platform: Platform) -> list[DeadLetter]:
+    """Every dead letter of the platform."""
+    store = platform.store()
+    try:
+        return store.dead_letters(10_000)
+    finally:
+        store.close()
+
+
+def dead_letters_of(platform: Platform, count: int, timeout: float = 20.0) -> list[DeadLetter]:
+    """Wait until there are ``count`` dead letters; all of them."""
+    return eventually(
+        lambda: found if len(found := dead_letters(platform)) >= count else None,
+        f"{count} dead letters",
+        timeout,
+    )
+
+
+def dead_letter_reasons(platform: Platform) -> list[tuple[str, str, str]]:
+    """(stage, reason, message id) of every dead letter."""
+    return [(d.stage, d.reason, d.message_id) for d in dead_letters(platform)]

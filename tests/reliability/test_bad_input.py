@@ -9,43 +9,40 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import paho.mqtt.client as paho
 import pytest
 
 from platform_harness import (
     BASE_TIME,
+    MQTT,
     MQTT_DEVICE,
+    SQLITE_ONLY,
+    WEBHOOK,
     WEBHOOK_DEVICE,
+    ParkingFeed,
     Platform,
     beach_payload,
+    dead_letters_of,
     entity_of,
-    mqtt_publisher,
+    eventually,
+    parking_facility,
+    post_webhook,
     publish_all,
-    reliability_workspace,
-    require_broker,
+    stored_entity,
     wait_stored,
 )
 from stadsnav.model.render import format_time
-from stadsnav.store.base import DeadLetter
 from support import SHARED_DATA
-from test_time_and_values import (
-    SQLITE_ONLY,
-    Feed,
-    dead_letters,
-    eventually,
-    facility,
-    polling_platform_on,
-)
 
 pytestmark = pytest.mark.e2e
 
 ENVELOPES = SHARED_DATA / "envelopes"
-WEBHOOK = "beach-sensors-tts"
-MQTT = "beach-sensors-mqtt"
+OK_PARKING = "urn:ngsi-ld:OffStreetParking:skelleftea:PN-OK"
+NUL_PARKING = "urn:ngsi-ld:OffStreetParking:skelleftea:PN-NUL"
 
 
 @dataclass(frozen=True)
@@ -303,14 +300,6 @@ def mqtt_corpus() -> list[Case]:
     ]
 
 
-def post(platform: Platform, case: Case) -> httpx.Response:
-    """POST one case to the beach webhook."""
-    headers = {} if case.content_type is None else {"content-type": case.content_type}
-    return httpx.post(
-        f"{platform.url}/ingest/{WEBHOOK}", content=case.body, headers=headers, timeout=10
-    )
-
-
 def assert_problem(response: httpx.Response, case: Case) -> None:
     """A refusal with the expected status and a ProblemDetails body that says why."""
     assert response.status_code == case.expect, f"{case.name}: {response.text}"
@@ -320,14 +309,20 @@ def assert_problem(response: httpx.Response, case: Case) -> None:
     assert case.says in problem["detail"], f"{case.name}: {problem['detail']}"
 
 
-def assert_dead_letter(
-    letter: DeadLetter, case: Case, source: str, since: datetime, topic: str
+def assert_dead_letters(
+    platform: Platform, cases: list[Case], source: str, since: datetime, topic: str
 ) -> None:
-    """The dead letter keeps the message as sent, where it came from, when and why."""
-    assert (letter.source, letter.stage, letter.topic) == (source, case.expect, topic), case.name
-    assert case.says in letter.reason, f"{case.name}: {letter.reason}"
-    assert since <= letter.received_at <= letter.failed_at <= datetime.now(UTC), case.name
-    assert letter.body == case.body, case.name
+    """One dead letter for each case, and no other: it keeps the message as sent, where it came
+    from, when and why."""
+    letters = dead_letters_of(platform, len(cases))
+    by_body = {letter.body: letter for letter in letters}
+    assert len(letters) == len(by_body) == len(cases)
+    for case in cases:
+        letter = by_body[case.body]
+        expected = (source, case.expect, topic)
+        assert (letter.source, letter.stage, letter.topic) == expected, case.name
+        assert case.says in letter.reason, f"{case.name}: {letter.reason}"
+        assert since <= letter.received_at <= letter.failed_at <= datetime.now(UTC), case.name
 
 
 def assert_healthy(platform: Platform) -> None:
@@ -345,65 +340,34 @@ def test_malformed_webhook_corpus_is_refused_or_dead_lettered(platform: Platform
     corpus = webhook_corpus()
     platform.start()
     since = datetime.now(UTC)
-    accepted: dict[str, Case] = {}
+    accepted: list[Case] = []
     for case in corpus:
-        response = post(platform, case)
+        response = post_webhook(platform, case.body, case.content_type)
         if isinstance(case.expect, int):
             assert_problem(response, case)
         else:
             assert response.status_code == 202, f"{case.name}: {response.text}"
-            accepted[case.name] = case
-    good = Case("good", orjson.dumps(real_tts(5000)), 202)
-    assert post(platform, good).status_code == 202
+            accepted.append(case)
+    assert post_webhook(platform, orjson.dumps(real_tts(5000))).status_code == 202
     assert wait_stored(platform, entity_of(WEBHOOK_DEVICE), 1) == [5000]
 
-    letters = eventually(
-        lambda: found if len(found := dead_letters(platform)) >= len(accepted) else None,
-        f"{len(accepted)} dead letters",
-    )
-    by_body = {letter.body: letter for letter in letters}
-    assert len(letters) == len(by_body) == len(accepted)
-    for case in accepted.values():
-        assert_dead_letter(by_body[case.body], case, WEBHOOK, since, f"/ingest/{WEBHOOK}")
+    assert_dead_letters(platform, accepted, WEBHOOK, since, f"/ingest/{WEBHOOK}")
     assert_healthy(platform)
 
 
 @pytest.mark.mqtt
 @SQLITE_ONLY
-def test_malformed_mqtt_corpus_is_dead_lettered(tmp_path: Path, storage_url: str) -> None:
-    require_broker()
-    topic = f"application/rel-{uuid.uuid4().hex[:8]}/device/{MQTT_DEVICE[1]}/event/up"
-    platform = Platform(
-        reliability_workspace(tmp_path / "workspace", mqtt_topic=topic), storage_url
-    )
-    publisher = mqtt_publisher()
-    try:
-        platform.start()
-        eventually(lambda: mqtt_connected(platform) or None, "MQTT subscription")
-        since = datetime.now(UTC)
-        corpus = mqtt_corpus()
-        good = orjson.dumps(real_chirpstack(5000))
-        publish_all(publisher, topic, [case.body for case in corpus] + [good])
-        assert wait_stored(platform, entity_of(MQTT_DEVICE), 1) == [5000]
-        letters = eventually(
-            lambda: found if len(found := dead_letters(platform)) >= len(corpus) else None,
-            f"{len(corpus)} dead letters",
-        )
-        by_body = {letter.body: letter for letter in letters}
-        assert len(letters) == len(by_body) == len(corpus)
-        for case in corpus:
-            assert_dead_letter(by_body[case.body], case, MQTT, since, topic)
-        assert_healthy(platform)
-    finally:
-        publisher.loop_stop()
-        publisher.disconnect()
-        platform.close()
-
-
-def mqtt_connected(platform: Platform) -> bool:
-    """Whether the platform's MQTT integration has subscribed."""
-    health = httpx.get(f"{platform.url}/healthz", timeout=5).json()
-    return any(c.get("integration") == MQTT and c.get("connected") for c in health["connectors"])
+def test_malformed_mqtt_corpus_is_dead_lettered(
+    mqtt_platform: tuple[Platform, str], publisher: paho.Client
+) -> None:
+    platform, topic = mqtt_platform
+    since = datetime.now(UTC)
+    corpus = mqtt_corpus()
+    good = orjson.dumps(real_chirpstack(5000))
+    publish_all(publisher, topic, [case.body for case in corpus] + [good])
+    assert wait_stored(platform, entity_of(MQTT_DEVICE), 1) == [5000]
+    assert_dead_letters(platform, corpus, MQTT, since, topic)
+    assert_healthy(platform)
 
 
 def test_text_no_store_can_keep_costs_no_other_message(platform: Platform) -> None:
@@ -424,59 +388,31 @@ def test_text_no_store_can_keep_costs_no_other_message(platform: Platform) -> No
     }
     platform.start()
     for n, (name, change) in enumerate(cases.items()):
-        response = httpx.post(
-            f"{platform.url}/ingest/{WEBHOOK}",
-            content=mutated(real_tts(n), change),
-            headers={"content-type": "application/json"},
-            timeout=10,
-        )
+        response = post_webhook(platform, mutated(real_tts(n), change))
         # A 503 here would be the store refusing the message and, with it, its neighbours.
         assert response.status_code in (202, 400), f"{name}: {response.text}"
-        assert post(platform, Case("good", orjson.dumps(real_tts(100 + n)), 202)).status_code == 202
+        assert post_webhook(platform, orjson.dumps(real_tts(100 + n))).status_code == 202
     stored = wait_stored(platform, entity_of(WEBHOOK_DEVICE), 2 * len(cases) - 1)
     assert stored == [0, 1, 2, 3, *range(100, 100 + len(cases))]
-    letters = eventually(lambda: dead_letters(platform) or None, "the unknown device's letter")
-    assert [letter.stage for letter in letters] == ["device"]
-    assert letters[0].reason.startswith("unknown device a81758fffe05c3ff (no name)")
+    [letter] = dead_letters_of(platform, 1)
+    assert letter.stage == "device"
+    assert letter.reason.startswith("unknown device a81758fffe05c3ff (no name)")
     assert_healthy(platform)
 
 
-def test_polled_record_with_nul_is_dead_lettered_alone(tmp_path: Path, storage_url: str) -> None:
-    feed = Feed()
-    polling_platform = polling_platform_on(tmp_path, storage_url, feed)
-    try:
-        polled_record_with_nul(polling_platform, feed)
-    finally:
-        polling_platform.close()
-        feed.close()
-
-
-def polled_record_with_nul(polling_platform: Platform, feed: Feed) -> None:
+def test_polled_record_with_nul_is_dead_lettered_alone(
+    polling_platform: Platform, feed: ParkingFeed
+) -> None:
     """A record whose name has a NUL character, in one page with a good record."""
     now = format_time(datetime.now(UTC) - timedelta(minutes=1))
-    broken = facility("PN-NUL", 5, now)
+    broken = parking_facility("PN-NUL", 5, now)
     broken["namn"] = "P \x00 Norr"
-    feed.records = [facility("PN-OK", 7, now), broken]
+    feed.records = [parking_facility("PN-OK", 7, now), broken]
     polling_platform.start()
 
-    def settled() -> bool | None:
-        store = polling_platform.store()
-        try:
-            pending = store.inbox_stats()[0]
-            ok = store.get_entity("urn:ngsi-ld:OffStreetParking:skelleftea:PN-OK")
-        finally:
-            store.close()
-        return True if ok is not None and pending == 0 else None
-
-    eventually(settled, "PN-OK stored and the inbox drained", timeout=8)
-    letters = dead_letters(polling_platform)
-    store = polling_platform.store()
-    try:
-        kept = store.get_entity("urn:ngsi-ld:OffStreetParking:skelleftea:PN-NUL")
-    finally:
-        store.close()
-    # Either kept (the store escapes NUL) or dead-lettered alone, with the reason.
-    assert kept is not None or [letter.message_id.split("#")[-1] for letter in letters] == [
-        "urn:ngsi-ld:OffStreetParking:skelleftea:PN-NUL"
-    ]
+    [letter] = dead_letters_of(polling_platform, 1, timeout=30)
+    assert (letter.source, letter.message_id.split("#")[-1]) == ("parking-norr", NUL_PARKING)
+    assert "NUL" in letter.reason, letter.reason
+    eventually(lambda: stored_entity(polling_platform, OK_PARKING), "PN-OK stored")
+    assert stored_entity(polling_platform, NUL_PARKING) is None
     assert_healthy(polling_platform)

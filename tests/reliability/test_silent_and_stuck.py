@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import httpx
 import orjson
 
-from platform_harness import Platform, WebhookSender, entity_of
+from platform_harness import (
+    Platform,
+    WebhookSender,
+    entity,
+    entity_of,
+    product_item,
+    stored_entity,
+)
 from stadsnav.model.render import format_time
 from stadsnav.simulate.tts import tts_uplink
 from support import wait_for
@@ -67,21 +72,10 @@ def with_door_contact(platform: Platform) -> None:
     path.write_text(text)
 
 
-def beach(platform: Platform, key: str) -> dict[str, Any]:
-    item: dict[str, Any] = httpx.get(f"{platform.url}/api/v1/beaches/{key}", timeout=10).json()
-    return item["data"]
-
-
-def entity(platform: Platform, device: tuple[str, str]) -> dict[str, Any]:
-    found: dict[str, Any] = httpx.get(
-        f"{platform.url}/ngsi-ld/v1/entities/{entity_of(device)}", timeout=10
-    ).json()
-    return found
-
-
 def stored_time(platform: Platform, device: tuple[str, str]) -> str | None:
     """The ``observedAt`` of the device's stored temperature; None before it is stored."""
-    temperature = entity(platform, device).get("temperature")
+    found = stored_entity(platform, entity_of(device)) or {}
+    temperature = found.get("temperature")
     return None if temperature is None else temperature["observedAt"]
 
 
@@ -115,30 +109,30 @@ def test_silent_sensors_are_stale_stuck_ones_suspect_and_closed_doors_fine(
     wait_processed(platform, REPORTING, reporting[-1])
 
     # Silent for more than twice its interval: stale, its old value still shown with its time.
-    storsand = beach(platform, "storsand-bjuroklubb")
+    storsand = product_item(platform, "beaches/storsand-bjuroklubb")
     assert (storsand["waterTemperature"], storsand["stale"]) == (15.3, True)
     assert storsand["observedAt"] == format_time(silent[-1])
-    danielsten = beach(platform, "danielsten")
+    danielsten = product_item(platform, "beaches/danielsten")
     assert (danielsten["waterTemperature"], danielsten["stale"]) == (15.4, False)
 
     # The same 17.4 °C for 25 hours: suspect, and NGSI-LD says why; the closed door is no issue.
-    byske = beach(platform, "byske-havsbad")
+    byske = product_item(platform, "beaches/byske-havsbad")
     assert (byske["waterTemperature"], byske["stale"], byske["suspect"]) == (17.4, False, True)
-    stuck = entity(platform, STUCK)
+    stuck = entity(platform, entity_of(STUCK))
     assert stuck["qualityIssues"]["value"] == [
         "temperature = 17.4 has not changed for longer than P1D: a stuck sensor?"
     ]
     assert stuck["doorState"]["value"] == "closed"
 
     # A door closed for 25 hours beside a temperature that moves: nothing is flagged.
-    boviken = beach(platform, "bovikens-havsbad")
+    boviken = product_item(platform, "beaches/bovikens-havsbad")
     assert (boviken["stale"], boviken["suspect"]) == (False, False)
-    closed = entity(platform, DOOR_CLOSED)
+    closed = entity(platform, entity_of(DOOR_CLOSED))
     assert closed["doorState"]["value"] == "closed"
     assert closed["qualityIssues"]["value"] == []
 
     # The stuck probe moves again: no longer suspect.
     sender.send(len(day), body(STUCK, len(day), 17.5, now))
     wait_processed(platform, STUCK, now)
-    assert beach(platform, "byske-havsbad")["suspect"] is False
-    assert entity(platform, STUCK)["qualityIssues"]["value"] == []
+    assert product_item(platform, "beaches/byske-havsbad")["suspect"] is False
+    assert entity(platform, entity_of(STUCK))["qualityIssues"]["value"] == []
