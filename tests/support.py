@@ -32,6 +32,25 @@ def process_inbox(runtime: Any) -> None:
     wait_for(lambda: runtime.store.inbox_stats()[0] == 0)
 
 
+BROKER = ("127.0.0.1", 1883)
+"""The Mosquitto broker the MQTT tests publish to."""
+
+
+def require_broker() -> None:
+    """Skip (fail under CI=true) when Mosquitto is not reachable."""
+    import socket
+
+    import pytest
+
+    try:
+        socket.create_connection(BROKER, timeout=2).close()
+    except OSError as error:
+        reason = f"Mosquitto not reachable at {BROKER[0]}:{BROKER[1]}: {error}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
 POSTGRES_URLS = ("postgresql://postgres@127.0.0.1:5432/test", "postgresql:///test")
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
-import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -19,10 +17,16 @@ from stadsnav.runtime import Runtime
 from stadsnav.store.base import NewInboxMessage
 from stadsnav.workspace import Workspace
 from stadsnav.workspace.models import MqttSource
-from support import BYSKE_SENSOR, SHARED_DATA, SUNDSVALL_BEACH_PAYLOAD, UplinkFactory
+from support import (
+    BROKER,
+    BYSKE_SENSOR,
+    SHARED_DATA,
+    SUNDSVALL_BEACH_PAYLOAD,
+    UplinkFactory,
+    require_broker,
+)
 
 pytestmark = pytest.mark.mqtt
-BROKER = ("127.0.0.1", 1883)
 ENTITY = "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
 BOVIKEN_SENSOR = "a81758fffe05c3a2"
 BYSKE_DEVICE = "urn:ngsi-ld:Device:elt2-byske-havsbad"
@@ -31,13 +35,7 @@ BOVIKEN_DEVICE = "urn:ngsi-ld:Device:elt2-bovikens-havsbad"
 
 @pytest.fixture(autouse=True)
 def _broker() -> None:
-    try:
-        socket.create_connection(BROKER, timeout=2).close()
-    except OSError as error:
-        reason = f"Mosquitto not reachable at {BROKER[0]}:{BROKER[1]}: {error}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_broker()
 
 
 def subscribe_integration(workspace: Workspace, fmt: str, topic: str) -> None:

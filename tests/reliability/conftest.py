@@ -18,9 +18,9 @@ from platform_harness import (
     mqtt_publisher,
     polling_platform_on,
     reliability_workspace,
-    require_broker,
     wait_mqtt_subscribed,
 )
+from support import require_broker
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -35,11 +35,10 @@ from stadsnav.simulate.chirpstack import chirpstack_up
 from stadsnav.simulate.tts import tts_uplink
 from stadsnav.store.base import ContextStore, DeadLetter
 from stadsnav.store.factory import open_store
-from support import REPO_ROOT, drop_schema, fresh_schema, postgres_url
+from support import BROKER, REPO_ROOT, drop_schema, fresh_schema, postgres_url
 
 STADSNAV = [sys.executable, "-m", "stadsnav"]
 T = TypeVar("T")
-BROKER = ("127.0.0.1", 1883)
 BASE_TIME = datetime(2026, 7, 1, tzinfo=UTC)
 """Observation time of sequence number 0; number n is observed n seconds later."""
 WEBHOOK_DEVICE = ("elt2-byske-havsbad", "a81758fffe05c3a1")
@@ -84,17 +83,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def require_broker() -> None:
-    """Skip (fail under CI=true) when Mosquitto is not reachable."""
-    try:
-        socket.create_connection(BROKER, timeout=2).close()
-    except OSError as error:
-        reason = f"Mosquitto not reachable at {BROKER[0]}:{BROKER[1]}: {error}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
 
 
 def reliability_workspace(target: Path, mqtt_topic: str | None = None) -> Path:

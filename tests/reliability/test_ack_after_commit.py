@@ -37,12 +37,12 @@ from platform_harness import (
     pending_sequences,
     publish_all,
     reliability_workspace,
-    require_broker,
     stored_sequences,
     wait_all_stored,
     wait_mqtt_subscribed,
 )
 from stadsnav.store.factory import open_store
+from support import require_broker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mqtt]
 

@@ -28,10 +28,10 @@ from platform_harness import (
     forget_mqtt_session,
     poll_cursor,
     reliability_workspace,
-    require_broker,
     wait_all_stored,
     wait_mqtt_subscribed,
 )
+from support import require_broker
 
 pytestmark = pytest.mark.e2e
 
