@@ -241,3 +241,13 @@ def test_the_byte_bound_refuses_big_messages(store: SqliteStore) -> None:
 
     asyncio.run(two())
     writer.stop()
+
+
+def test_a_long_outage_does_not_overflow_the_refusal_delay(store: SqliteStore) -> None:
+    writer = InboxWriter(store, max_retry_delay=5.0)
+    writer._failures = 5_000  # the store has refused commits for hours
+    writer._fail([], RuntimeError("connection refused"))
+    refusal = writer.refusal()
+    assert refusal is not None
+    assert refusal.reason == "failed"
+    assert 4.0 < refusal.retry_after <= 5.0

@@ -221,7 +221,8 @@ class InboxWriter:
     def _fail(self, group: list[_Pending], error: Exception) -> None:
         """Refuse new messages for a while, and answer this group and every queued message."""
         self._failures += 1
-        delay = min(self.retry_delay * 2 ** (self._failures - 1), self.max_retry_delay)
+        # The exponent is capped: a long outage must not overflow the float.
+        delay = min(self.retry_delay * 2 ** min(self._failures - 1, 30), self.max_retry_delay)
         with self._ready:
             self._refuse_until = time.monotonic() + delay
             # Queued messages would meet the same store; their senders hear it now.
