@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from stadsnav.codecs.repository import known_codecs
+from stadsnav.store.base import ContextStore
 from stadsnav.workspace import Problem, Workspace, WorkspaceError, lint_workspace, load_workspace
 
 WorkspaceArg = Annotated[Path, typer.Argument(help="Workspace folder (with stadsnav.toml).")]
@@ -43,3 +44,12 @@ def load_checked(path: Path) -> Workspace:
     except WorkspaceError as error:
         print_problems(error.problems)
         raise typer.Exit(2) from None
+
+
+def open_workspace_store(ws: Workspace) -> ContextStore:
+    """The workspace's store, its schema brought up to date (close it after use)."""
+    from stadsnav.store.factory import open_store
+
+    store = open_store(ws.storage_url)
+    store.migrate()
+    return store

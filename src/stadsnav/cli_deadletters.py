@@ -10,9 +10,8 @@ import typer
 from pydantic import TypeAdapter, ValidationError
 from rich.table import Table
 
-from stadsnav.cli_common import WorkspaceArg, err, load_checked, out
+from stadsnav.cli_common import WorkspaceArg, err, load_checked, open_workspace_store, out
 from stadsnav.model.times import local_time, parse_time
-from stadsnav.store.base import ContextStore
 from stadsnav.workspace import Workspace
 
 deadletters_app = typer.Typer(
@@ -27,14 +26,6 @@ SinceOption = Annotated[
         "or this long ago (an ISO 8601 duration: PT2H, P1D)."
     ),
 ]
-
-
-def _store(ws: Workspace) -> ContextStore:
-    from stadsnav.store.factory import open_store
-
-    store = open_store(ws.settings.storage.resolved_url(ws.root))
-    store.migrate()
-    return store
 
 
 def _checked_integration(ws: Workspace, integration: str | None) -> str | None:
@@ -73,7 +64,7 @@ def list_command(
 ) -> None:
     """Show dead letters: when, which integration, which stage, why."""
     ws = load_checked(workspace)
-    store = _store(ws)
+    store = open_workspace_store(ws)
     try:
         letters = store.dead_letters(limit, _checked_integration(ws, integration), _since(since))
     finally:
@@ -99,7 +90,7 @@ def show_command(
 ) -> None:
     """Show one dead letter in full: where and when it came from, why it failed, its body."""
     ws = load_checked(workspace)
-    store = _store(ws)
+    store = open_workspace_store(ws)
     try:
         letters = store.dead_letters(1, ids=[letter_id])
     finally:
@@ -156,7 +147,7 @@ def replay_command(
 
     ws = load_checked(workspace)
     source, failed_since = _checked_integration(ws, integration), _since(since)
-    store = _store(ws)
+    store = open_workspace_store(ws)
     try:
         moved = store.replay_dead_letters(ids or None, source, failed_since)
         runner = PipelineRunner(

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from stadsnav.cli_common import WorkspaceArg, err, load_checked, out, print_problems
+from stadsnav.cli_common import (
+    WorkspaceArg,
+    err,
+    load_checked,
+    open_workspace_store,
+    out,
+    print_problems,
+)
 from stadsnav.codecs.repository import known_codecs
 from stadsnav.model.times import local_time
 from stadsnav.pipeline.unknown_devices import UnknownDevice, adoption_csv, unknown_devices
@@ -87,12 +94,9 @@ def unknown_command(
     ),
 ) -> None:
     """List devices seen but not registered (their uplinks are dead letters), and how to adopt."""
-    from stadsnav.store.factory import open_store
-
     ws = load_checked(workspace)
-    store = open_store(ws.settings.storage.resolved_url(ws.root))
+    store = open_workspace_store(ws)
     try:
-        store.migrate()
         found = unknown_devices(store.dead_letters(scan), ws)
     finally:
         store.close()

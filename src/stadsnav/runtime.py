@@ -68,7 +68,7 @@ class Runtime:
     ) -> Runtime:
         """Open the workspace's store (or ``store``), apply migrations, load the seed entities."""
         if store is None:
-            store = open_store(workspace.settings.storage.resolved_url(workspace.root))
+            store = open_store(workspace.storage_url)
         applied = store.migrate()
         if applied:
             log.info("migrations_applied", versions=applied)
