@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -30,6 +32,40 @@ def process_inbox(runtime: Any) -> None:
     """Process every pending message now, also those the runtime's own worker has claimed."""
     runtime.runner.drain()
     wait_for(lambda: runtime.store.inbox_stats()[0] == 0)
+
+
+STADSNAV = [sys.executable, "-m", "stadsnav"]
+"""The command line of ``stadsnav``, run with this interpreter."""
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_healthy(
+    process: subprocess.Popen[bytes], url: str, output: Callable[[], str], timeout: float = 30.0
+) -> None:
+    """Wait until a started `stadsnav run` answers ``/healthz``; fail with its output if not."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"stadsnav run exited {process.returncode}:\n{output()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"stadsnav run not healthy in {timeout} s:\n{output()}")
+        time.sleep(0.05)
 
 
 BROKER = ("127.0.0.1", 1883)

@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from test_run_e2e import Server, free_port
+from test_run_e2e import Server
 
 from stadsnav.simulate.parking import ParkingSimulators
 from stadsnav.workspace import HttpPollSource, Integration, load_workspace
+from support import free_port
 
 pytestmark = pytest.mark.e2e
 KEY_ENV = "STADSNAV_PARKERA_NORR_KEY"

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,18 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support import UplinkFactory
+from support import STADSNAV, UplinkFactory, free_port, wait_healthy
 
 pytestmark = pytest.mark.e2e
-STADSNAV = [sys.executable, "-m", "stadsnav"]
 ENTITY = "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Server:
@@ -40,19 +30,10 @@ class Server:
             stderr=subprocess.STDOUT,
             env=os.environ.copy(),
         )
-        deadline = time.monotonic() + 30
-        while True:
-            if self.process.poll() is not None:
-                output = self.process.stdout.read().decode() if self.process.stdout else ""
-                raise AssertionError(f"stadsnav run exited {self.process.returncode}:\n{output}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("stadsnav run did not become healthy in 30 s")
-            time.sleep(0.1)
+        process = self.process
+        wait_healthy(
+            process, self.url, lambda: process.stdout.read().decode() if process.stdout else ""
+        )
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)

@@ -6,10 +6,8 @@ import itertools
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -35,9 +33,17 @@ from stadsnav.simulate.chirpstack import chirpstack_up
 from stadsnav.simulate.tts import tts_uplink
 from stadsnav.store.base import ContextStore, DeadLetter
 from stadsnav.store.factory import open_store
-from support import BROKER, REPO_ROOT, drop_schema, fresh_schema, postgres_url
+from support import (
+    BROKER,
+    REPO_ROOT,
+    STADSNAV,
+    drop_schema,
+    free_port,
+    fresh_schema,
+    postgres_url,
+    wait_healthy,
+)
 
-STADSNAV = [sys.executable, "-m", "stadsnav"]
 T = TypeVar("T")
 BASE_TIME = datetime(2026, 7, 1, tzinfo=UTC)
 """Observation time of sequence number 0; number n is observed n seconds later."""
@@ -75,14 +81,6 @@ def fresh_store(folder: Path, backend: str) -> Iterator[str]:
         yield f"{url}{separator}options=-csearch_path%3D{schema}"
     finally:
         drop_schema(url, schema)
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def reliability_workspace(target: Path, mqtt_topic: str | None = None) -> Path:
@@ -132,20 +130,7 @@ class Platform:
                 stderr=subprocess.STDOUT,
                 env=self.env,
             )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"stadsnav run exited {self.process.returncode}:\n{self.output()[-3000:]}"
-                )
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not healthy in {timeout} s:\n{self.output()[-3000:]}")
-            time.sleep(0.05)
+        wait_healthy(self.process, self.url, lambda: self.output()[-3000:], timeout)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as in a power cut of the process."""

@@ -12,7 +12,6 @@ import pytest
 from outages import post_concurrently
 from platform_harness import (
     MQTT_DEVICE,
-    STADSNAV,
     WEBHOOK_DEVICE,
     Platform,
     dead_letter_reasons,
@@ -24,7 +23,7 @@ from platform_harness import (
     wait_stored,
     webhook_body,
 )
-from support import wait_for
+from support import STADSNAV, wait_for
 
 MESSAGES = 1_000
 DELIVERIES = 10
