@@ -573,7 +573,8 @@ class Processor:
             )
         for write in writes:
             value = write.attribute.get("value")
-            if _has_nul(write.entity_id) or _has_nul(value):
+            # Numbers, most values, are passed over without a call: this runs for every write.
+            if "\x00" in write.entity_id or (type(value) not in _NUMBERS and _has_nul(value)):
                 # PostgreSQL cannot keep NUL in text or JSON; SQLite could, but a value must not
                 # be stored on one backend and refused on the other.
                 raise StageError(
@@ -656,6 +657,9 @@ def _record_letter(
         stage,
         f"{key}: {reason}",
     )
+
+
+_NUMBERS = (int, float)
 
 
 def _has_nul(value: Any) -> bool:
