@@ -150,8 +150,10 @@ def replay_command(
     store = open_workspace_store(ws)
     try:
         moved = store.replay_dead_letters(ids or None, source, failed_since)
+        # Tried once: the operator replays on purpose and hears at once what still fails,
+        # which stays a dead letter to replay again.
         runner = PipelineRunner(
-            store, Processor(ws, store), Metrics(), ws.settings.pipeline.batch_size
+            store, Processor(ws, store), Metrics(), ws.settings.pipeline.batch_size, max_attempts=1
         )
         result = BatchResult()
         for start in range(0, len(moved), runner.batch_size):

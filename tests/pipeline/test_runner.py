@@ -200,6 +200,28 @@ def test_a_store_failure_while_processing_is_no_attempt_of_the_message(
     assert reopened.inbox_stats()[0] == 1
 
 
+def test_a_message_whose_mapping_always_fails_is_retried_then_dead_lettered(
+    workspace: Workspace, make_uplink: UplinkFactory, tmp_path: Path
+) -> None:
+    workspace.settings.pipeline.retry_backoff = timedelta(milliseconds=100)
+    runner = open_runner(workspace, tmp_path / "db.sqlite")
+    start = datetime(2026, 7, 1, 10, tzinfo=UTC)
+    poison = make_uplink(payload=bytes.fromhex("0100e6"), received_at=start)  # no external probe
+    receive(runner.store, [poison, make_uplink(received_at=start + timedelta(minutes=1))])
+
+    assert (runner.run_batch().stored, runner.store.dead_letters()) == (1, [])  # waits
+    assert runner.run_batch().messages == 0  # not before its backoff
+    attempts = 1
+    while not runner.store.dead_letters():
+        time.sleep(0.05)
+        attempts += runner.run_batch().messages
+    assert attempts == 3  # max_attempts
+    [letter] = runner.store.dead_letters()
+    assert letter.stage == "map"
+    assert "data.externalTemperature is missing" in letter.reason
+    assert runner.store.inbox_stats()[0] == 0
+
+
 def test_a_verdict_on_the_data_is_dead_lettered_without_retries(
     workspace: Workspace, make_uplink: UplinkFactory, tmp_path: Path
 ) -> None:

@@ -130,6 +130,8 @@ def test_poison_messages_are_dead_lettered_and_replayed_after_the_fix(platform: 
     healthy = [n for n in range(40) if n % 10 not in (3, 6)]
     assert sorted(wait_stored(platform, entity_of(WEBHOOK_DEVICE), len(healthy))) == healthy
 
+    # The mapping failures are tried 3 times, 2 s then 4 s apart, before they are dead letters.
+    wait_for(lambda: len(dead_letter_reasons(platform)) == 8, timeout=30)
     letters = dead_letter_reasons(platform)
     assert sorted(stage for stage, _, _ in letters) == ["device"] * 4 + ["map"] * 4
     assert all("data.externalTemperature is missing" in r for s, r, _ in letters if s == "map")

@@ -45,6 +45,8 @@ def dead_letter(message: InboxMessage, stage: str, reason: str) -> NewDeadLetter
     )
 
 
+_RETRIED_STAGES = frozenset({"map"})
+"""Stages whose failures are tried again before the message is dead-lettered."""
 MAX_RETRY_WAIT = timedelta(hours=1)
 """The longest wait before a crashed message is tried again, however many times it failed."""
 
@@ -164,12 +166,14 @@ class PipelineRunner:
     def _process(
         self, message: InboxMessage, batch: Batch
     ) -> list[AttributeWrite] | NewDeadLetter | datetime:
-        """The message's writes; its dead letter; or, after a crash, when to try it again.
+        """The message's writes; its dead letter; or, after a failure, when to try it again.
 
-        A ``StageError`` is a verdict on the data (it will fail the same way every time), so it
-        is dead-lettered at once, as Kafka Connect does with conversion errors. Any other error
-        may pass (a codec that timed out under load, a bug hit by one worker's state): the
-        message is tried again with a doubling wait, ``max_attempts`` times in all.
+        A poison message must neither block the inbox nor be given up at its first failure: a
+        mapping failure or a crash (a codec that timed out under load, a bug hit by one worker's
+        state) is tried again with a doubling wait, ``max_attempts`` times in all, then
+        dead-lettered. Other verdicts on the data (not an envelope, an unknown device, an
+        undecodable payload, a value or time a rule rejects) are dead-lettered at once: nothing
+        in the platform changes them until the workspace is fixed and they are replayed.
         """
         failed_records = len(batch.dead)
         try:
@@ -177,7 +181,9 @@ class PipelineRunner:
         except Exception as error:
             del batch.dead[failed_records:]  # the whole message is dead-lettered instead
             if isinstance(error, StageError):
-                return dead_letter(message, error.stage, error.reason)
+                if error.stage not in _RETRIED_STAGES or message.attempts >= self.max_attempts:
+                    return dead_letter(message, error.stage, error.reason)
+                return self._retry_at(message)
             if not self._store_answers():
                 raise  # the store failed, not the message: the batch waits for the store
             # A bug in a codec or mapping must cost one message, not stall the inbox.
@@ -185,13 +191,17 @@ class PipelineRunner:
                 "processing_crashed", message_id=message.message_id, attempt=message.attempts
             )
             if message.attempts < self.max_attempts:
-                wait = self.retry_backoff * (1 << min(message.attempts - 1, 20))
-                return datetime.now(UTC) + min(wait, MAX_RETRY_WAIT)
+                return self._retry_at(message)
             return dead_letter(
                 message,
                 "internal",
                 f"{type(error).__name__}: {error} (failed {message.attempts} times)",
             )
+
+    def _retry_at(self, message: InboxMessage) -> datetime:
+        """When a failed message is tried again: the backoff, doubled for each attempt."""
+        wait = self.retry_backoff * (1 << min(message.attempts - 1, 20))
+        return datetime.now(UTC) + min(wait, MAX_RETRY_WAIT)
 
     def _store_answers(self) -> bool:
         """Whether the store answers a cheap question; asked once per batch."""

@@ -120,7 +120,7 @@ class PipelineSettings(StrictModel):
     earliest_observation: AwareDatetime = datetime(2000, 1, 1, tzinfo=UTC)
     """Observations dated before this are rejected as ``invalid_time`` (a device clock at 0)."""
     max_attempts: int = Field(default=3, ge=1, le=100)
-    """Tries of a message whose processing fails unexpectedly, before it is dead-lettered."""
+    """Tries of a poison message (mapping failed, codec crashed) before it is dead-lettered."""
     retry_backoff: timedelta = Field(default=timedelta(seconds=2), gt=timedelta(0))
     """Wait before the first retry; doubled before each further one."""
     inbox_queue: int = Field(default=10_000, ge=1)
