@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Third-party NGSI-LD clients the tests drive against `stadsnav run`; each pins libraries that
+# clash with ours (ngsildclient wants httpx<0.24), so each has a virtualenv of its own.
+CLIENTS := $(VENV)/clients
+NGSILDCLIENT := $(CLIENTS)/ngsildclient/.installed-stamp
 WORKSPACE ?= workspaces/demo
 SOAK_MINUTES ?= 10
 
@@ -13,6 +17,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(NGSILDCLIENT):
+	$(PYTHON) -m venv $(CLIENTS)/ngsildclient
+	$(CLIENTS)/ngsildclient/bin/python -m pip install --quiet 'ngsildclient==0.5.2'
+	touch $(NGSILDCLIENT)
 
 install: $(STAMP)
 
@@ -25,7 +34,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/stadsnav lint $(WORKSPACE)
 
-test: lint
+test: lint $(NGSILDCLIENT)
 	$(BIN)/pytest
 
 format: $(STAMP)

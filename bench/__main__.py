@@ -11,7 +11,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import codecs, entity, mqtt_ingest, parking, pipeline, webhook
+from bench import codecs, entity, mqtt_ingest, ngsild, parking, pipeline, temporal, webhook
 from bench.common import Result
 
 Bench = Callable[[int], Result]
@@ -23,8 +23,11 @@ BENCHES: dict[str, tuple[Bench, int, int]] = {
     "codecs-native": (codecs.run_native, 100_000, 10_000),
     "codecs-js": (codecs.run_js, 100_000, 10_000),
     "parking": (parking.run, 300, 30),
+    "ngsild": (ngsild.run, 100_000, 10_000),
+    "temporal": (temporal.run, 100, 10),
 }
-"""Name → (run, full size, quick size); the size is a count, or seconds for ``parking``."""
+"""Name → (run, full size, quick size); the size is a count (sensors for ``temporal``), or seconds
+for ``parking``."""
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import structlog
 
 from stadsnav.connectors.base import Connector, connector_for
 from stadsnav.metrics import Metrics
+from stadsnav.notify import Notifier
 from stadsnav.pipeline.inbox import InboxWriter
 from stadsnav.pipeline.processor import Processor
 from stadsnav.pipeline.runner import PipelineRunner, PipelineWorker
@@ -37,6 +38,23 @@ def seed_writes(workspace: Workspace) -> list[AttributeWrite]:
     return writes
 
 
+def changed_seeds(store: ContextStore, writes: list[AttributeWrite]) -> list[AttributeWrite]:
+    """The seed writes that would change what is stored.
+
+    Rewriting an unchanged seed would still count as a change of the entity, and subscribers
+    would be told of one at every start.
+    """
+    ids = list(dict.fromkeys(write.entity_id for write in writes))
+    stored = {entity.id: entity for entity in store.find_entities(ids=ids)} if ids else {}
+    return [
+        write
+        for write in writes
+        if (entity := stored.get(write.entity_id)) is None
+        or entity.type != write.entity_type
+        or entity.attributes.get(write.name) != write.attribute
+    ]
+
+
 @dataclass
 class Runtime:
     """Everything ``stadsnav run`` runs, built from a workspace."""
@@ -61,6 +79,7 @@ class Runtime:
             connector_for(integration, self.workspace, self.inbox, self.metrics)
             for integration in self.workspace.integrations.values()
         ]
+        self.notifier = Notifier.of(self.workspace, self.store)
 
     @classmethod
     def open(
@@ -72,7 +91,7 @@ class Runtime:
         applied = store.migrate()
         if applied:
             log.info("migrations_applied", versions=applied)
-        store.commit_batch([], seed_writes(workspace), [])
+        store.commit_batch([], changed_seeds(store, seed_writes(workspace)), [])
         return cls(workspace, store, ingest=ingest)
 
     async def start(self) -> None:
@@ -80,6 +99,7 @@ class Runtime:
         self.inbox.start()
         if self.ingest:
             self.worker.start()
+            self.notifier.start()
             for connector in self.connectors:
                 await connector.start()
 
@@ -91,4 +111,5 @@ class Runtime:
         await asyncio.to_thread(self.inbox.stop)
         if self.ingest:
             await asyncio.to_thread(self.worker.stop)
+        await self.notifier.stop()
         self.store.close()

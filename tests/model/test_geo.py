@@ -181,8 +181,11 @@ def test_line_crossing_a_polygon_intersects_it() -> None:
         ("near", "Point", "[0,0]", "needs maxDistance"),
         ("near;maxDistance=10", "Point", "[0,0]", "unknown near modifier"),
         ("near;maxDistance==ten", "Point", "[0,0]", "maxDistance must be a number"),
-        ("near;maxDistance==-5", "Point", "[0,0]", ">= 0"),
-        ("near;maxDistance==10", "Polygon", json.dumps(square(0, 0, 1)), "needs geometry 'Point'"),
+        ("near;maxDistance==-5", "Point", "[0,0]", "> 0"),
+        ("near;maxDistance==0", "Point", "[0,0]", "> 0"),
+        ("near;maxDistance==inf", "Point", "[0,0]", "finite"),
+        ("near;maxDistance==1e400", "Point", "[0,0]", "finite"),
+        ("near;maxDistance==5;minDistance==1", "Point", "[0,0]", "exactly one"),
         ("within;maxDistance==10", "Polygon", json.dumps(square(0, 0, 1)), "takes no modifiers"),
         ("within", "Circle", "[0,0]", "unsupported geometry 'Circle'"),
         ("within", "Point", "[0,", "not valid JSON"),
@@ -205,3 +208,135 @@ def test_invalid_queries_say_why(
 def test_empty_geoproperty_is_rejected() -> None:
     with pytest.raises(GeoQueryError, match="geoproperty"):
         parse_geo_query("within", "Point", "[0,0]", geoproperty="")
+
+
+# Berlin geometries of the ETSI conformance suite (TP 019_10, 019_11): two buildings with
+# polygon footprints, three with points. The first polygon crosses itself near its north-west
+# corner, as the suite's data does.
+BERLIN_POLYGONS = [
+    [[[13.2865906, 52.5648645], [13.2879639, 52.5648645], [13.2797241, 52.4988679],
+      [13.477478, 52.4712703], [13.5049438, 52.5373084], [13.2865906, 52.5648645]]],
+    [[[13.315773, 52.4757209], [13.339119, 52.4443421], [13.3892441, 52.4669371],
+      [13.315773, 52.4757209]]],
+]  # fmt: skip
+BERLIN_POINTS = [[13.3986, 52.5547], [13.509818, 52.363457], [13.215983, 52.470441]]
+AROUND_BERLIN = [[[13.1616211, 52.5438124], [13.597641, 52.4840224], [13.5948944, 52.3402782],
+                  [13.142395, 52.386428], [13.1616211, 52.5438124]]]  # fmt: skip
+CROSSING_SOUTH = [[[13.3456421, 52.4794848], [13.3641815, 52.4428773], [13.4177399, 52.4730023],
+                   [13.3459854, 52.479903], [13.3456421, 52.4794848]]]  # fmt: skip
+INSIDE_NORTH = [[[13.3844376, 52.5356966], [13.3844376, 52.5356966], [13.381691, 52.5123012],
+                 [13.4235764, 52.5100027], [13.4331894, 52.5273425],
+                 [13.3844376, 52.5356966]]]  # fmt: skip
+WEST_OF_ALL = [[[13.1369019, 52.5198225], [13.1365585, 52.5200314], [13.131752, 52.4980907],
+                [13.1832504, 52.5026887], [13.1369019, 52.5198225]]]  # fmt: skip
+AROUND_SOUTH = [[[13.3023834, 52.4903066], [13.3027267, 52.4905156], [13.2745743, 52.465632],
+                 [13.3343124, 52.4185447], [13.4311295, 52.47107],
+                 [13.3023834, 52.4903066]]]  # fmt: skip
+
+
+def matches(georel: str, geometry: str, coordinates: Any, entities: list[Any]) -> int:
+    query = parse_geo_query(georel, geometry, json.dumps(coordinates))
+    return sum(query.matches(entity) for entity in entities)
+
+
+@pytest.mark.parametrize(
+    ("georel", "geometry", "coordinates", "expected"),
+    [
+        ("equals", "Polygon", BERLIN_POLYGONS[0], 1),
+        ("intersects", "Polygon", CROSSING_SOUTH, 1),
+        ("contains", "Polygon", INSIDE_NORTH, 1),
+        ("contains", "Polygon", WEST_OF_ALL, 0),
+        ("disjoint", "Polygon", WEST_OF_ALL, 2),
+        ("within", "Polygon", AROUND_SOUTH, 1),
+        ("overlaps", "Polygon", CROSSING_SOUTH, 1),
+        ("contains", "Point", [13.3442688, 52.4650045], 1),
+    ],
+)
+def test_relations_on_berlin_polygons(
+    georel: str, geometry: str, coordinates: Any, expected: int
+) -> None:
+    entities = [geo({"type": "Polygon", "coordinates": c}) for c in BERLIN_POLYGONS]
+    assert matches(georel, geometry, coordinates, entities) == expected
+
+
+@pytest.mark.parametrize(
+    ("georel", "geometry", "coordinates", "expected"),
+    [
+        ("equals", "Point", [13.3986, 52.5547], 1),
+        ("near;maxDistance==15000", "Point", [13.388930, 52.534473], 2),
+        ("near;minDistance==15000", "Point", [13.388930, 52.534473], 1),
+        ("within", "Polygon", AROUND_BERLIN, 2),
+        ("disjoint", "Polygon", AROUND_BERLIN, 1),
+        ("disjoint", "Point", [13.3986, 52.5547], 2),
+        ("contains", "Point", [13.3986, 52.5547], 1),
+        ("intersects", "Point", [13.3986, 52.5547], 1),
+        ("overlaps", "Polygon", AROUND_BERLIN, 0),
+    ],
+)
+def test_relations_on_berlin_points(
+    georel: str, geometry: str, coordinates: Any, expected: int
+) -> None:
+    entities = [point(lon, lat) for lon, lat in BERLIN_POINTS]
+    assert matches(georel, geometry, coordinates, entities) == expected
+
+
+def test_near_measures_from_the_nearest_point_of_a_line() -> None:
+    east_end = point(10.0, 60.009)
+    assert parse_geo_query("near;maxDistance==2000", "LineString", "[[0,60],[10,60]]").matches(
+        east_end
+    )
+    assert not parse_geo_query("near;maxDistance==2000", "LineString", "[[0,61],[10,61]]").matches(
+        east_end
+    )
+
+
+def test_near_a_line_at_high_latitude_is_metric() -> None:
+    line = geo({"type": "LineString", "coordinates": [[0.0, 85.6], [1.0, 85.0]]})
+    query = parse_geo_query("near;maxDistance==20000", "Point", "[0,85]")
+    assert query.matches(line)
+    distance = query.distance(line)
+    assert distance is not None
+    assert 9000 < distance < 10000
+    assert not parse_geo_query("near;maxDistance==5000", "Point", "[0,85]").matches(line)
+
+
+def test_within_a_polygon_with_a_hole_excludes_the_hole_and_what_surrounds_it() -> None:
+    holed = square(0, 0, 10) + square(4, 4, 2)
+    within = parse_geo_query("within", "Polygon", json.dumps(holed))
+    assert within.matches(point(2, 2))
+    assert not within.matches(point(5, 5))
+    assert not within.matches(geo({"type": "Polygon", "coordinates": square(3, 3, 4)}))
+    assert within.matches(geo({"type": "Polygon", "coordinates": square(1, 1, 2)}))
+
+
+def test_a_line_across_the_notch_of_a_concave_polygon_is_not_within_it() -> None:
+    notched = json.dumps([[[0, 0], [10, 0], [10, 10], [5, 2], [0, 10], [0, 0]]])
+    # From tip to tip: no edge is crossed, only the middle of the line shows it leaves.
+    tips = geo({"type": "LineString", "coordinates": [[0, 10], [10, 10]]})
+    assert not parse_geo_query("within", "Polygon", notched).matches(tips)
+    assert parse_geo_query("intersects", "Polygon", notched).matches(tips)
+    in_the_notch = geo({"type": "LineString", "coordinates": [[2, 8], [8, 8]]})
+    assert parse_geo_query("disjoint", "Polygon", notched).matches(in_the_notch)
+    in_one_arm = geo({"type": "LineString", "coordinates": [[0.5, 1], [0.5, 9]]})
+    assert parse_geo_query("within", "Polygon", notched).matches(in_one_arm)
+
+
+def test_multi_geometries_and_multi_attribute_instances() -> None:
+    pair = geo({"type": "MultiPoint", "coordinates": [[1, 1], [20, 20]]})
+    assert parse_geo_query("within", "Polygon", json.dumps(square(0, 0, 30))).matches(pair)
+    assert not parse_geo_query("within", "Polygon", json.dumps(square(0, 0, 10))).matches(pair)
+    assert parse_geo_query("intersects", "Polygon", json.dumps(square(0, 0, 10))).matches(pair)
+    instances = {
+        "location": [
+            {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [50, 50]}},
+            {
+                "type": "GeoProperty",
+                "value": {"type": "Point", "coordinates": [1, 1]},
+                "datasetId": "urn:ngsi-ld:Dataset:gps",
+            },
+        ]
+    }
+    assert parse_geo_query("within", "Polygon", json.dumps(square(0, 0, 10))).matches(instances)
+    lines = geo({"type": "MultiLineString", "coordinates": [[[0, 5], [3, 5]], [[20, 5], [25, 5]]]})
+    assert parse_geo_query("intersects", "LineString", "[[2,0],[2,10]]").matches(lines)
+    assert parse_geo_query("disjoint", "LineString", "[[10,0],[10,10]]").matches(lines)

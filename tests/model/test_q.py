@@ -127,6 +127,15 @@ ACCEPTED = [
     ('temperature>30;name=="Slädaviken"|open==true', True),
     ("((temperature>20));(open==true|nosuchattribute)", True),
     ("temperature > 20 ; open == true", True),
+    ("!nosuchattribute", True),
+    ("!temperature", False),
+    ("!temperature.precision;temperature.accuracy", True),
+    ("!address[postal.street]", True),
+    ('alternateName[*]=="Slädavikens havsbad"', True),
+    ('alternateName[*]!="Slädaviken beach"', False),
+    ('alternateName[en]=="Slädavikens havsbad"', False),
+    ('refWaterQualityObserved>"urn:a"', False),
+    ("refWaterQualityObserved~=testID", False),
 ]
 
 
@@ -149,6 +158,43 @@ def test_expression_on_real_beach(expression: str, expected: bool) -> None:
 )
 def test_expression_on_real_water_quality(expression: str, expected: bool) -> None:
     assert parse_q(expression).matches(water_quality_attributes()) is expected
+
+
+def test_multi_attribute_matches_through_any_instance() -> None:
+    attributes: dict[str, Any] = {
+        "speed": [
+            {"type": "Property", "value": 55},
+            {"type": "Property", "value": 11, "datasetId": "urn:ngsi-ld:Dataset:gps"},
+        ]
+    }
+    assert parse_q("speed<20").matches(attributes)
+    assert parse_q("speed>50").matches(attributes)
+    assert not parse_q("speed==20..50").matches(attributes)
+    assert parse_q('speed.datasetId=="urn:ngsi-ld:Dataset:gps"').matches(attributes)
+    assert parse_q("speed!=20").matches(attributes)
+    assert not parse_q("!speed").matches(attributes)
+
+
+def test_rename_translates_attribute_and_sub_attribute_names_not_keys() -> None:
+    expression = parse_q("(temperature.accuracy<1|!name);address[postal.code]==1")
+    renamed = expression.rename(lambda name: f"x:{name}")
+    assert renamed.attribute_names() == {"x:temperature", "x:name", "x:address"}
+    attributes = {f"x:{k}": v for k, v in beach_attributes().items()}
+    attributes["x:temperature"] = {
+        **attributes["x:temperature"],
+        "x:accuracy": {"type": "Property", "value": 0.1},
+    }
+    attributes["x:address"] = {"type": "Property", "value": {"postal": {"code": 1}}}
+    assert renamed.matches(attributes)
+
+
+def test_full_iri_names_keep_their_dots() -> None:
+    expression = parse_q("https://uri.etsi.org/ngsi-ld/default-context/isParked==true")
+    assert expression.attribute_names() == {"https://uri.etsi.org/ngsi-ld/default-context/isParked"}
+    parked = {
+        "https://uri.etsi.org/ngsi-ld/default-context/isParked": {"type": "Property", "value": True}
+    }
+    assert expression.matches(parked)
 
 
 def test_attribute_names_are_the_top_level_names() -> None:

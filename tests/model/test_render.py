@@ -5,12 +5,14 @@ from typing import Any
 
 import pytest
 
+from stadsnav.model.language import parse_lang
 from stadsnav.model.render import (
     format_time,
-    instance_id,
+    geojson_collection,
+    geojson_feature,
+    key_value,
+    query_attributes,
     render_entity,
-    render_temporal,
-    render_temporal_values,
     simplified_value,
 )
 from stadsnav.store.base import AttributeInstance, Provenance, StoredEntity
@@ -110,7 +112,7 @@ def test_key_values() -> None:
         "location": {"coordinates": [17.39364, 62.297684], "type": "Point"},
         "temperature": 10.8,
         "refPointOfInterest": "urn:ngsi-ld:Beach:se:sundsvall:anlaggning:283",
-        "name": {"sv": "Slädaviken"},
+        "name": {"languageMap": {"sv": "Slädaviken"}},
     }
 
 
@@ -145,6 +147,161 @@ def test_simplified_value_of_other_attribute_types(attribute: dict[str, Any], va
     assert simplified_value(attribute) == value
 
 
+@pytest.mark.parametrize(
+    ("attribute", "value"),
+    [
+        ({"type": "Property", "value": 55}, 55),
+        (
+            {"type": "Relationship", "object": "urn:ngsi-ld:OffStreetParking:1"},
+            "urn:ngsi-ld:OffStreetParking:1",
+        ),
+        ({"type": "LanguageProperty", "languageMap": {"en": "hi"}}, {"languageMap": {"en": "hi"}}),
+        ({"type": "JsonProperty", "json": {"a": 1}}, {"json": {"a": 1}}),
+        ({"type": "VocabProperty", "vocab": "non-commercial"}, {"vocab": "non-commercial"}),
+        ({"type": "ListProperty", "valueList": [1.2, 3.4]}, [1.2, 3.4]),
+        ({"type": "ListRelationship", "objectList": [{"object": "urn:a"}]}, ["urn:a"]),
+    ],
+)
+def test_key_value_wraps_what_could_pass_for_a_property(
+    attribute: dict[str, Any], value: Any
+) -> None:
+    assert key_value(attribute) == value
+
+
+def vehicle() -> StoredEntity:
+    """A vehicle with a multi-attribute speed: the default instance and a GPS one."""
+    gps = {"type": "Property", "value": 11, "datasetId": "urn:ngsi-ld:Dataset:gps"}
+    return StoredEntity(
+        "urn:ngsi-ld:Vehicle:A4567",
+        "Vehicle",
+        {
+            "speed": {"type": "Property", "value": 55},
+            "location": {
+                "type": "GeoProperty",
+                "value": {"type": "Point", "coordinates": [1.0, 2.0]},
+            },
+            "category": {"type": "VocabProperty", "vocab": "commercial"},
+            "scope": ["/Madrid/Gardens"],
+        },
+        CREATED,
+        MODIFIED,
+        datasets={
+            "speed": {"urn:ngsi-ld:Dataset:gps": gps},
+            "location": {
+                "urn:ngsi-ld:Dataset:gps": {
+                    "type": "GeoProperty",
+                    "value": {"type": "Point", "coordinates": [9.0, 9.0]},
+                    "datasetId": "urn:ngsi-ld:Dataset:gps",
+                }
+            },
+        },
+    )
+
+
+def test_multi_attribute_is_an_array_default_first() -> None:
+    body = render_entity(vehicle())
+    assert body["speed"] == [
+        {"type": "Property", "value": 55},
+        {"type": "Property", "value": 11, "datasetId": "urn:ngsi-ld:Dataset:gps"},
+    ]
+    assert body["scope"] == ["/Madrid/Gardens"]
+    key_values = render_entity(vehicle(), key_values=True)
+    assert key_values["speed"] == {"dataset": {"@none": 55, "urn:ngsi-ld:Dataset:gps": 11}}
+    assert key_values["category"] == {"vocab": "commercial"}
+
+
+def test_dataset_ids_pick_instances() -> None:
+    gps_only = render_entity(vehicle(), dataset_ids={"urn:ngsi-ld:Dataset:gps"})
+    assert gps_only["speed"] == {
+        "type": "Property",
+        "value": 11,
+        "datasetId": "urn:ngsi-ld:Dataset:gps",
+    }
+    assert "category" not in gps_only
+    default_only = render_entity(vehicle(), dataset_ids={"@none"})
+    assert default_only["speed"] == {"type": "Property", "value": 55}
+
+
+def test_query_attributes_show_every_instance() -> None:
+    speed = query_attributes(vehicle())["speed"]
+    assert [instance["value"] for instance in speed] == [55, 11]
+    single = water_quality()
+    assert query_attributes(single) is single.attributes
+
+
+def test_concise_leaves_out_types_and_wraps_only_what_is_ambiguous() -> None:
+    body = render_entity(water_quality(), concise=True, include_provenance=False)
+    assert body["temperature"] == {
+        "value": 10.8,
+        "unitCode": "CEL",
+        "observedAt": "2021-05-18T19:23:09Z",
+    }
+    assert body["refPointOfInterest"] == {"object": "urn:ngsi-ld:Beach:se:sundsvall:anlaggning:283"}
+    assert body["location"] == {"type": "Point", "coordinates": [17.39364, 62.297684]}
+    assert body["name"] == {"languageMap": {"sv": "Slädaviken"}}
+    assert body["dateObserved"] == {
+        "value": {"@type": "DateTime", "@value": "2021-05-18T19:23:09Z"}
+    }
+    concise_vehicle = render_entity(vehicle(), concise=True)
+    assert concise_vehicle["speed"] == [
+        {"value": 55},
+        {"value": 11, "datasetId": "urn:ngsi-ld:Dataset:gps"},
+    ]
+    nested = StoredEntity(
+        "urn:x:1",
+        "T",
+        {"t": {"type": "Property", "value": 1, "accuracy": {"type": "Property", "value": 0.5}}},
+        CREATED,
+        MODIFIED,
+    )
+    assert render_entity(nested, concise=True)["t"] == {"value": 1, "accuracy": 0.5}
+
+
+def test_lang_serves_one_language_as_a_property() -> None:
+    street = {"type": "LanguageProperty", "languageMap": {"fr": "Grand Place", "nl": "Grote Markt"}}
+    entity = StoredEntity("urn:x:1", "Building", {"street": street}, CREATED, MODIFIED)
+    normalized = render_entity(entity, lang=parse_lang("nl"))
+    assert normalized["street"] == {"type": "Property", "value": "Grote Markt", "lang": "nl"}
+    assert render_entity(entity, key_values=True, lang=parse_lang("*"))["street"] == "Grand Place"
+    assert render_entity(entity, concise=True, lang=parse_lang("fr"))["street"] == {
+        "value": "Grand Place",
+        "lang": "fr",
+    }
+
+
+def test_names_translate_attributes_types_sub_attributes_and_vocab_values() -> None:
+    def names(name: str) -> str:
+        return f"ex:{name}"
+
+    body = render_entity(vehicle(), names=names, attrs={"speed", "category"})
+    assert body["type"] == "ex:Vehicle"
+    assert set(body) == {"id", "type", "scope", "ex:speed", "ex:category"}
+    assert body["ex:category"]["vocab"] == "ex:commercial"
+    wq = render_entity(water_quality(), names=names)
+    assert "observedAt" in wq["ex:temperature"]
+    assert wq["ex:temperature"]["provenance"] == PROVENANCE
+
+
+def test_geojson_feature_takes_the_default_instance_of_the_geometry_property() -> None:
+    feature = geojson_feature(
+        render_entity(vehicle()), "location", "https://example.org/ctx.jsonld"
+    )
+    assert feature["type"] == "Feature"
+    assert feature["id"] == "urn:ngsi-ld:Vehicle:A4567"
+    assert feature["geometry"] == {"type": "Point", "coordinates": [1.0, 2.0]}
+    assert "id" not in feature["properties"]
+    assert feature["properties"]["type"] == "Vehicle"
+    assert feature["@context"] == "https://example.org/ctx.jsonld"
+    simplified = geojson_feature(render_entity(vehicle(), key_values=True), "location")
+    assert simplified["geometry"] == {"type": "Point", "coordinates": [1.0, 2.0]}
+    assert geojson_feature(render_entity(vehicle()), "speed")["geometry"] is None
+    assert geojson_feature(render_entity(vehicle()), "nothing")["geometry"] is None
+    collection = geojson_collection([render_entity(vehicle())], "location", "ctx")
+    assert collection["type"] == "FeatureCollection"
+    assert collection["@context"] == "ctx"
+    assert "@context" not in collection["features"][0]
+
+
 def history() -> dict[str, list[AttributeInstance]]:
     """The real multi-instance temperature series, as the store returns it (oldest first)."""
     path = BEACH / "svc_waterquality__context_broker_input__multipleTemporalJSON.json"
@@ -159,66 +316,3 @@ def history() -> dict[str, list[AttributeInstance]]:
         for n, i in enumerate(series)
     ]
     return {"temperature": sorted(instances, key=lambda i: i.observed_at)}
-
-
-def test_temporal_normalized() -> None:
-    body = render_temporal(
-        "urn:ngsi-ld:WaterQualityObserved:testID", "WaterQualityObserved", history()
-    )
-    instances = body["temperature"]
-    assert [i["observedAt"] for i in instances] == [
-        "2021-05-18T12:23:09Z",
-        "2021-05-20T13:23:09Z",
-        "2021-05-21T14:23:09Z",
-        "2021-05-22T15:23:09Z",
-    ]
-    first = instances[0]
-    assert first["value"] == 10.8
-    assert first["unitCode"] == "CEL"
-    assert first["provenance"]["value"] == {
-        "integration": "servanet",
-        "sourceMessageId": "m-2",
-        "receivedAt": "2021-05-23T00:00:00Z",
-    }
-    assert len({i["instanceId"] for i in instances}) == 4
-    assert first["instanceId"] == instance_id(
-        "urn:ngsi-ld:WaterQualityObserved:testID",
-        "temperature",
-        datetime(2021, 5, 18, 12, 23, 9, tzinfo=UTC),
-    )
-    assert first["instanceId"].startswith("urn:ngsi-ld:instance:")
-    without = render_temporal("urn:x", "T", history(), include_provenance=False)
-    assert "provenance" not in without["temperature"][0]
-
-
-def test_instance_id_is_deterministic_and_distinct() -> None:
-    moment = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
-    same = instance_id("urn:a", "t", moment.astimezone(timezone(timedelta(hours=2))))
-    assert instance_id("urn:a", "t", moment) == same
-    assert instance_id("urn:a", "t", moment) != instance_id("urn:a", "u", moment)
-    assert instance_id("urn:a", "t", moment) != instance_id(
-        "urn:a", "t", moment + timedelta(microseconds=1)
-    )
-
-
-def test_temporal_values() -> None:
-    series = history()
-    series["refDevice"] = [
-        AttributeInstance({"type": "Relationship", "object": "urn:ngsi-ld:Device:1"}, CREATED, None)
-    ]
-    series["empty"] = []
-    body = render_temporal_values("urn:x", "WaterQualityObserved", series)
-    assert body["temperature"] == {
-        "type": "Property",
-        "values": [
-            [10.8, "2021-05-18T12:23:09Z"],
-            [10.8, "2021-05-20T13:23:09Z"],
-            [10.8, "2021-05-21T14:23:09Z"],
-            [10.8, "2021-05-22T15:23:09Z"],
-        ],
-    }
-    assert body["refDevice"] == {
-        "type": "Relationship",
-        "objects": [["urn:ngsi-ld:Device:1", "2026-06-01T08:00:00Z"]],
-    }
-    assert body["empty"] == {"type": "Property", "values": []}

@@ -10,7 +10,17 @@ from fastapi_offline import FastAPIOffline
 
 from stadsnav import __version__
 from stadsnav.api import admin, ops
-from stadsnav.api.ngsild import entities, temporal
+from stadsnav.api.ngsild import (
+    batch,
+    discovery,
+    entities,
+    jsonld_contexts,
+    provision,
+    subscriptions,
+    temporal,
+)
+from stadsnav.api.ngsild.contexts import ContextResolver
+from stadsnav.api.ngsild.tenancy import EchoTenant
 from stadsnav.api.plain import FastLane, PlainRoute
 from stadsnav.api.problems import install_problem_handlers
 from stadsnav.api.products.router import product_router
@@ -45,8 +55,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
+    app.state.ldcontexts = ContextResolver.of(runtime.workspace)
+    app.state.temporal_instance_limit = runtime.workspace.settings.ngsild.temporal_instances
     install_problem_handlers(app)
-    routers = [ops.router, admin.router, entities.router, temporal.router]
+    routers = [ops.router, admin.router, entities.router, temporal.router, jsonld_contexts.router]
+    routers += [provision.router, batch.router, discovery.router]
+    routers += [subscriptions.router]
     routers += [product_router(p, runtime.workspace) for p in runtime.workspace.products.values()]
     routers += [r for r in (connector.router() for connector in runtime.connectors) if r]
     for router in routers:
@@ -63,4 +77,5 @@ def _serve_lane_first(app: FastAPI, lane: list[PlainRoute]) -> None:
     the lane answers its errors itself, so its requests skip them.
     """
     build = app.build_middleware_stack
-    app.build_middleware_stack = lambda: FastLane(build(), lane)  # type: ignore[method-assign]
+    # Outside the lane too: the lane's answers must also name the tenant they are for.
+    app.build_middleware_stack = lambda: EchoTenant(FastLane(build(), lane))  # type: ignore[method-assign]

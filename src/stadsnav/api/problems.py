@@ -21,7 +21,7 @@ _NGSILD_TYPES = {
     409: "AlreadyExists",
     413: "RequestEntityTooLarge",
     415: "UnsupportedMediaType",
-    422: "InvalidRequest",
+    422: "OperationNotSupported",
     500: "InternalError",
     503: "InternalError",
 }
@@ -32,6 +32,7 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     406: "Not acceptable",
+    409: "Already exists",
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Invalid request",
@@ -57,6 +58,17 @@ class ApiError(Exception):
         self.detail = detail
         self.ngsild_type = ngsild_type
         self.headers = headers or {}
+
+
+def ngsild_problem(error: ApiError) -> dict[str, Any]:
+    """An NGSI-LD ProblemDetails object for an error, as batch results list them."""
+    kind = error.ngsild_type or _NGSILD_TYPES.get(error.status, "BadRequestData")
+    return {
+        "type": NGSILD_ERRORS + kind,
+        "title": _TITLES.get(error.status, "Error"),
+        "status": error.status,
+        "detail": error.detail,
+    }
 
 
 def problem_response(

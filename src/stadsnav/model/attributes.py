@@ -14,3 +14,9 @@ VALUE_KEYS: Final = {
     "ListProperty": "valueList",
     "ListRelationship": "objectList",
 }
+
+ATTRIBUTE_MEMBERS: Final = frozenset(
+    {"type", "observedAt", "unitCode", "datasetId", "lang", "objectType", "createdAt",
+     "modifiedAt", "deletedAt", "instanceId", "provenance", *VALUE_KEYS.values()}
+)  # fmt: skip
+"""The members of an attribute that are not sub-attributes."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,9 @@ class StoredEntity:
     """Attribute name → normalized attribute (with ``provenance`` where known)."""
     created_at: datetime
     modified_at: datetime
+    datasets: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """Attribute name → datasetId → instance, for the instances that have a datasetId (the default
+    instance, without datasetId, stays in ``attributes``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,9 @@ from typing import Any, Final
 
 EARTH_RADIUS_M: Final = 6_371_008.8
 """Mean radius of the WGS84 ellipsoid (IUGG R1), in metres."""
+_BOX_PAD: Final = 1e-7
+"""Degrees (about 1 cm) added around a search box, for rounding in the distance and crossing
+tests."""
 
 GEORELS: Final = frozenset(
     {"near", "within", "intersects", "disjoint", "equals", "contains", "overlaps"}
@@ -93,24 +96,43 @@ class GeoQuery:
     max_distance: float | None = None
     min_distance: float | None = None
 
-    def matches(self, attributes: Mapping[str, Mapping[str, Any]]) -> bool:
-        """Whether the entity's geoproperty stands in this relation to the query geometry."""
-        mine = entity_geometry(attributes, self.geoproperty)
-        if mine is None:
-            return False
+    def matches(self, attributes: Mapping[str, Any]) -> bool:
+        """Whether the entity's geoproperty stands in this relation to the query geometry.
+
+        Of a multi-attribute (a list of instances), any instance may match.
+        """
+        return any(self._relates(mine) for mine in entity_geometries(attributes, self.geoproperty))
+
+    def _relates(self, mine: Geometry) -> bool:
         if self.georel == "near":
-            distance = _distance(self.geometry.points[0], mine)
+            distance = geometry_distance(self.geometry, mine)
             too_far = self.max_distance is not None and distance > self.max_distance
             too_close = self.min_distance is not None and distance < self.min_distance
             return not (too_far or too_close)
         return _RELATIONS[self.georel](mine, self.geometry)
 
-    def distance(self, attributes: Mapping[str, Mapping[str, Any]]) -> float | None:
-        """Metres from a Point query geometry to the entity's geoproperty, for sorting."""
-        mine = entity_geometry(attributes, self.geoproperty)
-        if mine is None or self.geometry.kind != "Point":
+    def search_box(self) -> Box | None:
+        """A box met by the bounding box of every geometry this query matches (edges included).
+
+        None when the relation bounds nothing: ``disjoint``, and ``near`` with only a
+        ``minDistance``. A store may read only the geometries whose boxes meet it; whether they
+        match is still for ``matches`` to say.
+        """
+        if self.georel == "disjoint" or (self.georel == "near" and self.max_distance is None):
             return None
-        return _distance(self.geometry.points[0], mine)
+        box = bounding_box(self.geometry)
+        if self.georel == "near":
+            assert self.max_distance is not None
+            box = _around(box, self.max_distance)
+        return box.padded(_BOX_PAD)
+
+    def distance(self, attributes: Mapping[str, Any]) -> float | None:
+        """Metres from the query geometry to the nearest instance of the entity's geoproperty."""
+        found = [
+            geometry_distance(self.geometry, g)
+            for g in entity_geometries(attributes, self.geoproperty)
+        ]
+        return min(found, default=None)
 
 
 def parse_geo_query(
@@ -137,41 +159,120 @@ def parse_geo_query(
         if modifiers:
             raise GeoQueryError(f"georel {name!r} takes no modifiers, got {';'.join(modifiers)!r}")
         return GeoQuery(name, shape, geoproperty)
-    if shape.kind != "Point":
-        raise GeoQueryError(f"georel 'near' needs geometry 'Point', got {shape.kind!r}")
     limits = _near_limits(modifiers)
     return GeoQuery(name, shape, geoproperty, limits.get("maxDistance"), limits.get("minDistance"))
 
 
-def entity_geometry(attributes: Mapping[str, Mapping[str, Any]], name: str) -> Geometry | None:
-    """The geometry of an entity's GeoProperty ``name``, or None if absent or invalid."""
-    attribute = attributes.get(name)
-    if not isinstance(attribute, Mapping):
-        return None
-    try:
-        return geometry_from_geojson(attribute.get("value"))
-    except GeoQueryError:
-        return None
+def entity_geometry(attributes: Mapping[str, Any], name: str) -> Geometry | None:
+    """The geometry of an entity's GeoProperty ``name`` (its default instance), or None."""
+    return next(iter(entity_geometries(attributes, name)), None)
+
+
+def entity_geometries(attributes: Mapping[str, Any], name: str) -> list[Geometry]:
+    """The valid geometries of every instance of the entity's GeoProperty ``name``."""
+    found = attributes.get(name)
+    geometries: list[Geometry] = []
+    for attribute in found if isinstance(found, list) else [found]:
+        if not isinstance(attribute, Mapping):
+            continue
+        try:
+            geometries.append(geometry_from_geojson(attribute.get("value")))
+        except GeoQueryError:
+            continue
+    return geometries
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """A longitude/latitude bounding box in degrees, its edges included."""
+
+    min_lon: float
+    min_lat: float
+    max_lon: float
+    max_lat: float
+
+    def meets(self, other: Box) -> bool:
+        """Whether the two boxes share a point."""
+        return (
+            self.min_lon <= other.max_lon
+            and other.min_lon <= self.max_lon
+            and self.min_lat <= other.max_lat
+            and other.min_lat <= self.max_lat
+        )
+
+    def padded(self, degrees: float) -> Box:
+        """The box grown by ``degrees`` on every side, within longitude ±180 and latitude ±90."""
+        return Box(
+            max(-180.0, self.min_lon - degrees),
+            max(-90.0, self.min_lat - degrees),
+            min(180.0, self.max_lon + degrees),
+            min(90.0, self.max_lat + degrees),
+        )
+
+
+WORLD: Final = Box(-180.0, -90.0, 180.0, 90.0)
+
+
+def bounding_box(geometry: Geometry) -> Box:
+    """The smallest box holding every vertex of the geometry (and so all of it)."""
+    lons = [p[0] for p in geometry.points]
+    lats = [p[1] for p in geometry.points]
+    return Box(min(lons), min(lats), max(lons), max(lats))
+
+
+def _around(box: Box, metres: float) -> Box:
+    """A box holding every point within ``metres`` (great-circle) of some point of ``box``."""
+    angle = metres / EARTH_RADIUS_M
+    if angle >= math.pi / 2:
+        return WORLD
+    dlat = math.degrees(angle)
+    min_lat, max_lat = max(-90.0, box.min_lat - dlat), min(90.0, box.max_lat + dlat)
+    # From latitude φ, distance d reaches asin(sin d / cos φ) of longitude: the farther from the
+    # equator, the more (at 65°N, 2.4 times the latitude reached). The box's most poleward edge
+    # bounds φ.
+    reach = math.sin(angle) / math.cos(math.radians(max(abs(box.min_lat), abs(box.max_lat))))
+    if reach < 1:
+        dlon = math.degrees(math.asin(reach))
+        if box.min_lon - dlon >= -180 and box.max_lon + dlon <= 180:
+            return Box(box.min_lon - dlon, min_lat, box.max_lon + dlon, max_lat)
+    # The circle reaches a pole or wraps across the antimeridian: every longitude.
+    return Box(-180.0, min_lat, 180.0, max_lat)
+
+
+def geometry_distance(a: Geometry, b: Geometry) -> float:
+    """Metres between the nearest points of two geometries (0 when they intersect)."""
+    if len(a.points) == 1 and len(b.points) == 1 and not a.paths and not b.paths:
+        # Two points, the common case of near: what the general case below comes to, sooner.
+        (lon1, lat1), (lon2, lat2) = a.points[0], b.points[0]
+        return haversine_m(lon1, lat1, lon2, lat2)
+    if _intersects(a, b):
+        return 0.0
+    return min(
+        min(_distance(p, b) for p in a.points),
+        min(_distance(p, a) for p in b.points),
+    )
 
 
 def _near_limits(modifiers: Sequence[str]) -> dict[str, float]:
-    limits: dict[str, float] = {}
-    for modifier in modifiers:
-        key, sep, number = modifier.partition("==")
-        if not sep or key not in ("maxDistance", "minDistance"):
-            raise GeoQueryError(
-                f"unknown near modifier {modifier!r}; expected maxDistance==<m> or minDistance==<m>"
-            )
-        try:
-            metres = float(number)
-        except ValueError:
-            raise GeoQueryError(f"{key} must be a number of metres, got {number!r}") from None
-        if not math.isfinite(metres) or metres < 0:
-            raise GeoQueryError(f"{key} must be a finite number of metres >= 0, got {number!r}")
-        limits[key] = metres
-    if not limits:
-        raise GeoQueryError("georel 'near' needs maxDistance==<m> or minDistance==<m>")
-    return limits
+    # GS CIM 009, 4.10: nearRel = "near;" distance "==" PositiveNumber, exactly one distance.
+    if len(modifiers) != 1:
+        raise GeoQueryError(
+            "georel 'near' needs exactly one of maxDistance==<m> or minDistance==<m>"
+            if modifiers
+            else "georel 'near' needs maxDistance==<m> or minDistance==<m>"
+        )
+    key, sep, number = modifiers[0].partition("==")
+    if not sep or key not in ("maxDistance", "minDistance"):
+        raise GeoQueryError(
+            f"unknown near modifier {modifiers[0]!r}; expected maxDistance==<m> or minDistance==<m>"
+        )
+    try:
+        metres = float(number)
+    except ValueError:
+        raise GeoQueryError(f"{key} must be a number of metres, got {number!r}") from None
+    if not math.isfinite(metres) or metres <= 0:
+        raise GeoQueryError(f"{key} must be a finite number of metres > 0, got {number!r}")
+    return {key: metres}
 
 
 def _array(value: Any, what: str) -> list[Any]:
@@ -276,15 +377,50 @@ def _intersects(a: Geometry, b: Geometry) -> bool:
     )
 
 
+def _same(a: Geometry, b: Geometry) -> bool:
+    """The same vertices in the same order (also for polygons that cross themselves)."""
+    return a.points == b.points and a.paths == b.paths and a.polygons == b.polygons
+
+
 def _within(a: Geometry, b: Geometry) -> bool:
+    """Whether every point of ``a`` lies in ``b`` (boundary included)."""
+    if _same(a, b):
+        return True
     if not all(_covers_point(b, p) for p in a.points):
         return False
-    return not any(
+    if not b.paths:
+        # b is points only: a must be points, each one of b's.
+        return not a.paths
+    if any(
         _crosses(p1, p2, q1, q2, proper=True) for p1, p2 in _segments(a) for q1, q2 in _segments(b)
-    )
+    ):
+        return False
+    # An edge may leave b and come back through b's vertices: test the middle of each edge.
+    if not all(_covers_point(b, _middle(p1, p2)) for p1, p2 in _segments(a)):
+        return False
+    # A polygon of a may enclose a hole (or any boundary point) of b.
+    return not any(_strictly_inside(a, q) for q in b.points)
+
+
+def _strictly_inside(geometry: Geometry, p: Position) -> bool:
+    """Whether ``p`` is in the interior of one of the geometry's polygons (not on an edge)."""
+    if not any(_in_polygon(p, polygon) for polygon in geometry.polygons):
+        return False
+    return not any(_on_segment(p, a, b) for a, b in _segments(geometry))
+
+
+def _middle(a: Position, b: Position) -> Position:
+    return (a[0] + b[0]) / 2, (a[1] + b[1]) / 2
+
+
+def _dimension(geometry: Geometry) -> int:
+    return 2 if geometry.polygons else 1 if geometry.paths else 0
 
 
 def _overlaps(a: Geometry, b: Geometry) -> bool:
+    # Simple Features: only geometries of one dimension overlap; neither may contain the other.
+    if _dimension(a) != _dimension(b):
+        return False
     return _intersects(a, b) and not _within(a, b) and not _within(b, a)
 
 
@@ -293,7 +429,7 @@ _RELATIONS: Final[dict[str, Callable[[Geometry, Geometry], bool]]] = {
     "contains": lambda a, b: _within(b, a),
     "intersects": _intersects,
     "disjoint": lambda a, b: not _intersects(a, b),
-    "equals": lambda a, b: _within(a, b) and _within(b, a),
+    "equals": lambda a, b: _same(a, b) or (_within(a, b) and _within(b, a)),
     "overlaps": _overlaps,
 }
 
@@ -324,10 +460,15 @@ __all__ = [
     "EARTH_RADIUS_M",
     "GEOMETRIES",
     "GEORELS",
+    "WORLD",
+    "Box",
     "GeoQuery",
     "GeoQueryError",
     "Geometry",
+    "bounding_box",
+    "entity_geometries",
     "entity_geometry",
+    "geometry_distance",
     "geometry_from_geojson",
     "haversine_m",
     "parse_geo_query",

@@ -29,6 +29,8 @@ _TIME_RE: Final = re.compile(r"\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})
 _NUMBER_RE: Final = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _BOOL_RE: Final = re.compile(r"(?:true|false)(?![\w:])")
 _URI_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s;|(),\"]+")
+_IRI_NAME_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s=!<>~;|()\[\],\"]+")
+_RELATIONSHIPS: Final = frozenset({"Relationship", "ListRelationship"})
 
 
 class QSyntaxError(ValueError):
@@ -77,12 +79,20 @@ class QExpr(ABC):
     __slots__ = ()
 
     @abstractmethod
-    def matches(self, attributes: Mapping[str, Mapping[str, Any]]) -> bool:
-        """Whether an entity with these normalized attributes satisfies the expression."""
+    def matches(self, attributes: Mapping[str, Any]) -> bool:
+        """Whether an entity with these normalized attributes satisfies the expression.
+
+        An attribute may be one instance or a list of instances (a multi-attribute); a term
+        holds when it holds for some instance.
+        """
 
     @abstractmethod
     def attribute_names(self) -> set[str]:
         """The (top-level) attribute names the expression refers to."""
+
+    @abstractmethod
+    def rename(self, rename: Callable[[str], str]) -> QExpr:
+        """The expression with attribute and sub-attribute names translated (keys are not)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +103,16 @@ class Term(QExpr):
     op: str | None = None
     value: Literal | Range | ValueList | re.Pattern[str] | None = None
 
-    def matches(self, attributes: Mapping[str, Mapping[str, Any]]) -> bool:
+    def matches(self, attributes: Mapping[str, Any]) -> bool:
         """Whether the attribute exists and compares as asked."""
-        found, candidates = _resolve(self.path, attributes)
+        found, candidates, kind = _resolve(self.path, attributes)
         if not found:
             return False
         if self.op is None:
             return True
+        if kind in _RELATIONSHIPS and self.op not in ("==", "!="):
+            # Only equality is defined on what a Relationship points to (GS CIM 009, 4.9).
+            return False
         if isinstance(self.value, re.Pattern):
             texts = [c for c in candidates if isinstance(c, str)]
             hit = any(self.value.search(t) for t in texts)
@@ -117,6 +130,29 @@ class Term(QExpr):
         """The attribute this term tests."""
         return {self.path.name}
 
+    def rename(self, rename: Callable[[str], str]) -> QExpr:
+        """This term with the path's names translated."""
+        return Term(_renamed(self.path, rename), self.op, self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Absent(QExpr):
+    """``!path``: the attribute (or sub-attribute, or key) does not exist."""
+
+    path: AttrPath
+
+    def matches(self, attributes: Mapping[str, Any]) -> bool:
+        """Whether the path leads nowhere."""
+        return not _resolve(self.path, attributes)[0]
+
+    def attribute_names(self) -> set[str]:
+        """The attribute this term tests."""
+        return {self.path.name}
+
+    def rename(self, rename: Callable[[str], str]) -> QExpr:
+        """This term with the path's names translated."""
+        return Absent(_renamed(self.path, rename))
+
 
 @dataclass(frozen=True, slots=True)
 class And(QExpr):
@@ -124,13 +160,17 @@ class And(QExpr):
 
     parts: tuple[QExpr, ...]
 
-    def matches(self, attributes: Mapping[str, Mapping[str, Any]]) -> bool:
+    def matches(self, attributes: Mapping[str, Any]) -> bool:
         """Whether every part matches."""
         return all(p.matches(attributes) for p in self.parts)
 
     def attribute_names(self) -> set[str]:
         """The union of the parts' attribute names."""
         return set().union(*(p.attribute_names() for p in self.parts))
+
+    def rename(self, rename: Callable[[str], str]) -> QExpr:
+        """Every part, translated."""
+        return And(tuple(p.rename(rename) for p in self.parts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,13 +179,17 @@ class Or(QExpr):
 
     parts: tuple[QExpr, ...]
 
-    def matches(self, attributes: Mapping[str, Mapping[str, Any]]) -> bool:
+    def matches(self, attributes: Mapping[str, Any]) -> bool:
         """Whether some part matches."""
         return any(p.matches(attributes) for p in self.parts)
 
     def attribute_names(self) -> set[str]:
         """The union of the parts' attribute names."""
         return set().union(*(p.attribute_names() for p in self.parts))
+
+    def rename(self, rename: Callable[[str], str]) -> QExpr:
+        """Every part, translated."""
+        return Or(tuple(p.rename(rename) for p in self.parts))
 
 
 def parse_q(text: str) -> QExpr:
@@ -192,10 +236,14 @@ class _Parser:
             return expr
         return self._term()
 
-    def _term(self) -> Term:
+    def _term(self) -> Term | Absent:
         self.terms += 1
         if self.terms > MAX_TERMS:
             self._fail(f"more than {MAX_TERMS} query terms")
+        if self._peek() == "!":
+            self.pos += 1
+            self._skip_space()
+            return Absent(self._path())
         path = self._path()
         self._skip_space()
         op = self._operator()
@@ -214,7 +262,13 @@ class _Parser:
         return Term(path, op, self._equality_value())
 
     def _path(self) -> AttrPath:
-        name = self._name("an attribute name")
+        iri = _IRI_NAME_RE.match(self.text, self.pos)
+        if iri:
+            # A full IRI keeps its dots: they are not sub-attribute separators.
+            self.pos = iri.end()
+            name = iri.group()
+        else:
+            name = self._name("an attribute name")
         sub: list[str] = []
         while self._peek() == ".":
             self.pos += 1
@@ -399,31 +453,69 @@ _LITERAL_PARSERS: Final[dict[str, Callable[[str], Any]]] = {
 }
 
 
-def _resolve(path: AttrPath, attributes: Mapping[str, Any]) -> tuple[bool, list[Any]]:
-    node: Any = attributes.get(path.name)
+def _renamed(path: AttrPath, rename: Callable[[str], str]) -> AttrPath:
+    return AttrPath(rename(path.name), tuple(rename(name) for name in path.sub), path.keys)
+
+
+def _resolve(path: AttrPath, attributes: Mapping[str, Any]) -> tuple[bool, list[Any], str | None]:
+    """Whether the path exists, the values it leads to, and the kind of attribute holding them."""
+    found, values, kinds = False, [], set()
+    for instance in _instances(attributes.get(path.name)):
+        hit, candidates, kind = _resolve_instance(path, instance)
+        if hit:
+            found = True
+            values.extend(candidates)
+            kinds.add(kind)
+    return found, values, kinds.pop() if len(kinds) == 1 else None
+
+
+def _instances(node: Any) -> list[Any]:
+    if isinstance(node, list):
+        return node
+    return [] if node is None else [node]
+
+
+def _resolve_instance(path: AttrPath, node: Any) -> tuple[bool, list[Any], str | None]:
     for name in path.sub:
         node = node.get(name) if isinstance(node, Mapping) else None
     if node is None:
-        return False, []
+        return False, [], None
     kind = node.get("type") if isinstance(node, Mapping) else None
+    kind = kind if isinstance(kind, str) and kind in VALUE_KEYS else None
     target = node
-    if isinstance(kind, str) and kind in VALUE_KEYS:
+    if kind is not None:
         target = node.get(VALUE_KEYS[kind])
         if kind == "ListRelationship" and isinstance(target, list):
             target = [t.get("object") if isinstance(t, Mapping) else t for t in target]
-    for key in path.keys:
+    keys = path.keys
+    if kind == "LanguageProperty" and keys[:1] == ("*",):
+        # ``name[*]``: any language of the languageMap.
+        keys = keys[1:]
+        target = list(target.values()) if isinstance(target, Mapping) else None
+    for key in keys:
         target = _unwrap(target)
         if not isinstance(target, Mapping) or key not in target:
-            return False, []
+            return False, [], kind
         target = target[key]
     target = _unwrap(target)
     if target is None:
-        return False, []
+        return False, [], kind
     if kind == "LanguageProperty" and not path.keys and isinstance(target, Mapping):
-        return True, list(target.values())
+        return True, _flat(target.values()), kind
     if isinstance(target, list):
-        return True, [_unwrap(item) for item in target]
-    return True, [target]
+        return True, _flat(target), kind
+    return True, [target], kind
+
+
+def _flat(values: Any) -> list[Any]:
+    flat: list[Any] = []
+    for value in values:
+        value = _unwrap(value)
+        if isinstance(value, list):
+            flat.extend(_unwrap(item) for item in value)
+        else:
+            flat.append(value)
+    return flat
 
 
 def _unwrap(value: Any) -> Any:
@@ -486,6 +578,7 @@ def _parse_temporal(text: str, kind: str) -> datetime | date | time | None:
 __all__ = [
     "MAX_DEPTH",
     "MAX_TERMS",
+    "Absent",
     "And",
     "AttrPath",
     "Literal",

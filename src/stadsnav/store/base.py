@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from stadsnav.model.aggregation import Bucket, Period
 from stadsnav.model.entity import AttributeInstance, Provenance, StoredEntity
+from stadsnav.model.entity_query import Prefilter
+from stadsnav.store.sql_subscriptions import (
+    EntityFeed,
+    PendingNotification,
+    SubscriptionRecord,
+)
 
 __all__ = [
     "Appended",
@@ -15,6 +22,8 @@ __all__ = [
     "AttributeWrite",
     "ContextStore",
     "DeadLetter",
+    "EntityChange",
+    "EntityDelta",
     "InboxMessage",
     "NewDeadLetter",
     "NewInboxMessage",
@@ -126,6 +135,42 @@ class RelatedCount:
     """The newest observation time of that attribute among them."""
 
 
+@dataclass(frozen=True, slots=True)
+class EntityChange:
+    """What to write to one entity, computed from its current state.
+
+    Applied in this order: ``clear``, ``delete``, ``put``. With ``delete_entity`` the other
+    fields are not looked at.
+    """
+
+    type: str | None = None
+    """The entity's type: required to create an entity; when given for an existing one, replaces
+    its type."""
+    clear: bool = False
+    """Delete every attribute instance (all datasets) before ``put`` (an entity replace)."""
+    put: Sequence[tuple[str, dict[str, Any]]] = ()
+    """(name, normalized attribute instance) to store; the instance's "datasetId" member (if any)
+    picks the instance it replaces; with "observedAt" it is also added to the history (at that
+    time, for its dataset)."""
+    delete: Sequence[tuple[str, str | None]] = ()
+    """(name, datasetId or None for the default instance) to remove from the latest state."""
+    delete_entity: bool = False
+    """Remove the entity, its attributes and its history."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntityDelta:
+    """What became of the entities of some types after a change version."""
+
+    version: int
+    """The change version now: ask for the changes after it next time."""
+    changed: list[StoredEntity]
+    """Entities of the types created or changed after the version, as they are now."""
+    removed: list[str]
+    """Ids of entities deleted, or retyped to none of the types, after the version and not of
+    the types now. Apply them before ``changed``."""
+
+
 class ContextStore(Protocol):
     """Storage for everything the platform keeps; one implementation per database.
 
@@ -145,7 +190,21 @@ class ContextStore(Protocol):
         ...
 
     def close(self) -> None:
-        """Close every connection."""
+        """Close every connection, the tenants' stores' too."""
+        ...
+
+    # tenants
+    def for_tenant(self, tenant: str, create: bool) -> ContextStore | None:
+        """The store of another tenant (NGSILD-Tenant), isolated from this one, migrated.
+
+        None when it does not exist and ``create`` is False. A name that is not 1 to 64 of
+        ``A-Z a-z 0-9 _ -`` is a ValueError. Asked of a tenant's store, it answers for the
+        store it came from.
+        """
+        ...
+
+    def tenants(self) -> list[str]:
+        """The names of the existing tenants, sorted."""
         ...
 
     # inbox
@@ -232,8 +291,16 @@ class ContextStore(Protocol):
         """The change version now, and the entities of ``types`` changed after ``after``.
 
         With ``after`` None, every entity of ``types``. The version grows with every commit
-        that creates an entity or changes its latest attributes; versions become visible in the
-        order they were given out, so nothing changed after ``after`` is left out.
+        that creates, changes or deletes an entity; versions become visible in the order they
+        were given out, so nothing changed after ``after`` is left out. Deleted entities are not
+        listed: a reader that must learn of them asks ``entity_delta``.
+        """
+        ...
+
+    def entity_delta(self, types: Sequence[str], after: int | None) -> EntityDelta:
+        """As ``entity_changes``, and the ids of the entities of ``types`` removed after ``after``.
+
+        With ``after`` None, every entity of ``types`` and no removals.
         """
         ...
 
@@ -242,12 +309,48 @@ class ContextStore(Protocol):
         types: Sequence[str] | None = None,
         ids: Sequence[str] | None = None,
         id_pattern: str | None = None,
+        *,
+        prefilter: Prefilter | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[StoredEntity]:
-        """Entities matching every given filter, ordered by id; ``id_pattern`` is a regex."""
+        """Entities matching every given filter, ordered by id; ``id_pattern`` is a regex.
+
+        With ``prefilter``, only entities meeting its conditions (and perhaps not all of them:
+        it narrows, the caller tests); with ``after``, only ids after it; with ``limit``, the
+        first ``limit`` of them.
+        """
         ...
 
     def count_changes(self, types: Sequence[str], after: int, limit: int) -> int:
-        """How many entities of ``types`` changed after version ``after``, counted to ``limit``."""
+        """How many entities of ``types`` changed or were removed after version ``after``,
+        counted to ``limit``."""
+        ...
+
+    def change_entities(
+        self, changes: Mapping[str, Callable[[StoredEntity | None], EntityChange | None]]
+    ) -> dict[str, StoredEntity | None]:
+        """In one write transaction, per entity id: call its function with the entity's current
+        state (None when it does not exist) and apply the change it returns (None: nothing to
+        do). Returns each entity's state after.
+
+        No other ``change_entities`` writes these entities between the call and the commit, so
+        a read-modify-write loses no concurrent update. If a function raises, nothing is
+        written and the exception propagates. Every applied change sets the entity's
+        ``modified_at`` and change version; a creation also its ``created_at``.
+        """
+        ...
+
+    def entity_types(self) -> dict[str, int]:
+        """Entity type → number of entities."""
+        ...
+
+    def attribute_names(self, types: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
+        """Attribute name → {entity type → number of entities having it} (over types, or all)."""
+        ...
+
+    def attribute_kinds(self, types: Sequence[str] | None = None) -> dict[str, list[str]]:
+        """Attribute name → the NGSI-LD attribute types it has (Property, Relationship ...)."""
         ...
 
     def count_related(
@@ -267,7 +370,9 @@ class ContextStore(Protocol):
     ) -> dict[str, list[AttributeInstance]]:
         """Attribute name → instances observed in ``[time_from, time_to)``, oldest first.
 
-        With ``last_n``, only the newest n instances of each attribute (still oldest first).
+        Instances of every dataset of an attribute share its list; each instance of a dataset
+        carries its "datasetId". With ``last_n``, only the newest n instances of each attribute
+        (still oldest first).
         """
         ...
 
@@ -280,4 +385,179 @@ class ContextStore(Protocol):
         instance before ``before``; None when that instance has another value or there is none.
         The run is followed back no further than the newest instance observed before ``horizon``.
         """
+        ...
+
+    # temporal API (store/sql_temporal.py)
+    def temporal_instances(
+        self,
+        entity_ids: Sequence[str],
+        attrs: Sequence[str] | None = None,
+        time_from: datetime | None = None,
+        time_to: datetime | None = None,
+        per_series: int | None = None,
+        newest: bool = False,
+    ) -> dict[str, dict[str, list[AttributeInstance]]]:
+        """Entity id → attribute → its instances observed in ``[time_from, time_to)``.
+
+        Oldest first; each instance of a dataset carries its "datasetId". ``per_series`` keeps
+        at most that many instances of each (entity, attribute, dataset): the oldest, or with
+        ``newest`` the newest.
+        """
+        ...
+
+    def aggregate_history(
+        self,
+        entity_ids: Sequence[str],
+        attrs: Sequence[str] | None,
+        time_from: datetime | None,
+        time_to: datetime | None,
+        period: Period,
+        distinct: bool = True,
+    ) -> list[Bucket]:
+        """Each attribute's instances observed in ``[time_from, time_to)`` summed per period.
+
+        Periods start at ``time_from``, or at the entity's oldest instance among ``attrs``; a
+        whole ``period`` is one period from there to ``time_to`` (or the newest instance).
+        Only periods holding instances are listed. Without ``distinct`` the distinct values
+        are not counted (0), which saves a sort per period.
+        """
+        ...
+
+    def add_instances(
+        self,
+        entity_id: str,
+        entity_type: str | None,
+        instances: Sequence[tuple[str, dict[str, Any]]],
+        *,
+        create: bool,
+    ) -> bool | None:
+        """Add attribute instances to the entity's history; True when it created the entity.
+
+        Per attribute and dataset, the newest instance becomes the current value when it is at
+        least as new as the current one; instances without observedAt only set the current
+        value. None when the entity does not exist and ``create`` is False. Creating needs
+        ``entity_type``; another type than the entity's is a ValueError.
+        """
+        ...
+
+    def delete_history(
+        self, entity_id: str, name: str, dataset_id: str | None, delete_all: bool
+    ) -> bool | None:
+        """Delete an attribute's instances (of one dataset, '' or None the default, or all)
+        with its current value; False when it has none, None when the entity does not exist."""
+        ...
+
+    def delete_instance(self, entity_id: str, name: str, instance: str) -> bool | None:
+        """Delete one instance by its instanceId; False when there is none, None when the
+        entity does not exist. When it was the current value, the newest one left takes over."""
+        ...
+
+    def modify_instance(
+        self,
+        entity_id: str,
+        name: str,
+        instance: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> bool | None:
+        """Replace one instance (by instanceId) with what ``change`` makes of it.
+
+        It keeps its id, also when its observedAt changes. False when there is no such
+        instance, None when the entity does not exist.
+        """
+        ...
+
+    # subscriptions and their notifier
+    def add_subscription(self, record: SubscriptionRecord) -> SubscriptionRecord | None:
+        """Store a new subscription, stamped with the change version now; None if the id is
+        taken."""
+        ...
+
+    def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None:
+        """One subscription, with its delivery status."""
+        ...
+
+    def list_subscriptions(
+        self, limit: int | None = None, offset: int = 0
+    ) -> tuple[int, list[SubscriptionRecord]]:
+        """How many subscriptions there are, and a page of them ordered by creation."""
+        ...
+
+    def update_subscription(
+        self,
+        subscription_id: str,
+        document: dict[str, Any],
+        context: Any,
+        jsonld_context: str,
+        modified_at: datetime,
+        drop_pending: bool = False,
+    ) -> bool:
+        """Replace a subscription's document and @contexts; False if it does not exist.
+
+        With ``drop_pending`` its undelivered notifications are dropped too (it was paused).
+        """
+        ...
+
+    def delete_subscription(self, subscription_id: str) -> bool:
+        """Delete a subscription and its undelivered notifications; False if it did not exist."""
+        ...
+
+    def subscriptions_version(self) -> int:
+        """A number that grows whenever a subscription is created, changed or deleted."""
+        ...
+
+    def notifier_cursor(self) -> int | None:
+        """The change version up to which the notifier matched changes; None if it never ran."""
+        ...
+
+    def save_notifier_cursor(self, version: int) -> None:
+        """Remember that the changes up to ``version`` were matched."""
+        ...
+
+    def entity_feed(self, after: int, types: Sequence[str] | None = None) -> EntityFeed:
+        """The change version now, the entities (of ``types``, or any) changed after ``after``,
+        and those deleted after it."""
+        ...
+
+    def entities_as_of(
+        self, version: int, types: Sequence[str] | None = None
+    ) -> tuple[list[StoredEntity], list[str]]:
+        """The entities (of ``types``, or any) unchanged since ``version``, as they are; and the
+        ids of those changed after it, whose state at ``version`` is gone."""
+        ...
+
+    def queue_notifications(
+        self,
+        notifications: Sequence[tuple[str, list[dict[str, Any]]]],
+        created_at: datetime,
+        cursor_version: int | None = None,
+    ) -> None:
+        """In one transaction: add (subscription id, entities) to the outbox, and (if given)
+        save the notifier's cursor."""
+        ...
+
+    def pending_counts(self) -> dict[str, int]:
+        """Subscription id → how many of its notifications wait in the outbox."""
+        ...
+
+    def pending_notifications(self, subscription_id: str, limit: int) -> list[PendingNotification]:
+        """The oldest undelivered notifications of a subscription, oldest first."""
+        ...
+
+    def finish_notifications(
+        self,
+        subscription_id: str,
+        ids: Sequence[int],
+        at: datetime,
+        ok: bool,
+        max_attempts: int,
+    ) -> None:
+        """Record one delivery attempt of the notifications ``ids`` of a subscription.
+
+        Delivered ones leave the outbox; failed ones count an attempt and leave it once they had
+        ``max_attempts``. The subscription's status counts the attempt either way.
+        """
+        ...
+
+    def drop_notifications(self, subscription_id: str) -> int:
+        """Drop every undelivered notification of a subscription; how many."""
         ...

@@ -85,10 +85,16 @@ def _has_code(text: str) -> bool:
     return any(line.strip() and not line.strip().startswith("--") for line in text.splitlines())
 
 
-def apply_migrations(target: MigrationTarget) -> list[str]:
-    """Apply every pending migration; return the versions applied now."""
+def apply_migrations(target: MigrationTarget, until: str | None = None) -> list[str]:
+    """Apply every pending migration (up to and including ``until``); the versions applied now."""
+    migrations = load_migrations(target.dialect)
+    if until is not None:
+        versions = [migration.version for migration in migrations]
+        if until not in versions:
+            raise ValueError(f"unknown migration {until!r}; known: {', '.join(versions)}")
+        migrations = migrations[: versions.index(until) + 1]
     applied: list[str] = []
-    for migration in load_migrations(target.dialect):
+    for migration in migrations:
         # The applied check runs under the lock, so two processes starting together apply once.
         with target.migration_transaction() as cursor:
             cursor.execute(_BOOTSTRAP[target.dialect])

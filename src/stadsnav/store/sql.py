@@ -7,19 +7,23 @@ import hashlib
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import orjson
 
+from stadsnav.model.entity_query import Prefilter
+from stadsnav.model.geo import Box
 from stadsnav.model.render import format_time, provenance_property
 from stadsnav.store.base import (
     Appended,
     AttributeInstance,
     AttributeWrite,
     DeadLetter,
+    EntityChange,
+    EntityDelta,
     InboxMessage,
     NewDeadLetter,
     NewInboxMessage,
@@ -28,19 +32,24 @@ from stadsnav.store.base import (
     StoredEntity,
 )
 from stadsnav.store.migrate import apply_migrations
+from stadsnav.store.sql_contexts import JsonLdContextRows
+from stadsnav.store.sql_subscriptions import SubscriptionRows
+from stadsnav.store.sql_temporal import TemporalRows
 
 _INBOX_COLUMNS = "id, source, message_id, received_at, content_type, body, topic"
 _DEAD_COLUMNS = (
     "id, source, message_id, received_at, content_type, body, topic, stage, reason, failed_at"
 )
 _ENTITY_TEXTS = (
-    "SELECT e.type, a.name, a.attribute FROM entities e "
+    "SELECT e.type, a.name, a.dataset_id, a.attribute FROM entities e "
     "LEFT JOIN entity_attributes a ON a.entity_id = e.id WHERE e.id = ? ORDER BY a.name"
 )
-_HISTORY_COLUMNS = "name, observed_at, attribute, integration, source_message_id, received_at"
+_HISTORY_COLUMNS = (
+    "name, observed_at, attribute, integration, source_message_id, received_at, dataset_id"
+)
 _NEWEST_BEFORE = (
-    "SELECT observed_at, attribute FROM attribute_history "
-    "WHERE entity_id = ? AND name = ? AND observed_at < ? ORDER BY observed_at DESC LIMIT ?"
+    "SELECT observed_at, attribute FROM attribute_history WHERE entity_id = ? AND name = ? "
+    "AND dataset_id = '' AND observed_at < ? ORDER BY observed_at DESC LIMIT ?"
 )
 
 INSERT_INBOX = (
@@ -77,12 +86,12 @@ _INSERT_ENTITY = (
 _INSERT_HISTORY = (
     "INSERT INTO attribute_history (entity_id, name, observed_at, attribute, integration, "
     "source_message_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (entity_id, name, observed_at) DO NOTHING"
+    "ON CONFLICT (entity_id, name, observed_at, dataset_id) DO NOTHING"
 )
 _UPSERT_LATEST = (
     "INSERT INTO entity_attributes (entity_id, name, observed_at, attribute, integration, "
     "source_message_id, received_at, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (entity_id, name) DO UPDATE SET attribute = excluded.attribute, "
+    "ON CONFLICT (entity_id, name, dataset_id) DO UPDATE SET attribute = excluded.attribute, "
     "observed_at = excluded.observed_at, modified_at = excluded.modified_at, "
     "integration = excluded.integration, source_message_id = excluded.source_message_id, "
     "received_at = excluded.received_at "
@@ -94,6 +103,36 @@ _INSERT_DEAD = (
     "stage, reason, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+# The NGSI-LD API's writes replace what they name, whatever its observation time or source.
+# A create upserts: a pipeline batch (which takes no entity lock) may have made the id since.
+_CREATE_ENTITY = (
+    "INSERT INTO entities (id, type, created_at, modified_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET type = excluded.type"
+)
+_PUT_LATEST = (
+    "INSERT INTO entity_attributes (entity_id, name, dataset_id, observed_at, attribute, "
+    "modified_at) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (entity_id, name, dataset_id) DO UPDATE SET attribute = excluded.attribute, "
+    "observed_at = excluded.observed_at, modified_at = excluded.modified_at, "
+    "integration = NULL, source_message_id = NULL, received_at = NULL"
+)
+_PUT_HISTORY = (
+    "INSERT INTO attribute_history (entity_id, name, dataset_id, observed_at, attribute) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (entity_id, name, observed_at, dataset_id) "
+    "DO UPDATE SET attribute = excluded.attribute, integration = NULL, "
+    "source_message_id = NULL, received_at = NULL"
+)
+_DROP_INSTANCE = "DELETE FROM entity_attributes WHERE entity_id = ? AND name = ? AND dataset_id = ?"
+_FORGET_REMOVAL = "DELETE FROM entity_removals WHERE entity_id = ? AND type = ?"
+_ADD_REMOVAL = (
+    "INSERT INTO entity_removals (entity_id, type, version) VALUES (?, ?, ?) "
+    "ON CONFLICT (entity_id, type) DO UPDATE SET version = excluded.version"
+)
+_SQL_OPS = {"==": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+"""The operators of a q comparison in SQL."""
+TENANT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""What a tenant name (NGSILD-Tenant) may be; it names a file or a schema."""
+
 _UPSERT_POLL_STATE = (
     "INSERT INTO poll_state (key, state, updated_at) VALUES (?, ?, ?) "
     "ON CONFLICT (key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
@@ -104,7 +143,7 @@ class _RollbackError(Exception):
     """Raised inside a transaction to undo it on purpose."""
 
 
-class SqlStore(ABC):
+class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
     """A ContextStore on one database, with one connection per thread."""
 
     dialect: ClassVar[str]
@@ -112,7 +151,18 @@ class SqlStore(ABC):
     relationship_object: ClassVar[str]
     """SQL for the target of a Relationship stored in column ``{}`` (as the 0005 index has it)."""
     property_value: ClassVar[str]
+    attribute_type: ClassVar[str]
+    """SQL for the NGSI-LD type (Property, Relationship ...) of an attribute in column ``{}``."""
     """SQL for the value of a Property stored in column ``{}``, as text."""
+    plain_attribute: ClassVar[str]
+    """SQL: the attribute in column ``{}`` is plain, a Property whose value is a JSON string or
+    number."""
+    plain_is_text: ClassVar[str]
+    """SQL: the value of the plain attribute in column ``{}`` is a string."""
+    plain_text: ClassVar[str]
+    """SQL for the string value of a Property in column ``{}``, ordered by code point."""
+    plain_number: ClassVar[str]
+    """SQL for the number value of a Property in column ``{}`` (NULL when it is none)."""
     claim_row_locks: ClassVar[str] = ""
     """How the claim locks the inbox rows it takes, where other workers claim concurrently."""
 
@@ -121,6 +171,9 @@ class SqlStore(ABC):
         self._connections: list[Any] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._root: SqlStore | None = None
+        self._tenant_stores: dict[str, SqlStore] = {}
+        self._tenant_lock = threading.Lock()
 
     # dialect hooks
     @abstractmethod
@@ -167,6 +220,25 @@ class SqlStore(ABC):
     def _table_exists(self, name: str) -> bool:
         """Whether the table exists."""
 
+    @abstractmethod
+    def _open_tenant(self, tenant: str, create: bool) -> SqlStore | None:
+        """The migrated store of a tenant; None if it does not exist and ``create`` is False."""
+
+    @abstractmethod
+    def _tenant_names(self) -> list[str]:
+        """The tenants that exist."""
+
+    @abstractmethod
+    def _area_query(self, name: str, box: Box) -> tuple[str, list[Any]]:
+        """A query of the ids of entities with an instance of ``name`` whose box meets ``box``;
+        its parameters."""
+
+    def _lock_entities(self, cursor: Any, entity_ids: Sequence[str]) -> None:
+        """Keep other ``change_entities`` calls off these ids (existing or not) until the commit.
+
+        Holding the write lock, as SQLite does, is enough.
+        """
+
     def sql(self, query: str) -> str:
         """The query with ``?`` placeholders in the driver's style."""
         return query
@@ -203,6 +275,10 @@ class SqlStore(ABC):
     def _query(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
         return list(self._connection().execute(self.sql(query), params).fetchall())
 
+    def _query_planned(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
+        """As ``_query``, planned for these parameters where a database would reuse a plan."""
+        return self._query(query, params)
+
     @contextmanager
     def migration_transaction(self) -> Iterator[Any]:
         """A write transaction that holds the migration lock; yields a cursor."""
@@ -232,13 +308,47 @@ class SqlStore(ABC):
             pass
 
     def close(self) -> None:
-        """Close every connection."""
+        """Close every connection, the tenants' stores' too."""
+        with self._tenant_lock:
+            tenants, self._tenant_stores = list(self._tenant_stores.values()), {}
+        for tenant in tenants:
+            tenant.close()
         with self._lock:
             self._closed = True
             connections, self._connections = self._connections, []
             self._local = threading.local()
         for connection in connections:
             connection.close()
+
+    # tenants
+    def for_tenant(self, tenant: str, create: bool) -> SqlStore | None:
+        """The store of another tenant (NGSILD-Tenant), isolated from this one, migrated.
+
+        None when it does not exist and ``create`` is False. A name that is not 1 to 64 of
+        ``A-Z a-z 0-9 _ -`` is a ValueError. Asked of a tenant's store, it answers for the
+        store it came from.
+        """
+        if self._root is not None:
+            return self._root.for_tenant(tenant, create)
+        check_tenant(tenant)
+        # One lock for all tenants: opening one is rare, and it migrates the tenant's database.
+        with self._tenant_lock:
+            if self._closed:
+                raise RuntimeError("the store is closed")
+            store = self._tenant_stores.get(tenant)
+            if store is None:
+                store = self._open_tenant(tenant, create)
+                if store is None:
+                    return None
+                store._root = self
+                self._tenant_stores[tenant] = store
+            return store
+
+    def tenants(self) -> list[str]:
+        """The names of the existing tenants, sorted."""
+        if self._root is not None:
+            return self._root.tenants()
+        return sorted(self._tenant_names())
 
     # inbox
     def inbox_append(self, messages: Sequence[NewInboxMessage]) -> list[Appended]:
@@ -541,16 +651,19 @@ class SqlStore(ABC):
         """The entity as normalized NGSI-LD JSON, spliced from the stored attribute JSON.
 
         The stored form is what ``render_entity`` gives by default, so it is not decoded and
-        encoded again. None when the entity is unknown or an attribute holds system attributes
-        (which the rendered form leaves out): ``get_entity`` and ``render_entity`` answer then.
+        encoded again. None when the entity is unknown, an attribute holds system attributes
+        (which the rendered form leaves out) or an attribute has instances with a datasetId
+        (rendered as an array): ``get_entity`` and ``render_entity`` answer then.
         """
         rows = self._query(_ENTITY_TEXTS, [entity_id])
         if not rows:
             return None
         parts = [b'{"id":', orjson.dumps(entity_id), b',"type":', orjson.dumps(rows[0][0])]
-        for _, name, attribute in rows:
+        for _, name, dataset_id, attribute in rows:
             if name is None:
                 continue
+            if dataset_id:
+                return None
             text = _json_bytes(attribute)
             if b'"createdAt"' in text or b'"modifiedAt"' in text:
                 return None
@@ -563,13 +676,24 @@ class SqlStore(ABC):
         types: Sequence[str] | None = None,
         ids: Sequence[str] | None = None,
         id_pattern: str | None = None,
+        *,
+        prefilter: Prefilter | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[StoredEntity]:
-        """Entities matching every given filter, ordered by id; ``id_pattern`` is a regex."""
+        """Entities matching every given filter, ordered by id; ``id_pattern`` is a regex.
+
+        With ``prefilter``, only entities meeting its conditions (and perhaps not all of them:
+        it narrows, the caller tests); with ``after``, only ids after it; with ``limit``, the
+        first ``limit`` of them.
+        """
         conditions: list[str] = []
         params: list[Any] = []
         if types is not None:
-            conditions.append(self._in_list("e.type"))
-            params.append(self._list_param(types))
+            # One type: the (type, id) index gives its entities in id order, so a limit stops
+            # the scan early instead of sorting every match first.
+            conditions.append("e.type = ?" if len(types) == 1 else self._in_list("e.type"))
+            params.append(types[0] if len(types) == 1 else self._list_param(types))
         if ids is not None:
             conditions.append(self._in_list("e.id"))
             params.append(self._list_param(ids))
@@ -577,7 +701,52 @@ class SqlStore(ABC):
             _check_pattern(id_pattern)
             conditions.append(f"e.id {self.regex_operator} ?")
             params.append(id_pattern)
-        return self._entities(" AND ".join(conditions) or "1 = 1", params)
+        if prefilter is not None:
+            self._prefilter(prefilter, conditions, params)
+        if after is not None:
+            conditions.append("e.id > ?")
+            params.append(after)
+        where = " AND ".join(conditions) or "1 = 1"
+        if limit is not None:
+            where = f"e.id IN (SELECT e.id FROM entities e WHERE {where} ORDER BY e.id LIMIT ?)"
+            params.append(limit)
+        narrowed = prefilter is not None or limit is not None
+        return self._entities(where, params, planned=narrowed)
+
+    def _prefilter(self, prefilter: Prefilter, conditions: list[str], params: list[Any]) -> None:
+        """Add the prefilter's conditions on the entity ``e``."""
+        instance = "SELECT 1 FROM entity_attributes a WHERE a.entity_id = e.id AND "
+        if prefilter.names is not None:
+            conditions.append(f"EXISTS ({instance}{self._in_list('a.name')})")
+            params.append(self._list_param(sorted(prefilter.names)))
+        for test in prefilter.values:
+            if test.op in ("exists", "!="):
+                conditions.append(f"EXISTS ({instance}a.name = ?)")
+                params.append(test.name)
+            if test.op == "exists":
+                continue
+            plain = self.plain_attribute.format("a.attribute")
+            is_text = self.plain_is_text.format("a.attribute")
+            if isinstance(test.value, str):
+                value = self.plain_text.format("a.attribute")
+            else:
+                is_text, value = f"NOT {is_text}", self.plain_number.format("a.attribute")
+            if test.op == "!=":
+                conditions.append(
+                    f"NOT EXISTS ({instance}a.name = ? AND {plain} AND {is_text} AND {value} = ?)"
+                )
+            else:
+                # An instance SQL cannot compare may match: Python decides.
+                conditions.append(
+                    f"EXISTS ({instance}a.name = ? AND CASE WHEN {plain} "
+                    f"THEN {is_text} AND {value} {_SQL_OPS[test.op]} ? ELSE TRUE END)"
+                )
+            params += [test.name, test.value]
+        if prefilter.area is not None:
+            name, box = prefilter.area
+            query, area_params = self._area_query(name, box)
+            conditions.append(f"e.id IN ({query})")
+            params += area_params
 
     def entity_changes(
         self, types: Sequence[str], after: int | None
@@ -585,22 +754,50 @@ class SqlStore(ABC):
         """The change version now, and the entities of ``types`` changed after ``after``.
 
         With ``after`` None, every entity of ``types``. An entity may come again in the next
-        answer if it changed while this one was read; none is ever left out.
+        answer if it changed while this one was read; none is ever left out. Deleted entities
+        are not listed: a reader that must learn of them asks ``entity_delta``.
         """
+        delta = self._delta(types, after, removals=False)
+        return delta.version, delta.changed
+
+    def entity_delta(self, types: Sequence[str], after: int | None) -> EntityDelta:
+        """As ``entity_changes``, and the ids of the entities of ``types`` removed after ``after``.
+
+        With ``after`` None, every entity of ``types`` and no removals.
+        """
+        return self._delta(types, after, removals=after is not None)
+
+    def _delta(self, types: Sequence[str], after: int | None, removals: bool) -> EntityDelta:
+        # Version first, then removals, then entities: a change committed in between comes
+        # again next time, and an entity removed and created again is in ``changed``.
         [(version,)] = self._query("SELECT version FROM change_counter")
+        removed: list[str] = []
+        if removals:
+            removed = [
+                row[0]
+                for row in self._query(
+                    "SELECT DISTINCT r.entity_id FROM entity_removals r "
+                    f"WHERE {self._in_list('r.type')} AND r.version > ? AND NOT EXISTS "
+                    "(SELECT 1 FROM entities e WHERE e.id = r.entity_id "
+                    f"AND {self._in_list('e.type')}) ORDER BY r.entity_id",
+                    [self._list_param(types), after, self._list_param(types)],
+                )
+            ]
         where = self._in_list("e.type")
         params: list[Any] = [self._list_param(types)]
         if after is not None:
             where += " AND e.change_version > ?"
             params.append(after)
-        return int(version), self._entities(where, params)
+        return EntityDelta(int(version), self._entities(where, params), removed)
 
     def count_changes(self, types: Sequence[str], after: int, limit: int) -> int:
-        """How many entities of ``types`` changed after version ``after``, counted to ``limit``."""
+        """How many entities of ``types`` changed or were removed after version ``after``,
+        counted to ``limit``."""
         rows = self._query(
             "SELECT count(*) FROM (SELECT 1 FROM entities "
-            f"WHERE {self._in_list('type')} AND change_version > ? LIMIT ?) AS changed",
-            [self._list_param(types), after, limit],
+            f"WHERE {self._in_list('type')} AND change_version > ? UNION ALL SELECT 1 FROM "
+            f"entity_removals WHERE {self._in_list('type')} AND version > ? LIMIT ?) AS changed",
+            [self._list_param(types), after, self._list_param(types), after, limit],
         )
         return int(rows[0][0])
 
@@ -616,7 +813,8 @@ class SqlStore(ABC):
             "FROM entity_attributes r "
             "JOIN entities e ON e.id = r.entity_id AND e.type = ? "
             "JOIN entity_attributes s ON s.entity_id = r.entity_id AND s.name = ? "
-            f"WHERE r.name = ? AND {self._in_list(target)} "
+            "AND s.dataset_id = '' "
+            f"WHERE r.name = ? AND r.dataset_id = '' AND {self._in_list(target)} "
             f"GROUP BY {target}, {value}",
             [entity_type, attribute, relationship, self._list_param(targets)],
         )
@@ -628,17 +826,129 @@ class SqlStore(ABC):
             if state is not None
         ]
 
-    def _entities(self, where: str, params: list[Any]) -> list[StoredEntity]:
+    def change_entities(
+        self, changes: Mapping[str, Callable[[StoredEntity | None], EntityChange | None]]
+    ) -> dict[str, StoredEntity | None]:
+        """In one write transaction, per entity id: call its function with the entity's current
+        state (None when it does not exist) and apply the change it returns (None: nothing to
+        do). Returns each entity's state after.
+
+        No other ``change_entities`` writes these entities between the call and the commit, so
+        a read-modify-write loses no concurrent update. If a function raises, nothing is
+        written and the exception propagates. Every applied change sets the entity's
+        ``modified_at`` and change version; a creation also its ``created_at``.
+        """
+        if not changes:
+            return {}
+        ids = list(changes)
+        now = self.time_in(datetime.now(UTC))
+        with self._write() as cursor:
+            self._lock_entities(cursor, ids)
+            current = {entity.id: entity for entity in self._entities_by_id(ids)}
+            plan = _ChangePlan(self.time_in)
+            for entity_id, compute in changes.items():
+                change = compute(current.get(entity_id))
+                if change is not None:
+                    plan.add(entity_id, current.get(entity_id), change)
+            if not plan.touched and not plan.deleted:
+                return {entity_id: current.get(entity_id) for entity_id in ids}
+            self._apply(cursor, plan, now)
+            after = {entity.id: entity for entity in self._entities_by_id(ids)}
+        return {entity_id: after.get(entity_id) for entity_id in ids}
+
+    def _entities_by_id(self, ids: Sequence[str]) -> list[StoredEntity]:
+        return self._entities(self._in_list("e.id"), [self._list_param(ids)])
+
+    def _apply(self, cursor: Any, plan: _ChangePlan, now: Any) -> None:
+        # Locks in commit_batch's order (attribute rows, counter, entity rows), so the two never
+        # wait for each other in a cycle: entity deletes come first, before any attribute row
+        # is held; retypes and times come after the counter.
+        if plan.deleted:
+            query = f"DELETE FROM entities WHERE {self._in_list('id')}"
+            cursor.execute(self.sql(query), (self._list_param(plan.deleted),))
+        if plan.created:
+            cursor.executemany(
+                self.sql(_CREATE_ENTITY), [(i, t, now, now) for i, t in plan.created]
+            )
+        if plan.cleared:
+            query = f"DELETE FROM entity_attributes WHERE {self._in_list('entity_id')}"
+            cursor.execute(self.sql(query), (self._list_param(plan.cleared),))
+        if plan.dropped:
+            cursor.executemany(self.sql(_DROP_INSTANCE), plan.dropped)
+        if plan.latest:
+            rows = [(*key, observed, text, now) for key, (observed, text) in plan.latest.items()]
+            cursor.executemany(self.sql(_PUT_LATEST), rows)
+        if plan.history:
+            cursor.executemany(self.sql(_PUT_HISTORY), plan.history)
+        cursor.execute("UPDATE change_counter SET version = version + 1 RETURNING version")
+        version = cursor.fetchone()[0]
+        if plan.retyped:
+            cursor.executemany(self.sql("UPDATE entities SET type = ? WHERE id = ?"), plan.retyped)
+        if plan.touched:
+            query = (
+                "UPDATE entities SET modified_at = ?, change_version = ? "
+                f"WHERE {self._in_list('id')}"
+            )
+            cursor.execute(self.sql(query), (now, version, self._list_param(plan.touched)))
+        if plan.revived:
+            cursor.executemany(self.sql(_FORGET_REMOVAL), plan.revived)
+        if plan.removed:
+            removals = [(entity_id, old, version) for entity_id, old in plan.removed]
+            cursor.executemany(self.sql(_ADD_REMOVAL), removals)
+
+    def entity_types(self) -> dict[str, int]:
+        """Entity type → number of entities."""
+        rows = self._query("SELECT type, count(*) FROM entities GROUP BY type ORDER BY type")
+        return {entity_type: int(count) for entity_type, count in rows}
+
+    def attribute_names(self, types: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
+        """Attribute name → {entity type → number of entities having it} (over types, or all)."""
+        where, params = "", []
+        if types is not None:
+            where, params = f"WHERE {self._in_list('e.type')}", [self._list_param(types)]
+        # DISTINCT: an entity with several instances (datasets) of an attribute counts once.
         rows = self._query(
-            "SELECT e.id, e.type, e.created_at, e.modified_at, a.name, a.attribute "
+            "SELECT a.name, e.type, count(DISTINCT a.entity_id) FROM entity_attributes a "
+            f"JOIN entities e ON e.id = a.entity_id {where} "
+            "GROUP BY a.name, e.type ORDER BY a.name, e.type",
+            params,
+        )
+        names: dict[str, dict[str, int]] = {}
+        for name, entity_type, count in rows:
+            names.setdefault(name, {})[entity_type] = int(count)
+        return names
+
+    def attribute_kinds(self, types: Sequence[str] | None = None) -> dict[str, list[str]]:
+        """Attribute name → the NGSI-LD attribute types it has (Property, Relationship ...)."""
+        where, params = "", []
+        if types is not None:
+            where, params = f"WHERE {self._in_list('e.type')}", [self._list_param(types)]
+        kind = self.attribute_type.format("a.attribute")
+        rows = self._query(
+            f"SELECT DISTINCT a.name, {kind} FROM entity_attributes a "
+            f"JOIN entities e ON e.id = a.entity_id {where} ORDER BY a.name, {kind}",
+            params,
+        )
+        kinds: dict[str, list[str]] = {}
+        for name, attribute_type in rows:
+            kinds.setdefault(name, []).append(str(attribute_type or "Property"))
+        return kinds
+
+    def _entities(
+        self, where: str, params: list[Any], *, planned: bool = False
+    ) -> list[StoredEntity]:
+        """The entities ``where`` selects; ``planned``: planned for these very parameters."""
+        query = self._query_planned if planned else self._query
+        rows = query(
+            "SELECT e.id, e.type, e.created_at, e.modified_at, a.name, a.dataset_id, a.attribute "
             "FROM entities e LEFT JOIN entity_attributes a ON a.entity_id = e.id "
-            f"WHERE {where} ORDER BY e.id, a.name",
+            f"WHERE {where} ORDER BY e.id, a.name, a.dataset_id",
             params,
         )
         entities: dict[str, StoredEntity] = {}
         # Entities written by one batch share its times: convert each distinct one once.
         times: dict[Any, datetime] = {}
-        for entity_id, entity_type, created_at, modified_at, name, attribute in rows:
+        for entity_id, entity_type, created_at, modified_at, name, dataset_id, attribute in rows:
             entity = entities.get(entity_id)
             if entity is None:
                 created = times.get(created_at)
@@ -649,7 +959,11 @@ class SqlStore(ABC):
                     modified = times[modified_at] = self._time_out(modified_at)
                 entity = StoredEntity(entity_id, entity_type, {}, created, modified)
                 entities[entity_id] = entity
-            if name is not None:
+            if name is None:
+                continue
+            if dataset_id:
+                entity.datasets.setdefault(name, {})[dataset_id] = _json(attribute)
+            else:
                 entity.attributes[name] = _json(attribute)
         return list(entities.values())
 
@@ -663,7 +977,9 @@ class SqlStore(ABC):
     ) -> dict[str, list[AttributeInstance]]:
         """Attribute name → instances observed in ``[time_from, time_to)``, oldest first.
 
-        With ``last_n``, only the newest n instances of each attribute (still oldest first).
+        Instances of every dataset of an attribute share its list; each instance of a dataset
+        carries its "datasetId". With ``last_n``, only the newest n instances of each attribute
+        (still oldest first).
         """
         conditions = ["entity_id = ?"]
         params: list[Any] = [entity_id]
@@ -681,12 +997,12 @@ class SqlStore(ABC):
         if last_n is not None:
             query = (
                 f"SELECT {_HISTORY_COLUMNS} FROM (SELECT {_HISTORY_COLUMNS}, row_number() "
-                "OVER (PARTITION BY name ORDER BY observed_at DESC) AS newness "
+                "OVER (PARTITION BY name ORDER BY observed_at DESC, dataset_id DESC) AS newness "
                 f"FROM attribute_history WHERE {where}) ranked WHERE newness <= ?"
             )
             params.append(last_n)
         result: dict[str, list[AttributeInstance]] = {}
-        for row in self._query(query + " ORDER BY name, observed_at", params):
+        for row in self._query(query + " ORDER BY name, observed_at, dataset_id", params):
             result.setdefault(row[0], []).append(self._instance(row))
         return result
 
@@ -715,7 +1031,7 @@ class SqlStore(ABC):
             until, page = rows[-1][0], min(page * 4, 1000)
 
     def _instance(self, row: Any) -> AttributeInstance:
-        _, observed_at, attribute, integration, source_message_id, received_at = row
+        _, observed_at, attribute, integration, source_message_id, received_at, _ = row
         provenance = None
         if integration is not None:
             provenance = Provenance(integration, source_message_id, self._time_out(received_at))
@@ -760,6 +1076,89 @@ class _RowBuilder:
             provenance.source_message_id,
             cached[0],
         )
+
+
+class _ChangePlan:
+    """The rows one ``change_entities`` call writes, gathered from its entities' changes."""
+
+    def __init__(self, time_in: Callable[[datetime], Any]) -> None:
+        self._time_in = time_in
+        self.deleted: list[str] = []
+        self.created: list[tuple[str, str]] = []
+        self.retyped: list[tuple[str, str]] = []
+        """(new type, id)."""
+        self.cleared: list[str] = []
+        self.dropped: list[tuple[str, str, str]] = []
+        """(id, name, dataset id) of the instances to remove."""
+        self.latest: dict[tuple[str, str, str], tuple[Any, str]] = {}
+        """(id, name, dataset id) → (observed_at, attribute JSON); the last put of each wins."""
+        self.history: list[tuple[Any, ...]] = []
+        self.touched: list[str] = []
+        self.removed: list[tuple[str, str]] = []
+        """(id, type) an entity is no longer of."""
+        self.revived: list[tuple[str, str]] = []
+        """(id, type) an entity is of again, so its removal is forgotten."""
+
+    def add(self, entity_id: str, current: StoredEntity | None, change: EntityChange) -> None:
+        """Gather the rows of one entity's change."""
+        if change.delete_entity:
+            if current is not None:
+                self.deleted.append(entity_id)
+                self.removed.append((entity_id, current.type))
+            return
+        if current is None:
+            if change.type is None:
+                raise ValueError(f"entity {entity_id} does not exist; creating it needs a type")
+            self.created.append((entity_id, change.type))
+            self.revived.append((entity_id, change.type))
+        elif change.type is not None and change.type != current.type:
+            self.retyped.append((change.type, entity_id))
+            self.removed.append((entity_id, current.type))
+            self.revived.append((entity_id, change.type))
+        if change.clear and current is not None:
+            self.cleared.append(entity_id)
+        for name, dataset_id in change.delete:
+            self.dropped.append((entity_id, name, dataset_id or ""))
+        for name, instance in change.put:
+            key = (entity_id, name, _dataset_id(name, instance))
+            observed = _observed_at(name, instance)
+            stored = None if observed is None else self._time_in(observed)
+            text = orjson.dumps(instance).decode()
+            self.latest[key] = (stored, text)
+            if stored is not None:
+                self.history.append((*key, stored, text))
+        self.touched.append(entity_id)
+
+
+def _dataset_id(name: str, instance: dict[str, Any]) -> str:
+    """The instance's datasetId, '' for the default instance."""
+    dataset_id = instance.get("datasetId")
+    if dataset_id is None:
+        return ""
+    if not isinstance(dataset_id, str) or not dataset_id:
+        raise ValueError(f"attribute {name}: datasetId must be a URI, not {dataset_id!r}")
+    return dataset_id
+
+
+def _observed_at(name: str, instance: dict[str, Any]) -> datetime | None:
+    text = instance.get("observedAt")
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"attribute {name}: observedAt {text!r} is not a date-time") from error
+    # NGSI-LD gives times in UTC; one without an offset is read as UTC, not as local time.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def check_tenant(name: str) -> str:
+    """The tenant name, if it is 1 to 64 of ``A-Z a-z 0-9 _ -``; otherwise a ValueError."""
+    if not isinstance(name, str) or TENANT_NAME.fullmatch(name) is None:
+        raise ValueError(
+            f"invalid tenant {name!r}: a tenant is 1 to 64 letters, digits, '_' or '-'"
+        )
+    return name
 
 
 def message_digest(body: bytes) -> bytes:

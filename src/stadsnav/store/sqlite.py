@@ -15,21 +15,34 @@ from typing import Any
 
 import orjson
 
+from stadsnav.model.geo import Box
 from stadsnav.store.migrate import split_statements
-from stadsnav.store.sql import INSERT_INBOX, SqlStore, utc
+from stadsnav.store.sql import INSERT_INBOX, TENANT_NAME, SqlStore, check_tenant, utc
+
+MEMORY = ":memory:"
 
 
 class SqliteStore(SqlStore):
     """A ContextStore in one SQLite file.
 
     Times are stored as fixed-width ISO-8601 UTC text (``2024-06-01T12:00:00.000000Z``), so text
-    order is time order.
+    order is time order. A tenant's store is the file ``<stem>.tenant-<name>.sqlite`` next to
+    this one (in memory when this one is).
     """
 
     dialect = "sqlite"
     regex_operator = "REGEXP"
     relationship_object = "json_extract({}, '$.object')"
     property_value = "json_extract({}, '$.value')"
+    attribute_type = "json_extract({}, '$.type')"
+    plain_attribute = (
+        "(json_extract({0}, '$.type') = 'Property' "
+        "AND json_type({0}, '$.value') IN ('text', 'integer', 'real'))"
+    )
+    plain_is_text = "(json_type({}, '$.value') = 'text')"
+    # BINARY collation compares UTF-8 bytes, which is code point order.
+    plain_text = "json_extract({}, '$.value')"
+    plain_number = "json_extract({}, '$.value')"
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
@@ -116,6 +129,56 @@ class SqliteStore(SqlStore):
     def _table_exists(self, name: str) -> bool:
         rows = self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name])
         return bool(rows)
+
+    def _open_tenant(self, tenant: str, create: bool) -> SqliteStore | None:
+        if str(self.path) == MEMORY:
+            # An in-memory tenant exists only as long as its cached store.
+            path: str | Path = MEMORY
+            if not create:
+                return None
+        else:
+            path = self.tenant_path(tenant)
+            if not create and not path.exists():
+                return None
+        store = SqliteStore(path)
+        try:
+            # Also on opening: a tenant's database is brought up to this version's schema.
+            store.migrate()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _tenant_names(self) -> list[str]:
+        if str(self.path) == MEMORY:
+            return list(self._tenant_stores)
+        prefix, suffix = f"{self.path.stem}{_TENANT_INFIX}", _TENANT_SUFFIX
+        folder = self.path.parent
+        if not folder.is_dir():
+            return []
+        names = [
+            entry.name[len(prefix) : -len(suffix)]
+            for entry in folder.iterdir()
+            if entry.name.startswith(prefix) and entry.name.endswith(suffix)
+        ]
+        return [name for name in names if TENANT_NAME.fullmatch(name)]
+
+    def _area_query(self, name: str, box: Box) -> tuple[str, list[Any]]:
+        query = (
+            "SELECT l.entity_id FROM entity_location_boxes b "
+            "JOIN entity_locations l ON l.id = b.id WHERE b.min_lon <= ? AND b.max_lon >= ? "
+            "AND b.min_lat <= ? AND b.max_lat >= ? AND l.name = ?"
+        )
+        return query, [box.max_lon, box.min_lon, box.max_lat, box.min_lat, name]
+
+    def tenant_path(self, tenant: str) -> Path:
+        """The database file of a tenant, next to this store's."""
+        name = f"{self.path.stem}{_TENANT_INFIX}{check_tenant(tenant)}{_TENANT_SUFFIX}"
+        return self.path.with_name(name)
+
+
+_TENANT_INFIX = ".tenant-"
+_TENANT_SUFFIX = ".sqlite"
 
 
 # Six parameters a row stays far below SQLite's limit of 32,766 parameters a statement.

@@ -149,6 +149,60 @@ class MqttSettings(StrictModel):
     renamed or removed integration does not hold messages forever (MQTT 5 only)."""
 
 
+class NgsildSettings(StrictModel):
+    """``[ngsild]``: the NGSI-LD API's JSON-LD @contexts."""
+
+    context_timeout: float = Field(default=5.0, gt=0, le=60)
+    """Seconds to wait for a user @context document before answering LdContextNotAvailable."""
+    context_ttl: timedelta = Field(default=timedelta(days=1), gt=timedelta(0))
+    """How long a fetched @context is used before it is fetched again."""
+    context_max_bytes: int = Field(default=1_048_576, ge=1024, le=67_108_864)
+    """Largest @context document fetched or accepted by POST /jsonldContexts."""
+    context_cache_entries: int = Field(default=256, ge=1)
+    """Most fetched @context documents kept; the least recently used goes first."""
+    context_cache_bytes: int = Field(default=16_777_216, ge=1024)
+    """Most bytes of fetched @context documents kept; the least recently used goes first."""
+    temporal_instances: int = Field(default=10_000, ge=1, le=100_000)
+    """Most instances of one attribute in one temporal answer; more are paged (206 with
+    Content-Range)."""
+    contexts: dict[str, str] = {}
+    """@context URLs answered from a file in the workspace instead of fetched: URL → path."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NgsildSettings:
+        if self.context_cache_bytes < self.context_max_bytes:
+            raise ValueError(
+                "context_cache_bytes must be at least context_max_bytes, "
+                "or the largest context allowed could never be cached"
+            )
+        for url, path in self.contexts.items():
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"contexts: {url!r} is not an http(s) URL")
+            if Path(path).is_absolute() or ".." in Path(path).parts:
+                raise ValueError(f"contexts: {path!r} must be a path inside the workspace")
+        return self
+
+
+class NotificationSettings(StrictModel):
+    """``[notifications]``: how NGSI-LD subscriptions are matched and notified."""
+
+    poll_interval: float = Field(default=0.2, gt=0, le=60)
+    """Seconds between two looks at the change feed and at the notifications waiting."""
+    timeout: float = Field(default=10.0, gt=0, le=300)
+    """Seconds a subscriber has to answer before the attempt counts as failed."""
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    """Attempts at delivering a notification before it is given up."""
+    retry_backoff: timedelta = Field(default=timedelta(seconds=1), gt=timedelta(0))
+    """Wait after a failed attempt; doubled after each further failure, up to retry_max."""
+    retry_max: timedelta = Field(default=timedelta(minutes=5), gt=timedelta(0))
+    """Longest wait between two attempts at one subscriber."""
+    max_concurrent: int = Field(default=32, ge=1, le=1000)
+    """Notifications sent at once, to all subscribers together; each subscriber gets one at a
+    time."""
+    max_entities: int = Field(default=1000, ge=1, le=100_000)
+    """Most entities in one notification; more waiting for one subscriber go in the next."""
+
+
 class Settings(StrictModel):
     """The whole ``stadsnav.toml``."""
 
@@ -157,6 +211,8 @@ class Settings(StrictModel):
     server: ServerSettings = ServerSettings()
     pipeline: PipelineSettings = PipelineSettings()
     mqtt: MqttSettings = MqttSettings()
+    ngsild: NgsildSettings = NgsildSettings()
+    notifications: NotificationSettings = NotificationSettings()
 
 
 # datasets/*.yaml

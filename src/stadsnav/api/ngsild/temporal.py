@@ -1,23 +1,104 @@
-"""NGSI-LD temporal retrieval: ``GET /ngsi-ld/v1/temporal/entities/{id}``."""
+"""The NGSI-LD temporal API (ETSI GS CIM 009, 5.6.11-5.6.16, 5.7.3 and 5.7.4).
+
+An entity's temporal representation is its attribute history: every instance with observedAt
+is a history row (``attribute_history``), the newest one also the entity's current value. The
+answers come in the normalized (4.5.7), simplified ``temporalValues`` (4.5.9) or aggregated
+(4.5.19) representation; aggregations are summed per period in SQL.
+
+``timeproperty``: history is keyed on observedAt, which windows, orders and pages in SQL.
+``createdAt`` and ``modifiedAt`` are read per instance (stamped by this API; for instances from
+the pipeline, their receive time) and windowed in Python; they cannot be aggregated. Deleted
+instances are not kept, so ``deletedAt`` finds none.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
+from urllib.parse import quote
 
+import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from stadsnav.api.deps import RuntimeDep
-from stadsnav.api.ngsild.entities import check_entity_id, split_list
-from stadsnav.api.ngsild.jsonld import ngsild_response
+from stadsnav.api.deps import read_store
+from stadsnav.api.ngsild.entities import (
+    Page,
+    QueryBody,
+    bad_request,
+    build_query,
+    check_entity_id,
+    page_links,
+    split_list,
+)
+from stadsnav.api.ngsild.jsonld import body_terms, ngsild_response, read_json, request_terms
+from stadsnav.api.ngsild.provision import apply
+from stadsnav.api.ngsild.tenancy import tenant_store
+from stadsnav.api.ngsild.writes import DeleteEntity, merge_instance
 from stadsnav.api.problems import ApiError
-from stadsnav.model.render import render_temporal, render_temporal_values
+from stadsnav.model.aggregation import (
+    AggregationError,
+    Period,
+    aggregated_attributes,
+    parse_methods,
+    parse_period,
+)
+from stadsnav.model.entity import AttributeInstance, StoredEntity
+from stadsnav.model.entity_input import (
+    ENTITY_MEMBERS,
+    NGSI_LD_NULL,
+    InvalidEntityError,
+    check_name,
+    is_uri,
+    parse_attribute,
+    parse_entity,
+    parse_fragment,
+)
+from stadsnav.model.entity_query import EntityQuery
+from stadsnav.model.jsonld import Vocabulary
+from stadsnav.model.q import QExpr
+from stadsnav.model.render import format_time, key_value, render_attribute
 from stadsnav.model.times import parse_time
+from stadsnav.store.base import ContextStore
+from stadsnav.store.sql_temporal import dataset_of, stored_instance_id
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
 
-MAX_LAST_N = 10_000
+MAX_LAST_N: Final = 10_000
+INSTANCE_LIMIT: Final = 10_000
+"""Most instances of one attribute (per dataset) an answer holds; more are paged (206).
+``app.state.temporal_instance_limit`` replaces it for one app."""
+TIME_PROPERTIES: Final = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
+_TEMPORAL_VALUES: Final = {
+    "Property": "values",
+    "GeoProperty": "values",
+    "Relationship": "objects",
+    "LanguageProperty": "languageMaps",
+    "VocabProperty": "vocabs",
+    "JsonProperty": "jsons",
+    "ListProperty": "valueLists",
+    "ListRelationship": "objectLists",
+}
+_OPTIONS: Final = frozenset(
+    {"normalized", "temporalValues", "simplified", "keyValues", "aggregatedValues", "sysAttrs"}
+)
+_VALUES_ALIASES: Final = frozenset({"temporalValues", "simplified", "keyValues"})
+_RESULTS_COUNT: Final = "NGSILD-Results-Count"
+
+
+# The request: time window, representation
+
+
+@dataclass(frozen=True, slots=True)
+class TimeQuery:
+    """The temporal part of a request: window, lastN and the time property (5.2.21)."""
+
+    time_from: datetime | None = None
+    time_to: datetime | None = None
+    last_n: int | None = None
+    timeproperty: str = "observedAt"
 
 
 def time_window(
@@ -26,10 +107,10 @@ def time_window(
     """``[from, to)`` from the NGSI-LD temporal query parameters."""
     if timerel is None:
         if time_at is not None or end_time_at is not None:
-            raise ApiError(400, "timeAt and endTimeAt need timerel (before, after or between)")
+            raise bad_request("timeAt and endTimeAt need timerel (before, after or between)")
         return None, None
     if time_at is None:
-        raise ApiError(400, f"timerel={timerel} needs timeAt")
+        raise bad_request(f"timerel={timerel} needs timeAt")
     start = _time("timeAt", time_at)
     if timerel == "after":
         return start, None
@@ -37,26 +118,371 @@ def time_window(
         return None, start
     if timerel == "between":
         if end_time_at is None:
-            raise ApiError(400, "timerel=between needs endTimeAt")
+            raise bad_request("timerel=between needs endTimeAt")
         end = _time("endTimeAt", end_time_at)
         if end <= start:
-            raise ApiError(400, "endTimeAt must be after timeAt")
+            raise bad_request("endTimeAt must be after timeAt")
         return start, end
-    raise ApiError(400, f"unknown timerel {timerel!r}: use before, after or between")
+    raise bad_request(f"unknown timerel {timerel!r}: use before, after or between")
+
+
+def time_query(
+    timerel: str | None,
+    time_at: str | None,
+    end_time_at: str | None,
+    last_n: int | None,
+    timeproperty: str | None,
+) -> TimeQuery:
+    """The TimeQuery of a request's parameters; 400 BadRequestData for invalid ones."""
+    start, end = time_window(timerel, time_at, end_time_at)
+    prop = timeproperty or "observedAt"
+    if prop not in TIME_PROPERTIES:
+        raise bad_request(f"timeproperty must be one of {', '.join(TIME_PROPERTIES)}")
+    if last_n is not None and not 1 <= last_n <= MAX_LAST_N:
+        raise bad_request(f"lastN must be a whole number from 1 to {MAX_LAST_N}")
+    return TimeQuery(start, end, last_n, prop)
 
 
 def _time(name: str, text: str) -> datetime:
+    if not isinstance(text, str):
+        raise bad_request(f"{name} must be an RFC 3339 time")
     try:
         return parse_time(text)
     except ValueError as error:
-        raise ApiError(400, f"{name}: {error}") from None
+        raise bad_request(f"{name}: {error}") from None
 
 
-@router.get("/temporal/entities/{entity_id}", summary="Retrieve the history of one entity")
-def retrieve_temporal(
+@dataclass(frozen=True, slots=True)
+class Representation:
+    """normalized, temporalValues or aggregatedValues (with its methods and period)."""
+
+    kind: str = "normalized"
+    sys_attrs: bool = False
+    methods: tuple[str, ...] = ()
+    period: Period = field(default_factory=Period)
+
+
+def representation(
+    options: str | None,
+    format: str | None,
+    aggr_methods: str | Sequence[str] | None,
+    aggr_period: str | None,
+) -> Representation:
+    """The representation asked for; aggrMethods alone asks for aggregatedValues."""
+    opts = set(split_list(options) or [])
+    unknown = opts - _OPTIONS
+    if unknown:
+        raise bad_request(f"unknown options: {', '.join(sorted(unknown))}")
+    if format is not None and format not in (*_VALUES_ALIASES, "normalized", "aggregatedValues"):
+        raise bad_request(
+            f"unknown format {format!r}: use normalized, temporalValues or aggregatedValues"
+        )
+    chosen = {format} if format is not None else opts - {"sysAttrs"}
+    kinds = {"temporalValues" if c in _VALUES_ALIASES else c for c in chosen}
+    if aggr_methods is not None:
+        kinds.add("aggregatedValues")
+    kinds.discard("normalized")
+    if len(kinds) > 1:
+        raise bad_request("ask for one representation: temporalValues or aggregatedValues")
+    kind = kinds.pop() if kinds else "normalized"
+    sys_attrs = "sysAttrs" in opts
+    if kind != "aggregatedValues":
+        return Representation(kind, sys_attrs)
+    if aggr_methods is None:
+        raise bad_request("aggregatedValues needs aggrMethods, e.g. aggrMethods=avg,max")
+    try:
+        methods = parse_methods(aggr_methods)
+        period = parse_period(aggr_period) if aggr_period is not None else Period()
+    except AggregationError as error:
+        raise bad_request(str(error)) from None
+    return Representation(kind, sys_attrs, methods, period)
+
+
+# Instances and their pages
+
+
+@dataclass(frozen=True, slots=True)
+class Timed:
+    """One instance with the time of the time property asked for."""
+
+    time: datetime
+    name: str
+    instance: AttributeInstance
+
+    @property
+    def dataset_id(self) -> str:
+        """'' for the default instance."""
+        return dataset_of(self.instance.attribute)
+
+
+History = dict[str, list[Timed]]
+"""Entity id → its instances in the window, by time."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """Where an answer stopped because an attribute had more instances than the limit."""
+
+    start: datetime
+    end: datetime
+    size: str
+
+    def header(self) -> str:
+        """The Content-Range value (GS CIM 009, 6.3.10)."""
+        return f"date-time {format_time(self.start)}-{format_time(self.end)}/{self.size}"
+
+
+def instance_time(instance: AttributeInstance, timeproperty: str) -> datetime | None:
+    """The instance's time for ``timeproperty``: observedAt, or when it was stored."""
+    if timeproperty == "observedAt":
+        return instance.observed_at
+    if timeproperty == "deletedAt":
+        return None
+    text = instance.attribute.get(timeproperty)
+    if isinstance(text, str):
+        try:
+            return parse_time(text)
+        except ValueError:
+            return None
+    if instance.provenance is not None:
+        return instance.provenance.received_at
+    return instance.observed_at
+
+
+def read_history(
+    store: ContextStore,
+    entity_ids: Sequence[str],
+    attrs: Sequence[str] | None,
+    query: TimeQuery,
+    limit: int,
+) -> tuple[History, Cut | None]:
+    """The instances of the entities in the window, lastN and the instance limit applied."""
+    fetch = limit + 1 if query.last_n is None else min(query.last_n, limit + 1)
+    history = windowed_history(store, entity_ids, attrs, query, fetch)
+    return history, _page(history, query, limit)
+
+
+def windowed_history(
+    store: ContextStore,
+    entity_ids: Sequence[str],
+    attrs: Sequence[str] | None,
+    query: TimeQuery,
+    per_series: int | None = None,
+) -> History:
+    """Every instance of the entities in the window (per series at most ``per_series``, the
+    oldest, or the newest with lastN), by time."""
+    if query.timeproperty == "observedAt":
+        newest = query.last_n is not None
+        rows = store.temporal_instances(
+            entity_ids, attrs, query.time_from, query.time_to, per_series, newest
+        )
+    else:
+        rows = store.temporal_instances(entity_ids, attrs)
+    history: History = {}
+    for entity_id, per_name in rows.items():
+        found = history.setdefault(entity_id, [])
+        for name, instances in per_name.items():
+            for instance in instances:
+                moment = instance_time(instance, query.timeproperty)
+                if moment is not None and _inside(moment, query):
+                    found.append(Timed(moment, name, instance))
+        found.sort(key=lambda timed: (timed.time, timed.name, timed.dataset_id))
+    return history
+
+
+def _inside(moment: datetime, query: TimeQuery) -> bool:
+    if query.time_from is not None and moment < query.time_from:
+        return False
+    return query.time_to is None or moment < query.time_to
+
+
+def _page(history: History, query: TimeQuery, limit: int) -> Cut | None:
+    """Keep lastN and at most ``limit`` instances per series; where that cut, cut all there.
+
+    Forwards (no lastN) the answer ends at the earliest last kept instance of a cut series;
+    backwards (lastN) it ends at the latest first kept one, so no series has a gap.
+    """
+    backwards = query.last_n is not None
+    keep = min(query.last_n or limit, limit)
+    boundaries: list[datetime] = []
+    for entity_id, timed in history.items():
+        series: dict[tuple[str, str], list[Timed]] = {}
+        for item in timed:
+            series.setdefault((item.name, item.dataset_id), []).append(item)
+        kept: list[Timed] = []
+        for items in series.values():
+            if query.last_n is not None and len(items) > query.last_n:
+                items = items[-query.last_n :]
+            if len(items) > keep:
+                items = items[-keep:] if backwards else items[:keep]
+                boundaries.append(items[0].time if backwards else items[-1].time)
+            kept.extend(items)
+        kept.sort(key=lambda item: (item.time, item.name, item.dataset_id))
+        history[entity_id] = kept
+    if not boundaries:
+        return None
+    times = [item.time for timed in history.values() for item in timed]
+    if backwards:
+        end = max(boundaries)
+        start = query.time_to or max(times)
+        for entity_id, timed in history.items():
+            history[entity_id] = [item for item in timed if item.time >= end]
+        return Cut(start, end, str(query.last_n))
+    end = min(boundaries)
+    start = query.time_from or min(times)
+    for entity_id, timed in history.items():
+        history[entity_id] = [item for item in timed if item.time <= end]
+    return Cut(start, end, "*")
+
+
+# Rendering
+
+
+def render_history(
+    entity: StoredEntity,
+    timed: Sequence[Timed],
+    shape: Representation,
+    terms: Vocabulary,
+    timeproperty: str = "observedAt",
+) -> dict[str, Any]:
+    """The entity's temporal representation, normalized or temporalValues, in request terms."""
+    body = _head(entity, shape, terms)
+    by_name: dict[str, list[Timed]] = {}
+    for item in timed:
+        by_name.setdefault(item.name, []).append(item)
+    for name, items in by_name.items():
+        if shape.kind == "temporalValues":
+            body[terms.to_request(name)] = _values(items, terms, timeproperty)
+        else:
+            body[terms.to_request(name)] = [
+                _normalized(entity.id, item, shape.sys_attrs, terms) for item in items
+            ]
+    return body
+
+
+def _head(entity: StoredEntity, shape: Representation, terms: Vocabulary) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": entity.id, "type": terms.to_request(entity.type)}
+    if shape.sys_attrs:
+        body["createdAt"] = format_time(entity.created_at)
+        body["modifiedAt"] = format_time(entity.modified_at)
+    return body
+
+
+def _normalized(entity_id: str, item: Timed, sys_attrs: bool, terms: Vocabulary) -> dict[str, Any]:
+    instance = item.instance
+    rendered = render_attribute(instance.attribute, sys_attrs=sys_attrs)
+    rendered.pop("instanceId", None)
+    rendered["observedAt"] = format_time(instance.observed_at)
+    rendered["instanceId"] = stored_instance_id(
+        entity_id, item.name, item.dataset_id, instance.observed_at, instance.attribute
+    )
+    translated: dict[str, Any] = terms.attribute_to_request(rendered)
+    return translated
+
+
+def _values(items: Sequence[Timed], terms: Vocabulary, timeproperty: str) -> Any:
+    """The simplified form: per dataset ``{"type": ..., "values": [[value, time], ...]}``."""
+    names = None if terms.identity else terms.to_request
+    bodies: dict[str, dict[str, Any]] = {}
+    for item in items:
+        attribute = item.instance.attribute
+        kind = str(attribute.get("type", "Property"))
+        body = bodies.get(item.dataset_id)
+        if body is None:
+            body = bodies[item.dataset_id] = {"type": kind}
+            if item.dataset_id:
+                body["datasetId"] = item.dataset_id
+        moment = item.instance.observed_at if timeproperty == "observedAt" else item.time
+        pair = [key_value(attribute, names), format_time(moment)]
+        body.setdefault(_TEMPORAL_VALUES.get(kind, "values"), []).append(pair)
+    found = [bodies[key] for key in sorted(bodies)]
+    return found[0] if len(found) == 1 else found
+
+
+def render_aggregated(
+    entity: StoredEntity,
+    store: ContextStore,
+    attrs: Sequence[str] | None,
+    query: TimeQuery,
+    shape: Representation,
+    terms: Vocabulary,
+) -> dict[str, Any]:
+    """One entity's aggregated representation (4.5.19)."""
+    return aggregate_all([entity], store, attrs, query, shape, terms)[0]
+
+
+def aggregate_all(
+    entities: Sequence[StoredEntity],
+    store: ContextStore,
+    attrs: Sequence[str] | None,
+    query: TimeQuery,
+    shape: Representation,
+    terms: Vocabulary,
+) -> list[dict[str, Any]]:
+    """The entities' aggregated representations, summed in one store query."""
+    if query.timeproperty != "observedAt":
+        raise bad_request("aggregatedValues are computed over observedAt: leave timeproperty out")
+    try:
+        buckets = store.aggregate_history(
+            [entity.id for entity in entities],
+            attrs,
+            query.time_from,
+            query.time_to,
+            shape.period,
+            distinct="distinctCount" in shape.methods,
+        )
+    except ValueError as error:
+        raise bad_request(str(error)) from None
+    per_entity: dict[str, list[Any]] = {}
+    for bucket in buckets:
+        per_entity.setdefault(bucket.entity_id, []).append(bucket)
+    names = None if terms.identity else terms.to_request
+    return [
+        {
+            **_head(entity, shape, terms),
+            **aggregated_attributes(
+                per_entity.get(entity.id, []), shape.methods, format_time, names, _kinds(entity)
+            ),
+        }
+        for entity in entities
+    ]
+
+
+def _kinds(entity: StoredEntity) -> dict[str, str]:
+    """Attribute name → its type, as the entity's current instances have it."""
+    kinds: dict[str, str] = {}
+    for name, instances in entity.datasets.items():
+        for instance in instances.values():
+            kinds[name] = str(instance.get("type", "Property"))
+    for name, instance in entity.attributes.items():
+        if isinstance(instance, Mapping) and "type" in instance:
+            kinds[name] = str(instance["type"])
+    return kinds
+
+
+def instance_limit(request: Request) -> int:
+    """The most instances per attribute an answer holds (``INSTANCE_LIMIT`` unless the app's)."""
+    limit = getattr(request.app.state, "temporal_instance_limit", INSTANCE_LIMIT)
+    return int(limit)
+
+
+def _answer(request: Request, body: Any, terms: Vocabulary, cut: Cut | None) -> Response:
+    if cut is None:
+        return ngsild_response(request, body, terms=terms)
+    return ngsild_response(request, body, {"Content-Range": cut.header()}, terms, status=206)
+
+
+# Retrieval
+
+
+@router.get(
+    "/temporal/entities/{entity_id}",
+    summary="Retrieve the temporal evolution of an entity",
+    responses={206: {"description": "Partial: an attribute has more instances than one answer"}},
+)
+async def retrieve_temporal(
     entity_id: str,
     request: Request,
-    runtime: RuntimeDep,
     attrs: Annotated[str | None, Query(description="Attributes, comma-separated.")] = None,
     timerel: Annotated[str | None, Query(description="before, after or between")] = None,
     time_at: Annotated[str | None, Query(alias="timeAt", description="RFC 3339 time")] = None,
@@ -66,23 +492,498 @@ def retrieve_temporal(
     last_n: Annotated[
         int | None, Query(alias="lastN", ge=1, le=MAX_LAST_N, description="Newest n instances")
     ] = None,
-    options: Annotated[str | None, Query(description="temporalValues")] = None,
-    format: Annotated[str | None, Query(description="normalized or temporalValues")] = None,
+    timeproperty: Annotated[
+        str | None, Query(description="observedAt (default), createdAt, modifiedAt, deletedAt")
+    ] = None,
+    options: Annotated[
+        str | None, Query(description="temporalValues, aggregatedValues, sysAttrs")
+    ] = None,
+    format: Annotated[
+        str | None, Query(description="normalized, temporalValues or aggregatedValues")
+    ] = None,
+    aggr_methods: Annotated[
+        str | None, Query(alias="aggrMethods", description="e.g. avg,max (4.5.19)")
+    ] = None,
+    aggr_period: Annotated[
+        str | None,
+        Query(alias="aggrPeriodDuration", description="ISO 8601 duration, e.g. PT1H"),
+    ] = None,
 ) -> Response:
-    """Every stored instance of the entity's observed attributes in the window."""
+    """Every instance of the entity's attributes in the window, in the chosen representation."""
     check_entity_id(entity_id)
-    opts = set(split_list(options) or [])
-    unknown = opts - {"temporalValues", "normalized"}
-    if unknown:
-        raise ApiError(400, f"unknown options: {', '.join(sorted(unknown))}")
-    if format not in (None, "normalized", "temporalValues"):
-        raise ApiError(400, f"unknown format {format!r}: use normalized or temporalValues")
-    values_only = "temporalValues" in opts or format == "temporalValues"
-    start, end = time_window(timerel, time_at, end_time_at)
-    entity = runtime.store.get_entity(entity_id)
-    if entity is None:
+    terms = await request_terms(request)
+    query = time_query(timerel, time_at, end_time_at, last_n, timeproperty)
+    shape = representation(options, format, aggr_methods, aggr_period)
+    names = _stored_names(split_list(attrs), terms)
+    store = tenant_store(request)
+    limit = instance_limit(request)
+
+    def work() -> tuple[dict[str, Any], Cut | None] | None:
+        entity = store.get_entity(entity_id)
+        if entity is None:
+            return None
+        if shape.kind == "aggregatedValues":
+            return render_aggregated(entity, store, names, query, shape, terms), None
+        history, cut = read_history(store, [entity_id], names, query, limit)
+        body = render_history(entity, history.get(entity_id, []), shape, terms, query.timeproperty)
+        return body, cut
+
+    found = await read_store(store, work)
+    if found is None:
         raise ApiError(404, f"no entity with id {entity_id}")
-    history = runtime.store.history(entity_id, split_list(attrs), start, end, last_n)
-    render = render_temporal_values if values_only else render_temporal
-    body = render(entity.id, entity.type, history)
-    return ngsild_response(request, body)
+    return _answer(request, found[0], terms, found[1])
+
+
+def _stored_names(names: Sequence[str] | None, terms: Vocabulary) -> list[str] | None:
+    return None if names is None else [terms.to_stored(name) for name in names]
+
+
+# Query
+
+
+@dataclass(frozen=True, slots=True)
+class TemporalSelection:
+    """Which entities a temporal query selects and which of their attributes it shows."""
+
+    entities: EntityQuery
+    """Types, ids, geo-query and scope, tested on the entities' current state."""
+    q: QExpr | None = None
+    """Tested on the instances in the window (5.7.4.4)."""
+    attrs: frozenset[str] | None = None
+
+    def matches(self, timed: Sequence[Timed]) -> bool:
+        """Whether the entity's windowed instances satisfy attrs and q."""
+        if self.attrs is not None and not any(item.name in self.attrs for item in timed):
+            return False
+        if self.q is None:
+            return True
+        attributes: dict[str, list[dict[str, Any]]] = {}
+        for item in timed:
+            attributes.setdefault(item.name, []).append(item.instance.attribute)
+        return self.q.matches(attributes)
+
+    def fetched(self) -> list[str] | None:
+        """The attributes to read: those shown, and those q tests."""
+        if self.attrs is None:
+            return None
+        return sorted(self.attrs | (self.q.attribute_names() if self.q else set()))
+
+
+def selection(
+    terms: Vocabulary,
+    selectors: Sequence[tuple[str | None, Sequence[str] | None, str | None]],
+    attrs: Sequence[str] | None,
+    q: str | None,
+    geo: tuple[str, str, Any, str] | None,
+    scope_q: str | None,
+) -> TemporalSelection:
+    """The TemporalSelection of a query's parameters, in stored names."""
+    built = build_query(terms, selectors=selectors, attrs=attrs, q=q, geo=geo, scope_q=scope_q)
+    return TemporalSelection(replace(built, q=None, attrs=None), built.q, built.attrs)
+
+
+async def answer_temporal_query(
+    request: Request,
+    chosen: TemporalSelection,
+    query: TimeQuery,
+    shape: Representation,
+    page: Page,
+    terms: Vocabulary,
+) -> Response:
+    """Run a temporal query on the request's tenant and answer with the page of entities."""
+    page.check()
+    store = tenant_store(request)
+    limit = instance_limit(request)
+
+    def work() -> tuple[int, list[dict[str, Any]], Cut | None]:
+        candidates = chosen.entities.run(store.find_entities)
+        if chosen.q is not None or chosen.attrs is not None:
+            ids = [entity.id for entity in candidates]
+            window = windowed_history(store, ids, chosen.fetched(), _unpaged(query))
+            candidates = [e for e in candidates if chosen.matches(window.get(e.id, []))]
+        chosen_page = candidates[page.offset : page.offset + page.limit]
+        shown = None if chosen.attrs is None else sorted(chosen.attrs)
+        if shape.kind == "aggregatedValues":
+            bodies = aggregate_all(chosen_page, store, shown, query, shape, terms)
+            return len(candidates), bodies, None
+        ids = [entity.id for entity in chosen_page]
+        history, cut = read_history(store, ids, shown, query, limit)
+        bodies = [
+            render_history(entity, history.get(entity.id, []), shape, terms, query.timeproperty)
+            for entity in chosen_page
+        ]
+        return len(candidates), bodies, cut
+
+    total, bodies, cut = await anyio.to_thread.run_sync(work)
+    response = _answer(request, bodies, terms, cut)
+    if page.count:
+        response.headers[_RESULTS_COUNT] = str(total)
+    if request.method == "GET":
+        for value in page_links(request, page, total, response.media_type or "application/json"):
+            response.headers.append("Link", value)
+    return response
+
+
+def _unpaged(query: TimeQuery) -> TimeQuery:
+    """The window without lastN: q and attrs look at every instance in it."""
+    return TimeQuery(query.time_from, query.time_to, None, query.timeproperty)
+
+
+@router.get("/temporal/entities", summary="Query the temporal evolution of entities")
+async def query_temporal(
+    request: Request,
+    type: Annotated[str | None, Query(description="Entity types: A,B or A|B, A;B, ( ).")] = None,
+    id: Annotated[str | None, Query(description="Entity ids, comma-separated.")] = None,
+    id_pattern: Annotated[
+        str | None, Query(alias="idPattern", description="Regular expression the id must match.")
+    ] = None,
+    attrs: Annotated[str | None, Query(description="Attributes to return (and require).")] = None,
+    q: Annotated[str | None, Query(description="Tested on the instances in the window.")] = None,
+    georel: Annotated[str | None, Query(description="e.g. near;maxDistance==2000")] = None,
+    geometry: Annotated[str | None, Query(description="Point, Polygon ...")] = None,
+    coordinates: Annotated[str | None, Query(description="GeoJSON coordinates")] = None,
+    geoproperty: Annotated[str, Query(description="The GeoProperty to compare.")] = "location",
+    scope_q: Annotated[str | None, Query(alias="scopeQ", description="Scopes")] = None,
+    timerel: Annotated[str | None, Query(description="before, after or between")] = None,
+    time_at: Annotated[str | None, Query(alias="timeAt", description="RFC 3339 time")] = None,
+    end_time_at: Annotated[str | None, Query(alias="endTimeAt")] = None,
+    last_n: Annotated[int | None, Query(alias="lastN", ge=1, le=MAX_LAST_N)] = None,
+    timeproperty: Annotated[str | None, Query(description="observedAt (default) ...")] = None,
+    options: Annotated[str | None, Query(description="temporalValues, aggregatedValues")] = None,
+    format: Annotated[str | None, Query(description="normalized, temporalValues ...")] = None,
+    aggr_methods: Annotated[str | None, Query(alias="aggrMethods")] = None,
+    aggr_period: Annotated[str | None, Query(alias="aggrPeriodDuration")] = None,
+    limit: Annotated[int, Query(ge=0, description="Entities per page.")] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    count: Annotated[bool, Query(description="Return the total in NGSILD-Results-Count.")] = False,
+) -> Response:
+    """The temporal evolution of the entities matching every filter, ordered by id."""
+    if not any((type, id, id_pattern, attrs, q, georel, scope_q)):
+        raise bad_request("give at least one of type, id, idPattern, attrs, q, georel or scopeQ")
+    terms = await request_terms(request)
+    geo = None
+    if georel is not None or geometry is not None or coordinates is not None:
+        if georel is None or geometry is None or coordinates is None:
+            raise bad_request("a geo-query needs georel, geometry and coordinates together")
+        geo = (georel, geometry, coordinates, geoproperty)
+    ids = split_list(id)
+    chosen = selection(
+        terms,
+        [(type, ids, id_pattern)] if type or ids or id_pattern else [],
+        split_list(attrs),
+        q,
+        geo,
+        scope_q,
+    )
+    query = time_query(timerel, time_at, end_time_at, last_n, timeproperty)
+    shape = representation(options, format, aggr_methods, aggr_period)
+    return await answer_temporal_query(
+        request, chosen, query, shape, Page(limit, offset, count), terms
+    )
+
+
+@router.post(
+    "/temporal/entityOperations/query",
+    summary="Query the temporal evolution of entities with a Query in the body",
+)
+async def query_temporal_post(
+    request: Request,
+    limit: Annotated[int, Query(ge=0, description="Entities per page.")] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    count: Annotated[bool, Query(description="Return the total in NGSILD-Results-Count.")] = False,
+    options: Annotated[str | None, Query(description="temporalValues, aggregatedValues")] = None,
+    format: Annotated[str | None, Query(description="normalized, temporalValues ...")] = None,
+) -> Response:
+    """Entities matching the Query in the body (5.2.23) with its temporalQ (5.2.21)."""
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a Query object")
+    terms = await body_terms(request, body)
+    members = QueryBody({key: value for key, value in body.items() if key != "temporalQ"})
+    temporal = _member_object(body, "temporalQ")
+    aggr = _member_object(body, "aggrParams")
+    chosen = selection(
+        terms,
+        members.selectors(),
+        members.names("attrs"),
+        members.text("q"),
+        members.geo(),
+        members.text("scopeQ"),
+    )
+    query = time_query(
+        _text_member(temporal, "timerel"),
+        _text_member(temporal, "timeAt"),
+        _text_member(temporal, "endTimeAt"),
+        _last_n(temporal.get("lastN")),
+        _text_member(temporal, "timeproperty"),
+    )
+    methods = aggr.get("aggrMethods", temporal.get("aggrMethods"))
+    if methods is not None and not _texts(methods):
+        raise bad_request("aggrMethods must be a comma-separated string or an array of strings")
+    period = aggr.get("aggrPeriodDuration", temporal.get("aggrPeriodDuration"))
+    if period is not None and not isinstance(period, str):
+        raise bad_request("aggrPeriodDuration must be an ISO 8601 duration string")
+    shape = representation(options, format, methods, period)
+    return await answer_temporal_query(
+        request, chosen, query, shape, Page(limit, offset, count), terms
+    )
+
+
+def _member_object(body: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = body.get(name, {})
+    if not isinstance(value, Mapping):
+        raise bad_request(f"{name} must be an object")
+    return value
+
+
+def _text_member(body: Mapping[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise bad_request(f"temporalQ.{name} must be a string")
+    return value
+
+
+def _last_n(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise bad_request("temporalQ.lastN must be a positive integer")
+    return value
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(item, str) for item in value)
+    )
+
+
+# Provision
+
+
+@router.post(
+    "/temporal/entities",
+    status_code=201,
+    summary="Create or update the temporal evolution of an entity",
+    responses={204: {"description": "The entity existed; the instances were added"}},
+)
+async def create_temporal(request: Request) -> Response:
+    """Store every instance; 201 with the Location when the entity is new, else 204."""
+    body = await read_json(request)
+    terms = await body_terms(request, body)
+    entity_id, entity_type, instances = temporal_input(body, terms, need_id=True)
+    assert entity_id is not None
+    store = tenant_store(request, create=True)
+    created = await _add(store, entity_id, entity_type, instances, create=True)
+    if not created:
+        return Response(status_code=204)
+    location = f"/ngsi-ld/v1/temporal/entities/{quote(entity_id, safe=':')}"
+    return Response(status_code=201, headers={"Location": location})
+
+
+@router.post(
+    "/temporal/entities/{entity_id}/attrs",
+    status_code=204,
+    summary="Add attribute instances to the temporal evolution of an entity",
+)
+async def add_temporal_attributes(entity_id: str, request: Request) -> Response:
+    """Add the body's attribute instances to an existing entity."""
+    check_entity_id(entity_id)
+    body = await read_json(request)
+    terms = await body_terms(request, body)
+    body_id, entity_type, instances = temporal_input(body, terms, need_id=False)
+    if body_id is not None and body_id != entity_id:
+        raise bad_request(f"the body's id {body_id} differs from the id in the path {entity_id}")
+    await _add(tenant_store(request), entity_id, entity_type, instances, create=False)
+    return Response(status_code=204)
+
+
+async def _add(
+    store: ContextStore,
+    entity_id: str,
+    entity_type: str | None,
+    instances: list[tuple[str, dict[str, Any]]],
+    *,
+    create: bool,
+) -> bool:
+    try:
+        created = await anyio.to_thread.run_sync(
+            lambda: store.add_instances(entity_id, entity_type, instances, create=create)
+        )
+    except ValueError as error:
+        raise bad_request(str(error)) from None
+    if created is None:
+        raise ApiError(404, f"there is no entity {entity_id}", ngsild_type="ResourceNotFound")
+    return created
+
+
+def temporal_input(
+    body: Any, terms: Vocabulary, *, need_id: bool
+) -> tuple[str | None, str | None, list[tuple[str, dict[str, Any]]]]:
+    """(id, type, [(attribute, instance)]) of a temporal entity (4.5.7), checked and stamped.
+
+    Each attribute is an array of instances, or one instance; they may share a datasetId,
+    told apart by observedAt.
+    """
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object")
+    stored = terms.entity_to_stored(body)
+    head = {key: value for key, value in stored.items() if key in ("id", "type", "@id", "@type")}
+    try:
+        entity = parse_entity(head, need_id=need_id, need_type=need_id)
+        instances = list(_instances(stored))
+    except InvalidEntityError as error:
+        raise bad_request(str(error)) from None
+    return entity.id, entity.type, instances
+
+
+def _instances(body: Mapping[str, Any]) -> Any:
+    now = format_time(datetime.now(UTC))
+    for name, raw in body.items():
+        if name in ENTITY_MEMBERS or name in ("@id", "@type"):
+            continue
+        if raw == NGSI_LD_NULL:
+            raise InvalidEntityError(
+                f"{name}: {NGSI_LD_NULL} deletes a member only in a partial update or merge"
+            )
+        for item in raw if isinstance(raw, list) else [raw]:
+            for instance in parse_attribute(name, item):
+                yield name, {**instance, "createdAt": now, "modifiedAt": now}
+
+
+@router.delete(
+    "/temporal/entities/{entity_id}",
+    status_code=204,
+    summary="Delete the temporal evolution of an entity (the entity itself)",
+)
+async def delete_temporal(entity_id: str, request: Request) -> Response:
+    """Delete the entity with its attributes and their history."""
+    check_entity_id(entity_id)
+    write = DeleteEntity(now=datetime.now(UTC), entity_id=entity_id)
+    await apply(tenant_store(request), {entity_id: write})
+    if write.error is not None:
+        raise write.error
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/temporal/entities/{entity_id}/attrs/{attr_id}",
+    status_code=204,
+    summary="Delete an attribute's instances from the temporal evolution of an entity",
+)
+async def delete_temporal_attribute(
+    entity_id: str,
+    attr_id: str,
+    request: Request,
+    dataset_id: Annotated[
+        str | None, Query(alias="datasetId", description="The instances of this dataset.")
+    ] = None,
+    delete_all: Annotated[
+        bool, Query(alias="deleteAll", description="The instances of every dataset.")
+    ] = False,
+) -> Response:
+    """Delete the attribute's instances (default dataset, ``datasetId``'s, or all)."""
+    check_entity_id(entity_id)
+    if dataset_id is not None and not is_uri(dataset_id):
+        raise bad_request(f"datasetId {dataset_id!r} is not a URI")
+    name = await _attribute_name(request, attr_id)
+    store = tenant_store(request)
+    done = await anyio.to_thread.run_sync(
+        lambda: store.delete_history(entity_id, name, dataset_id, delete_all)
+    )
+    _found(done, entity_id, f"attribute {attr_id}")
+    return Response(status_code=204)
+
+
+@router.patch(
+    "/temporal/entities/{entity_id}/attrs/{attr_id}/{instance_id}",
+    status_code=204,
+    summary="Modify one attribute instance",
+)
+async def modify_temporal_instance(
+    entity_id: str, attr_id: str, instance_id: str, request: Request
+) -> Response:
+    """Replace the members the body gives of the instance; it keeps its instanceId."""
+    check_entity_id(entity_id)
+    _check_instance_id(instance_id)
+    body = await read_json(request)
+    terms = await body_terms(request, body)
+    name = _checked_name(terms.to_stored(attr_id))
+    if not isinstance(body, dict):
+        raise bad_request("the body must be one attribute instance as a JSON object")
+    fragment = {key: value for key, value in body.items() if key != "@context"}
+    try:
+        instance = parse_fragment(name, terms.attribute_to_stored(fragment))
+    except InvalidEntityError as error:
+        raise bad_request(str(error)) from None
+    instance.pop("datasetId", None)
+    now = format_time(datetime.now(UTC))
+
+    def change(previous: dict[str, Any]) -> dict[str, Any]:
+        merged = merge_instance(previous, instance)
+        return {**merged, "createdAt": previous.get("createdAt", now), "modifiedAt": now}
+
+    store = tenant_store(request)
+    done = await anyio.to_thread.run_sync(
+        lambda: store.modify_instance(entity_id, name, instance_id, change)
+    )
+    _found(done, entity_id, f"instance {instance_id} of {attr_id}")
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/temporal/entities/{entity_id}/attrs/{attr_id}/{instance_id}",
+    status_code=204,
+    summary="Delete one attribute instance",
+)
+async def delete_temporal_instance(
+    entity_id: str, attr_id: str, instance_id: str, request: Request
+) -> Response:
+    """Delete the instance with that instanceId."""
+    check_entity_id(entity_id)
+    _check_instance_id(instance_id)
+    name = await _attribute_name(request, attr_id)
+    store = tenant_store(request)
+    done = await anyio.to_thread.run_sync(
+        lambda: store.delete_instance(entity_id, name, instance_id)
+    )
+    _found(done, entity_id, f"instance {instance_id} of {attr_id}")
+    return Response(status_code=204)
+
+
+async def _attribute_name(request: Request, attr_id: str) -> str:
+    terms = await request_terms(request)
+    return _checked_name(terms.to_stored(attr_id))
+
+
+def _checked_name(name: str) -> str:
+    try:
+        check_name(name)
+    except InvalidEntityError as error:
+        raise bad_request(str(error)) from None
+    return name
+
+
+def _check_instance_id(instance_id: str) -> None:
+    if not is_uri(instance_id):
+        raise bad_request(f"instanceId {instance_id!r} is not a URI")
+
+
+def _found(done: bool | None, entity_id: str, what: str) -> None:
+    if done is None:
+        raise ApiError(404, f"there is no entity {entity_id}", ngsild_type="ResourceNotFound")
+    if not done:
+        raise ApiError(404, f"entity {entity_id} has no {what}", ngsild_type="ResourceNotFound")
+
+
+__all__ = [
+    "INSTANCE_LIMIT",
+    "Representation",
+    "TimeQuery",
+    "read_history",
+    "render_history",
+    "representation",
+    "router",
+    "temporal_input",
+    "time_query",
+    "time_window",
+]

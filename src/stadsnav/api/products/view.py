@@ -180,10 +180,13 @@ class ProductView:
     def _refreshed(self, store: ContextStore) -> Snapshot:
         """The cache brought up to date from wherever it is; the caller holds the lock."""
         current = self._cached_for(store)
-        version, changed = store.entity_changes(self._types, current.version if current else None)
-        if current is not None and not changed and version == current.version:
+        delta = store.entity_delta(self._types, current.version if current else None)
+        unchanged = not (delta.changed or delta.removed)
+        if current is not None and unchanged and delta.version == current.version:
             return current
-        return self._keep(store, self._patched(current, changed, version))
+        return self._keep(
+            store, self._patched(current, delta.changed, delta.version, delta.removed)
+        )
 
     def _keep(self, store: object, snapshot: Snapshot) -> Snapshot:
         self._cached = (store, snapshot)
@@ -196,15 +199,28 @@ class ProductView:
         return self._cached[1]
 
     def _patched(
-        self, old: Snapshot | None, changed: Sequence[StoredEntity], version: int
+        self,
+        old: Snapshot | None,
+        changed: Sequence[StoredEntity],
+        version: int,
+        removed: Sequence[str] = (),
     ) -> Snapshot:
-        """``old`` (or an empty snapshot) with the changed entities and the items they affect."""
-        if old is not None and not changed:
+        """``old`` (or an empty snapshot) without the removed entities, with the changed ones,
+        and with the items they affect rebuilt."""
+        if old is not None and not changed and not removed:
             return replace(old, version=version)
         listed = dict(old.listed) if old else {}
         observers = dict(old.observers) if old else {}
         targets = dict(old.targets) if old else {}
+        items = dict(old.items) if old else {}
         affected: set[str] = set()
+        for entity_id in removed:
+            if listed.pop(entity_id, None) is not None:
+                items.pop(entity_id, None)
+            before = self._target(observers.pop(entity_id, None))
+            if before is not None:
+                targets[before] = targets.get(before, frozenset()) - {entity_id}
+                affected.add(before)
         for entity in changed:
             if entity.type in self.listed_types:
                 listed[entity.id] = entity
@@ -218,7 +234,6 @@ class ProductView:
                 if after is not None:
                     targets[after] = targets.get(after, frozenset()) | {entity.id}
                 affected.update(t for t in (before, after) if t is not None)
-        items = dict(old.items) if old else {}
         for entity_id in affected & listed.keys():
             related = [observers[o] for o in sorted(targets.get(entity_id, ()))]
             items[entity_id] = self.builder.build(listed[entity_id], related)

@@ -1,0 +1,284 @@
+"""NGSI-LD context provision: create, replace, merge and delete entities and their attributes.
+
+ETSI GS CIM 009 clauses 5.6.1-5.6.6, 5.6.17-5.6.19 over ``/ngsi-ld/v1/entities``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import anyio.to_thread
+import orjson
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from stadsnav.api.ngsild.entities import check_entity_id, split_list
+from stadsnav.api.ngsild.jsonld import (
+    JSON,
+    JSON_LD,
+    MERGE_PATCH,
+    body_terms,
+    core_vocabulary,
+    read_json,
+    request_terms,
+)
+from stadsnav.api.ngsild.tenancy import tenant_store
+from stadsnav.api.ngsild.writes import (
+    AppendAttributes,
+    CreateEntity,
+    DeleteAttribute,
+    DeleteEntity,
+    MergeEntity,
+    PatchAttribute,
+    ReplaceEntity,
+    UpdateAttributes,
+    Write,
+    is_null,
+)
+from stadsnav.api.problems import ApiError
+from stadsnav.model.entity_input import (
+    NGSI_LD_NULL,
+    EntityInput,
+    InvalidEntityError,
+    is_uri,
+    parse_attribute,
+    parse_entity,
+    parse_fragment,
+)
+from stadsnav.model.jsonld import Vocabulary
+from stadsnav.store.base import ContextStore
+
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
+
+_NO_CONTENT = Response(status_code=204)
+
+
+async def apply(store: ContextStore, writes: Mapping[str, Write]) -> None:
+    """Run the writes in one store transaction, off the event loop."""
+    await anyio.to_thread.run_sync(lambda: store.change_entities(dict(writes)))
+
+
+def entity_input(
+    body: Any,
+    terms: Vocabulary,
+    *,
+    need_id: bool = True,
+    need_type: bool = True,
+    merge: bool = False,
+) -> EntityInput:
+    """The body checked and in stored names; 400 BadRequestData saying what is wrong."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object", ngsild_type="BadRequestData")
+    try:
+        return parse_entity(
+            terms.entity_to_stored(body), need_id=need_id, need_type=need_type, allow_null=merge
+        )
+    except InvalidEntityError as error:
+        raise ApiError(400, str(error), ngsild_type="BadRequestData") from None
+
+
+def finished(write: Write, terms: Vocabulary) -> Response:
+    """204, or 207 with an UpdateResult when some attributes were not updated."""
+    if write.error is not None:
+        raise write.error
+    if not write.not_updated:
+        return _NO_CONTENT
+    body = {
+        "updated": sorted({terms.to_request(name) for name in write.updated}),
+        "notUpdated": [
+            {"attributeName": terms.to_request(name), "reason": reason}
+            for name, reason in write.not_updated
+        ],
+    }
+    return Response(orjson.dumps(body), status_code=207, media_type=JSON)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _path_entity(entity_id: str, body_id: Any) -> None:
+    check_entity_id(entity_id)
+    if body_id is not None and body_id != entity_id:
+        raise ApiError(
+            400,
+            f"the body's id {body_id} differs from the id in the path {entity_id}",
+            ngsild_type="BadRequestData",
+        )
+
+
+@router.post(
+    "/entities",
+    status_code=201,
+    summary="Create an entity",
+    responses={409: {"description": "AlreadyExists"}},
+)
+async def create_entity(request: Request) -> Response:
+    """Create one entity; 201 with its Location."""
+    body = await read_json(request)
+    terms = await body_terms(request, body)
+    entity = entity_input(body, terms)
+    write = CreateEntity(now=_now(), entity=entity)
+    assert entity.id is not None
+    await apply(tenant_store(request, create=True), {entity.id: write})
+    if write.error is not None:
+        raise write.error
+    location = f"/ngsi-ld/v1/entities/{quote(entity.id, safe=':')}"
+    return Response(status_code=201, headers={"Location": location})
+
+
+@router.put("/entities/{entity_id}", status_code=204, summary="Replace an entity")
+async def replace_entity(entity_id: str, request: Request) -> Response:
+    """Replace all of the entity's attributes (and its type) with the body's."""
+    body = await read_json(request)
+    terms = await body_terms(request, body)
+    _path_entity(entity_id, body.get("id") if isinstance(body, dict) else None)
+    entity = entity_input(body, terms, need_id=False, need_type=False)
+    write = ReplaceEntity(now=_now(), entity=_with_id(entity, entity_id))
+    await apply(tenant_store(request), {entity_id: write})
+    return finished(write, terms)
+
+
+@router.patch("/entities/{entity_id}", status_code=204, summary="Merge into an entity")
+async def merge_entity(entity_id: str, request: Request) -> Response:
+    """Merge the body into the entity; ``urn:ngsi-ld:null`` deletes what it names."""
+    body = await read_json(request)
+    terms = await body_terms(request, body, allowed=(JSON, JSON_LD, MERGE_PATCH))
+    _path_entity(entity_id, body.get("id") if isinstance(body, dict) else None)
+    entity = entity_input(body, terms, need_id=False, need_type=False, merge=True)
+    write = MergeEntity(now=_now(), entity=entity, entity_id=entity_id)
+    await apply(tenant_store(request), {entity_id: write})
+    return finished(write, terms)
+
+
+@router.delete("/entities/{entity_id}", status_code=204, summary="Delete an entity")
+async def delete_entity(entity_id: str, request: Request) -> Response:
+    """Delete the entity, its attributes and its history."""
+    check_entity_id(entity_id)
+    write = DeleteEntity(now=_now(), entity_id=entity_id)
+    await apply(tenant_store(request), {entity_id: write})
+    return finished(write, core_vocabulary())
+
+
+@router.post(
+    "/entities/{entity_id}/attrs",
+    status_code=204,
+    summary="Append attributes",
+    responses={207: {"description": "UpdateResult: some attributes were not appended"}},
+)
+async def append_attributes(
+    entity_id: str,
+    request: Request,
+    options: Annotated[str | None, Query(description="noOverwrite")] = None,
+) -> Response:
+    """Add attributes; existing ones are overwritten unless ``options=noOverwrite``."""
+    body = await read_json(request)
+    terms = await body_terms(request, body)
+    _path_entity(entity_id, body.get("id") if isinstance(body, dict) else None)
+    overwrite = "noOverwrite" not in (split_list(options) or [])
+    entity = entity_input(body, terms, need_id=False, need_type=False)
+    write = AppendAttributes(now=_now(), entity=entity, entity_id=entity_id, overwrite=overwrite)
+    await apply(tenant_store(request), {entity_id: write})
+    return finished(write, terms)
+
+
+@router.patch(
+    "/entities/{entity_id}/attrs",
+    status_code=204,
+    summary="Update attributes",
+    responses={207: {"description": "UpdateResult: some attributes do not exist"}},
+)
+async def update_attributes(entity_id: str, request: Request) -> Response:
+    """Replace the attributes that exist; the others are reported as not updated."""
+    body = await read_json(request)
+    terms = await body_terms(request, body)
+    _path_entity(entity_id, body.get("id") if isinstance(body, dict) else None)
+    entity = entity_input(body, terms, need_id=False, need_type=False)
+    write = UpdateAttributes(now=_now(), entity=entity, entity_id=entity_id)
+    await apply(tenant_store(request), {entity_id: write})
+    return finished(write, terms)
+
+
+@router.patch(
+    "/entities/{entity_id}/attrs/{attr_id}",
+    status_code=204,
+    summary="Partially update an attribute",
+)
+async def patch_attribute(entity_id: str, attr_id: str, request: Request) -> Response:
+    """Replace the given members of one attribute instance (picked by its datasetId)."""
+    return await _one_attribute(entity_id, attr_id, request, replace=False)
+
+
+@router.put(
+    "/entities/{entity_id}/attrs/{attr_id}", status_code=204, summary="Replace an attribute"
+)
+async def replace_attribute(entity_id: str, attr_id: str, request: Request) -> Response:
+    """Replace one attribute instance (picked by its datasetId) with the body."""
+    return await _one_attribute(entity_id, attr_id, request, replace=True)
+
+
+async def _one_attribute(entity_id: str, attr_id: str, request: Request, replace: bool) -> Response:
+    body = await read_json(request)
+    terms = await body_terms(request, body)
+    check_entity_id(entity_id)
+    name = terms.to_stored(attr_id)
+    if not isinstance(body, dict):
+        raise ApiError(
+            400, "the body must be one attribute as a JSON object", ngsild_type="BadRequestData"
+        )
+    fragment = {key: value for key, value in body.items() if key != "@context"}
+    try:
+        attribute = terms.attribute_to_stored(fragment)
+        if replace:
+            [instance] = parse_attribute(name, attribute)
+            if is_null(instance):
+                raise InvalidEntityError(
+                    f"{NGSI_LD_NULL} deletes only in a merge or partial update: "
+                    f"to remove {attr_id}, DELETE it"
+                )
+        else:
+            instance = parse_fragment(name, attribute)
+    except InvalidEntityError as error:
+        raise ApiError(400, str(error), ngsild_type="BadRequestData") from None
+    write = PatchAttribute(
+        now=_now(), name=name, instance=instance, entity_id=entity_id, replace=replace
+    )
+    await apply(tenant_store(request), {entity_id: write})
+    return finished(write, terms)
+
+
+@router.delete(
+    "/entities/{entity_id}/attrs/{attr_id}", status_code=204, summary="Delete an attribute"
+)
+async def delete_attribute(
+    entity_id: str,
+    attr_id: str,
+    request: Request,
+    dataset_id: Annotated[
+        str | None, Query(alias="datasetId", description="The instance to delete.")
+    ] = None,
+    delete_all: Annotated[
+        bool, Query(alias="deleteAll", description="Delete every instance.")
+    ] = False,
+) -> Response:
+    """Delete the default instance of an attribute, the one with ``datasetId``, or all."""
+    check_entity_id(entity_id)
+    if dataset_id is not None and not is_uri(dataset_id):
+        raise ApiError(400, f"datasetId {dataset_id!r} is not a URI", ngsild_type="BadRequestData")
+    terms = await request_terms(request)
+    write = DeleteAttribute(
+        now=_now(),
+        name=terms.to_stored(attr_id),
+        dataset_id=dataset_id,
+        delete_all=delete_all,
+        entity_id=entity_id,
+    )
+    await apply(tenant_store(request), {entity_id: write})
+    return finished(write, terms)
+
+
+def _with_id(entity: EntityInput, entity_id: str) -> EntityInput:
+    return EntityInput(entity_id, entity.type, entity.attributes)

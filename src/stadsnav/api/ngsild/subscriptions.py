@@ -1,0 +1,268 @@
+"""NGSI-LD context subscriptions: create, query, retrieve, update and delete them.
+
+ETSI GS CIM 009 clauses 5.8.1-5.8.5 over ``/ngsi-ld/v1/subscriptions``. Names in a request are
+its @context terms; they are kept as stored names and answered in each request's terms. The
+notifications themselves are the notifier's (:mod:`stadsnav.notify`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
+from urllib.parse import quote
+
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from stadsnav.api.ngsild.entities import DEFAULT_LIMIT, MAX_LIMIT, bad_request, check_limit
+from stadsnav.api.ngsild.jsonld import (
+    body_terms,
+    context_terms,
+    negotiate,
+    ngsild_response,
+    read_json,
+    request_terms,
+)
+from stadsnav.api.ngsild.jsonld_contexts import implicit_context
+from stadsnav.api.ngsild.tenancy import tenant_store
+from stadsnav.api.problems import ApiError
+from stadsnav.model.context import CORE_CONTEXT_URL
+from stadsnav.model.jsonld import Vocabulary, is_core_context
+from stadsnav.notify.subscription import (
+    SubscriptionError,
+    check_future,
+    check_subscription,
+    is_uri,
+    merge_fragment,
+    new_id,
+    show,
+    status,
+    translate,
+)
+from stadsnav.store.sql_subscriptions import SubscriptionRecord
+
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
+
+PATH: Final = "/ngsi-ld/v1/subscriptions"
+_RESULTS_COUNT: Final = "NGSILD-Results-Count"
+
+
+async def create_subscription(request: Request) -> Response:
+    """Create a subscription (5.8.1); its URL is in the Location header."""
+    _check_params(request)
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a Subscription object")
+    terms = await body_terms(request, body)
+    now = datetime.now(UTC)
+    document = _checked(translate(body, terms.to_stored), now, check_expiry=True)
+    subscription_id = document.get("id") or new_id()
+    document = {"id": subscription_id, **document}
+    record = SubscriptionRecord(
+        id=subscription_id,
+        document=document,
+        context=terms.reference,
+        jsonld_context=await _rendering_context(request, document, terms.reference),
+        created_at=now,
+        modified_at=now,
+    )
+    store = tenant_store(request, create=True)
+    if await anyio.to_thread.run_sync(store.add_subscription, record) is None:
+        raise ApiError(
+            409, f"a subscription {subscription_id} exists already", ngsild_type="AlreadyExists"
+        )
+    return Response(
+        status_code=201, headers={"Location": f"{PATH}/{quote(subscription_id, safe=':')}"}
+    )
+
+
+async def query_subscriptions(
+    request: Request,
+    limit: Annotated[
+        int,
+        Query(
+            ge=0,
+            description=f"Page size, at most {MAX_LIMIT}; 0 with count=true for just the count.",
+        ),
+    ] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    count: Annotated[bool, Query(description="Return the total in NGSILD-Results-Count.")] = False,
+) -> Response:
+    """The subscriptions, oldest first, a page at a time (5.8.4)."""
+    _check_params(request, "limit", "offset", "count")
+    negotiate(request)
+    check_limit(limit)
+    if limit == 0 and not count:
+        raise bad_request("limit=0 returns no subscriptions: use it with count=true")
+    terms = await request_terms(request)
+    store = tenant_store(request)
+    total, records = await anyio.to_thread.run_sync(store.list_subscriptions, limit, offset)
+    now = datetime.now(UTC)
+    bodies = [_shown(record, terms, now) for record in records]
+    headers = {_RESULTS_COUNT: str(total)} if count else None
+    response = ngsild_response(request, bodies, headers, terms)
+    for value in _page_links(request, limit, offset, total):
+        response.headers.append("Link", value)
+    return response
+
+
+for path, include in (("/subscriptions", True), ("/subscriptions/", False)):
+    router.add_api_route(
+        path,
+        create_subscription,
+        methods=["POST"],
+        status_code=201,
+        summary="Create a subscription",
+        include_in_schema=include,
+    )
+    router.add_api_route(
+        path,
+        query_subscriptions,
+        methods=["GET"],
+        summary="Query subscriptions",
+        include_in_schema=include,
+    )
+
+
+@router.get("/subscriptions/{subscription_id}", summary="Retrieve a subscription")
+async def retrieve_subscription(subscription_id: str, request: Request) -> Response:
+    """One subscription with its status (5.8.3)."""
+    _check_params(request)
+    negotiate(request)
+    _check_id(subscription_id)
+    terms = await request_terms(request)
+    store = tenant_store(request)
+    record = await anyio.to_thread.run_sync(store.get_subscription, subscription_id)
+    if record is None:
+        raise _not_found(subscription_id)
+    return ngsild_response(request, _shown(record, terms, datetime.now(UTC)), terms=terms)
+
+
+@router.patch("/subscriptions/{subscription_id}", status_code=204, summary="Update a subscription")
+async def update_subscription(subscription_id: str, request: Request) -> Response:
+    """Apply a fragment to a subscription (5.8.2): members given replace, null removes."""
+    _check_params(request)
+    _check_id(subscription_id)
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a Subscription fragment object")
+    terms = await body_terms(request, body)
+    fragment = translate(body, terms.to_stored)
+    if not set(fragment) - {"id", "type"}:
+        raise bad_request("the fragment changes no member of a subscription")
+    store = tenant_store(request)
+    record = await anyio.to_thread.run_sync(store.get_subscription, subscription_id)
+    if record is None:
+        raise _not_found(subscription_id)
+    now = datetime.now(UTC)
+    try:
+        if fragment.get("expiresAt") is not None:
+            check_future(fragment, now)
+        document = _checked(merge_fragment(record.document, fragment), now, check_expiry=False)
+    except SubscriptionError as error:
+        raise bad_request(str(error)) from None
+    # q is read in the @context it was written in; the fragment may bring another one.
+    context = terms.reference if "q" in fragment else record.context
+    jsonld_context = record.jsonld_context
+    if "jsonldContext" in fragment:
+        jsonld_context = await _rendering_context(request, document, record.context)
+    changed = await anyio.to_thread.run_sync(
+        lambda: store.update_subscription(
+            subscription_id,
+            document,
+            context,
+            jsonld_context,
+            now,
+            drop_pending=status(document, now) != "active",
+        )
+    )
+    if not changed:
+        raise _not_found(subscription_id)
+    return Response(status_code=204)
+
+
+@router.delete("/subscriptions/{subscription_id}", status_code=204, summary="Delete a subscription")
+async def delete_subscription(subscription_id: str, request: Request) -> Response:
+    """Delete a subscription; what it had not delivered yet is dropped (5.8.5)."""
+    _check_params(request)
+    _check_id(subscription_id)
+    store = tenant_store(request)
+    if not await anyio.to_thread.run_sync(store.delete_subscription, subscription_id):
+        raise _not_found(subscription_id)
+    return Response(status_code=204)
+
+
+def _checked(document: Mapping[str, Any], now: datetime, *, check_expiry: bool) -> dict[str, Any]:
+    try:
+        checked = check_subscription(document)
+        if check_expiry:
+            check_future(checked, now)
+    except SubscriptionError as error:
+        raise bad_request(str(error)) from None
+    return checked
+
+
+async def _rendering_context(request: Request, document: Mapping[str, Any], reference: Any) -> str:
+    """The URL of the @context notifications are rendered in: jsonldContext when given (it must
+    load), else the request's @context, hosted by this broker when it is not one URL."""
+    given = document.get("jsonldContext")
+    if isinstance(given, str):
+        await context_terms(request, given)
+        return given
+    if isinstance(reference, list) and len(reference) == 1:
+        reference = reference[0]
+    if reference is None or (isinstance(reference, str) and is_core_context(reference)):
+        return CORE_CONTEXT_URL
+    if isinstance(reference, str):
+        return reference
+    return await implicit_context(request, reference)
+
+
+def _shown(record: SubscriptionRecord, terms: Vocabulary, now: datetime) -> dict[str, Any]:
+    return show(record.document, terms.to_request, record.status, now)
+
+
+def _check_params(request: Request, *allowed: str) -> None:
+    """400 InvalidRequest for a query parameter the operation does not define (6.3.20)."""
+    unknown = sorted(set(request.query_params) - set(allowed))
+    if unknown:
+        raise ApiError(
+            400,
+            f"unknown query parameters: {', '.join(unknown)}"
+            + (f"; this operation takes {', '.join(allowed)}" if allowed else ""),
+            ngsild_type="InvalidRequest",
+        )
+
+
+def _check_id(subscription_id: str) -> None:
+    if not is_uri(subscription_id):
+        raise bad_request(f"subscription id {subscription_id!r} is not a URI")
+
+
+def _not_found(subscription_id: str) -> ApiError:
+    return ApiError(404, f"there is no subscription {subscription_id}")
+
+
+def _page_links(request: Request, limit: int, offset: int, total: int) -> list[str]:
+    """``Link`` values to the previous and next pages (GS CIM 009, 6.3.11)."""
+    if limit == 0:
+        return []
+    media = negotiate(request)
+    links = []
+    if offset > 0:
+        links.append(_page_link(request, limit, max(0, offset - limit), "prev", media))
+    if offset + limit < total:
+        links.append(_page_link(request, limit, offset + limit, "next", media))
+    return links
+
+
+def _page_link(request: Request, limit: int, offset: int, rel: str, media: str) -> str:
+    params = dict(request.query_params)
+    params.update(limit=str(limit), offset=str(offset))
+    query = "&".join(f"{quote(key)}={quote(value)}" for key, value in sorted(params.items()))
+    return f'<{PATH}?{query}>;rel="{rel}";type="{media}"'
+
+
+__all__ = ["PATH", "router"]

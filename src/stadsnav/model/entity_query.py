@@ -1,0 +1,264 @@
+"""Which entities an NGSI-LD query selects (ETSI GS CIM 009, clause 5.7.2), in stored names.
+
+A query is a disjunction of entity selectors (types, ids or an id pattern) combined with
+``attrs``, ``q``, a geo-query and ``scopeQ``. The store narrows the candidates by type and id,
+and by a :class:`Prefilter`: conditions every match meets that SQL can check (an attribute
+exists, a plain value compares, a bounding box meets the query's). Every candidate is then
+tested here in full, so a prefilter makes a query faster and never changes its answer.
+Candidates are read in chunks, in id order, and reading stops once the page is full.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from stadsnav.model.entity import StoredEntity
+from stadsnav.model.geo import Box, GeoQuery
+from stadsnav.model.q import And, Literal, QExpr, Term
+from stadsnav.model.render import SCOPE, attribute_names, query_attributes
+from stadsnav.model.scope import ScopeExpr, entity_scopes
+from stadsnav.model.typequery import TypeExpr
+
+CHUNK: Final = 500
+"""Candidates read from the store at a time."""
+FIRST_CHUNK: Final = 50
+"""The fewest candidates the first read of a page asks for."""
+_ORDERINGS: Final = frozenset({"==", "<", "<=", ">", ">="})
+_WIDER: Final = {"<": "<=", ">": ">="}
+_SQL_INTEGER: Final = 2**63
+"""Integers a database parameter holds (64-bit, signed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ValueTest:
+    """A condition on the instances (all datasets) of attribute ``name`` that every match meets.
+
+    ``op`` is ``exists``: the entity has an instance of ``name``. For ``==``, ``<``, ``<=``,
+    ``>`` and ``>=``: it has an instance that is not *plain* (a Property whose value is a JSON
+    string or number), or a plain one whose value compares to ``value`` so. For ``!=``: it has an
+    instance, and no plain one equals ``value``. Strings compare by code point, numbers by value
+    (a store may round them to doubles: EntityQuery widens a strict order to include equality
+    and sends no ``!=`` on a number), and a string never equals or orders with a number.
+    """
+
+    name: str
+    op: str = "exists"
+    value: str | int | float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Prefilter:
+    """Conditions every entity a query matches meets, in a form a store can check in SQL.
+
+    A store may return any entity that meets them all and must not leave out one that does; the
+    query tests what it returns in full.
+    """
+
+    names: frozenset[str] | None = None
+    """The entity has an instance of at least one of these attributes."""
+    values: tuple[ValueTest, ...] = ()
+    area: tuple[str, Box] | None = None
+    """(GeoProperty name, box): an instance of it has coordinates whose bounding box meets the
+    box (edges included)."""
+
+
+class Finder(Protocol):
+    """``ContextStore.find_entities``: entities ordered by id, narrowed by every given filter."""
+
+    def __call__(
+        self,
+        types: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+        id_pattern: str | None = None,
+        *,
+        prefilter: Prefilter | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Iterable[StoredEntity]:
+        """Those of ``types``, ``ids`` and ``id_pattern`` meeting ``prefilter``, with ids after
+        ``after``, the first ``limit`` of them."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EntitySelector:
+    """Entities of some types, with some ids or ids matching a pattern (each part optional)."""
+
+    types: TypeExpr | None = None
+    ids: tuple[str, ...] | None = None
+    id_pattern: str | None = None
+    """Ignored when ``ids`` is given: ids take precedence (GS CIM 009, 5.2.33)."""
+
+    def stream(
+        self, finder: Finder, prefilter: Prefilter | None = None, first: int = CHUNK
+    ) -> Iterator[StoredEntity]:
+        """The entities this selector picks (those meeting ``prefilter`` at least), by id.
+
+        They are read ``first`` at first, then ``CHUNK`` at a time, as they are consumed.
+        """
+        types = None if self.types is None else sorted(self.types.candidates())
+        pattern = None if self.ids is not None else self.id_pattern
+        after: str | None = None
+        size = first
+        while True:
+            found = list(
+                finder(types, self.ids, pattern, prefilter=prefilter, after=after, limit=size)
+            )
+            for entity in found:
+                if self.types is None or self.types.matches(entity_types(entity)):
+                    yield entity
+            if len(found) < size:
+                return
+            after, size = found[-1].id, CHUNK
+
+
+@dataclass(frozen=True, slots=True)
+class Matches:
+    """One page of a query's matches and what was learnt of the rest."""
+
+    entities: list[StoredEntity]
+    seen: int
+    """Matches found: all of them when ``complete``, else one more than the page reaches."""
+    complete: bool
+    """Whether every match was counted, so ``seen`` is the total."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntityQuery:
+    """The filters of a query, with attribute and type names as stored."""
+
+    selectors: tuple[EntitySelector, ...] = ()
+    """Any of them (none: every entity)."""
+    attrs: frozenset[str] | None = None
+    """The entity must have at least one of them."""
+    q: QExpr | None = None
+    geo: GeoQuery | None = None
+    scope: ScopeExpr | None = None
+
+    def run(self, finder: Finder, *, pushdown: bool = True) -> list[StoredEntity]:
+        """Every matching entity, ordered by id."""
+        return list(self.stream(finder, pushdown=pushdown))
+
+    def page(
+        self, finder: Finder, offset: int, limit: int, count: bool, *, pushdown: bool = True
+    ) -> Matches:
+        """The matches ``offset`` to ``offset + limit``, ordered by id.
+
+        Without ``count`` the reading stops at the first match past the page, which tells
+        whether there is a next page; with it every match is counted.
+        """
+        end = offset + limit
+        first = min(CHUNK, max(FIRST_CHUNK, 2 * (end + 1)))
+        chosen: list[StoredEntity] = []
+        seen = 0
+        for entity in self.stream(finder, pushdown=pushdown, first=first):
+            if seen >= end and not count:
+                return Matches(chosen, seen + 1, complete=False)
+            if seen >= offset and seen < end:
+                chosen.append(entity)
+            seen += 1
+        return Matches(chosen, seen, complete=True)
+
+    def stream(
+        self, finder: Finder, *, pushdown: bool = True, first: int = CHUNK
+    ) -> Iterator[StoredEntity]:
+        """The matching entities ordered by id, read as they are consumed.
+
+        Without ``pushdown`` the store narrows by type and id only (for comparisons).
+        """
+        prefilter = self.prefilter() if pushdown else None
+        selectors = self.selectors or (EntitySelector(),)
+        streams = [selector.stream(finder, prefilter, first) for selector in selectors]
+        candidates = streams[0] if len(streams) == 1 else _union(streams)
+        return (entity for entity in candidates if self.matches(entity))
+
+    def prefilter(self) -> Prefilter | None:
+        """What of the filters a store can check, as conditions every match meets; None: none."""
+        values = () if self.q is None else tuple(_value_tests(self.q))
+        area = None
+        if self.geo is not None:
+            box = self.geo.search_box()
+            area = None if box is None else (self.geo.geoproperty, box)
+        if self.attrs is None and not values and area is None:
+            return None
+        return Prefilter(self.attrs, values, area)
+
+    def matches(self, entity: StoredEntity) -> bool:
+        """Whether the entity passes attrs, q, the geo-query and scopeQ."""
+        if self.attrs is not None and not self.attrs.intersection(attribute_names(entity)):
+            return False
+        if self.scope is not None and not self.scope.matches(
+            entity_scopes(entity.attributes.get(SCOPE))
+        ):
+            return False
+        if self.q is None and self.geo is None:
+            return True
+        attributes = query_attributes(entity)
+        if self.q is not None and not self.q.matches(attributes):
+            return False
+        return self.geo is None or self.geo.matches(attributes)
+
+
+def _union(streams: Sequence[Iterator[StoredEntity]]) -> Iterator[StoredEntity]:
+    """The entities of streams ordered by id, each once."""
+    last: str | None = None
+    for entity in heapq.merge(*streams, key=lambda found: found.id):
+        if entity.id != last:
+            last = entity.id
+            yield entity
+
+
+def _value_tests(q: QExpr) -> Iterator[ValueTest]:
+    """Conditions every entity ``q`` matches meets, from its AND-ed terms.
+
+    Every term (``!`` aside) needs its attribute to exist; a comparison of a whole Property
+    value with a string or number adds the value test. What else a term asks stays in Python.
+    """
+    for part in q.parts if isinstance(q, And) else (q,):
+        if not isinstance(part, Term):
+            continue
+        test = _value_test(part)
+        yield test if test is not None else ValueTest(part.path.name)
+
+
+def _value_test(term: Term) -> ValueTest | None:
+    path, op, literal = term.path, term.op, term.value
+    if op is None or path.sub or path.keys or not isinstance(literal, Literal):
+        return None
+    value: Any = literal.value
+    if literal.kind == "string" and (op in _ORDERINGS or op == "!="):
+        return ValueTest(path.name, op, value)
+    if literal.kind != "number" or op not in _ORDERINGS or not _bindable(value):
+        return None
+    # Numbers may be rounded to doubles in SQL, which can make a strict order an equality.
+    return ValueTest(path.name, _WIDER.get(op, op), value)
+
+
+def _bindable(number: int | float) -> bool:
+    if isinstance(number, int):
+        return -_SQL_INTEGER <= number < _SQL_INTEGER
+    return math.isfinite(number)
+
+
+def entity_types(entity: StoredEntity) -> frozenset[str]:
+    """The entity's types (one today; a list when entities may have several)."""
+    kind: Any = entity.type
+    if isinstance(kind, list | tuple):
+        return frozenset(str(item) for item in kind)
+    return frozenset((str(kind),))
+
+
+__all__ = [
+    "CHUNK",
+    "EntityQuery",
+    "EntitySelector",
+    "Finder",
+    "Matches",
+    "Prefilter",
+    "ValueTest",
+    "entity_types",
+]

@@ -1,0 +1,142 @@
+"""Entities from clients: normalized and concise forms checked and normalized (GS CIM 009, 4.5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from stadsnav.model.entity_input import (
+    InvalidEntityError,
+    parse_attribute,
+    parse_entity,
+)
+from support import SHARED_DATA
+
+MODELS = SHARED_DATA / "smart-data-models"
+
+
+def load(path: Path) -> dict[str, Any]:
+    document: dict[str, Any] = orjson.loads(path.read_bytes())
+    return document
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["OffStreetParking", "OnStreetParking", "ParkingSpot", "Device", "WaterQualityObserved"],
+)
+def test_smart_data_models_normalized_examples_pass_unchanged(model: str) -> None:
+    example = load(MODELS / model / "example-normalized.jsonld")
+    entity = parse_entity(example)
+    assert entity.id == example["id"]
+    assert entity.type == model
+    for name, instances in entity.attributes.items():
+        assert instances == [example[name]]
+
+
+@pytest.mark.parametrize("model", ["OffStreetParking", "ParkingSpot", "WaterQualityObserved"])
+def test_concise_examples_become_the_normalized_form(model: str) -> None:
+    concise = load(MODELS / model / "example.jsonld")
+    entity = parse_entity(concise)
+    location = entity.attributes["location"][0]
+    assert location["type"] == "GeoProperty"
+    assert location["value"]["type"] in ("Point", "Polygon", "MultiPolygon")
+    for name, [instance] in entity.attributes.items():
+        assert instance["type"] in ("Property", "GeoProperty", "Relationship"), name
+        assert "value" in instance or "object" in instance
+
+
+def test_concise_members_imply_the_attribute_type() -> None:
+    entity = parse_entity(
+        {
+            "id": "urn:ngsi-ld:ParkingSpot:1",
+            "type": "ParkingSpot",
+            "status": "free",
+            "refParkingSite": {"object": "urn:ngsi-ld:OffStreetParking:1"},
+            "name": {"languageMap": {"sv": "Torget", "en": "The square"}},
+            "category": {"vocab": "onStreet"},
+            "raw": {"json": {"any": ["thing"]}},
+            "spots": {"valueList": [1, 2]},
+            "address": {"streetAddress": "Storgatan 1", "addressLocality": "Skellefteå"},
+            "height": {"value": 2.1, "unitCode": "MTR", "accuracy": {"value": 0.1}},
+        }
+    )
+    kinds = {name: instances[0]["type"] for name, instances in entity.attributes.items()}
+    assert kinds == {
+        "status": "Property",
+        "refParkingSite": "Relationship",
+        "name": "LanguageProperty",
+        "category": "VocabProperty",
+        "raw": "JsonProperty",
+        "spots": "ListProperty",
+        "address": "Property",
+        "height": "Property",
+    }
+    assert entity.attributes["address"][0]["value"]["addressLocality"] == "Skellefteå"
+    assert entity.attributes["height"][0]["accuracy"] == {"type": "Property", "value": 0.1}
+
+
+def test_multi_attribute_instances_keep_their_dataset_ids() -> None:
+    instances = parse_attribute(
+        "temperature",
+        [
+            {"type": "Property", "value": 20.1},
+            {"type": "Property", "value": 20.4, "datasetId": "urn:ngsi-ld:Dataset:sensor-b"},
+        ],
+    )
+    assert [i.get("datasetId") for i in instances] == [None, "urn:ngsi-ld:Dataset:sensor-b"]
+
+
+def test_system_members_sent_by_clients_are_dropped() -> None:
+    [instance] = parse_attribute(
+        "x", {"type": "Property", "value": 1, "createdAt": "2020-01-01T00:00:00Z"}
+    )
+    assert instance == {"type": "Property", "value": 1}
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ([], "JSON object"),
+        ({"type": "Building"}, "no id"),
+        ({"id": "not a uri", "type": "Building"}, "not a URI"),
+        ({"id": "urn:ngsi-ld:Building:1"}, "no type"),
+        ({"id": "urn:ngsi-ld:Building:1", "type": ["Building", "Vehicle"]}, "several types"),
+        ({"id": "urn:ngsi-ld:B:1", "type": "B", "a": {"type": "Property"}}, "needs a 'value'"),
+        ({"id": "urn:ngsi-ld:B:1", "type": "B", "a": {"type": "Gadget", "value": 1}}, "Gadget"),
+        ({"id": "urn:ngsi-ld:B:1", "type": "B", "a": None}, "null"),
+        ({"id": "urn:ngsi-ld:B:1", "type": "B", "a": {"type": "Property", "value": None}}, "null"),
+        ({"id": "urn:ngsi-ld:B:1", "type": "B", "r": {"object": "no uri"}}, "must be a URI"),
+        (
+            {"id": "urn:ngsi-ld:B:1", "type": "B", "g": {"type": "GeoProperty", "value": [1, 2]}},
+            "geo-property",
+        ),
+        (
+            {"id": "urn:ngsi-ld:B:1", "type": "B", "a": {"value": 1, "observedAt": "yesterday"}},
+            "observedAt",
+        ),
+        (
+            {"id": "urn:ngsi-ld:B:1", "type": "B", "a": {"value": 1, "datasetId": "x"}},
+            "datasetId",
+        ),
+        ({"id": "urn:ngsi-ld:B:1", "type": "B", "bad name": 1}, "not allowed"),
+        ({"id": "urn:ngsi-ld:B:1", "type": "B", "a": {"value": 1, "sub(x)": 2}}, "not allowed"),
+        (
+            {"id": "urn:ngsi-ld:B:1", "type": "B", "a": [{"value": 1}, {"value": 2}]},
+            "two instances without a datasetId",
+        ),
+        ({"id": "urn:ngsi-ld:B:1", "type": "B", "l": {"languageMap": "sv"}}, "languageMap"),
+    ],
+)
+def test_invalid_entities_are_refused_saying_what_to_fix(body: Any, says: str) -> None:
+    with pytest.raises(InvalidEntityError, match=says.replace("(", r"\(")):
+        parse_entity(body)
+
+
+def test_null_deletes_only_when_a_merge_allows_it() -> None:
+    body = {"id": "urn:ngsi-ld:B:1", "type": "B", "name": {"value": "urn:ngsi-ld:null"}}
+    assert parse_entity(body, allow_null=True).attributes["name"][0]["value"] == "urn:ngsi-ld:null"
+    relationship = {"id": "urn:ngsi-ld:B:1", "r": {"object": "urn:ngsi-ld:null"}}
+    assert parse_entity(relationship, need_type=False, allow_null=True).attributes["r"]
