@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from abc import abstractmethod
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
+
+from stadsnav.store.sql_hooks import SqlHooks
 
 HOSTED: Final = "Hosted"
 """Kind of a context a client posted to /jsonldContexts."""
@@ -28,28 +27,8 @@ class StoredContext:
     created_at: datetime
 
 
-class JsonLdContextRows:
+class JsonLdContextRows(SqlHooks):
     """SqlStore methods for hosted @context documents (table ``jsonld_contexts``, 0008)."""
-
-    @abstractmethod
-    def _write(self) -> AbstractContextManager[Any]:
-        """A write transaction; yields a cursor."""
-
-    @abstractmethod
-    def _query(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
-        """The rows of a read query."""
-
-    @abstractmethod
-    def sql(self, query: str) -> str:
-        """The query with ``?`` placeholders in the driver's style."""
-
-    @abstractmethod
-    def time_in(self, value: datetime) -> Any:
-        """A datetime as the database stores it."""
-
-    @abstractmethod
-    def _time_out(self, value: Any) -> datetime:
-        """A stored time as an aware UTC datetime."""
 
     def add_jsonld_context(self, context: StoredContext) -> None:
         """Store a hosted @context document under its (new) local id."""

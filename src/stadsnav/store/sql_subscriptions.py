@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import orjson
 
 from stadsnav.model.entity import StoredEntity
+from stadsnav.store.sql_hooks import SqlHooks
 
 _COLUMNS = (
     "id, document, context, jsonld_context, created_at, modified_at, created_version, "
@@ -77,36 +77,8 @@ class EntityFeed:
     """(id, type) of the entities deleted after the version that do not exist now."""
 
 
-class SubscriptionRows:
+class SubscriptionRows(SqlHooks):
     """SqlStore methods for subscriptions; SqlStore inherits them."""
-
-    @abstractmethod
-    def _write(self) -> AbstractContextManager[Any]:
-        """A write transaction; yields a cursor."""
-
-    @abstractmethod
-    def _query(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
-        """The rows of a read query."""
-
-    @abstractmethod
-    def sql(self, query: str) -> str:
-        """The query with ``?`` placeholders in the driver's style."""
-
-    @abstractmethod
-    def time_in(self, value: datetime) -> Any:
-        """A datetime as the database stores it."""
-
-    @abstractmethod
-    def _time_out(self, value: Any) -> datetime:
-        """A stored time as an aware UTC datetime."""
-
-    @abstractmethod
-    def _in_list(self, column: str) -> str:
-        """A condition: ``column`` is in the list given as one parameter."""
-
-    @abstractmethod
-    def _list_param(self, values: Sequence[Any]) -> Any:
-        """The one parameter for ``_in_list``."""
 
     @abstractmethod
     def _entities(self, where: str, params: list[Any]) -> list[StoredEntity]:

@@ -12,10 +12,9 @@ import hashlib
 import re
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 
 import orjson
 
@@ -28,6 +27,7 @@ from stadsnav.model.aggregation import (
 from stadsnav.model.attributes import VALUE_KEYS
 from stadsnav.model.entity import AttributeInstance, Provenance, StoredEntity
 from stadsnav.store.base import EntityChange
+from stadsnav.store.sql_hooks import SqlHooks
 
 INSTANCE_PREFIX: Final = "urn:ngsi-ld:instance:"
 _INSTANCE_ID = re.compile(r"urn:ngsi-ld:instance:([0-9a-f]{16}):(-?\d{1,20})")
@@ -134,38 +134,8 @@ def latest_instance(entity: StoredEntity, name: str, dataset_id: str) -> dict[st
     return entity.attributes.get(name)
 
 
-class TemporalRows:
+class TemporalRows(SqlHooks):
     """SqlStore methods for the temporal API; SqlStore inherits them."""
-
-    dialect: ClassVar[str]
-
-    @abstractmethod
-    def _write(self) -> AbstractContextManager[Any]:
-        """A write transaction; yields a cursor."""
-
-    @abstractmethod
-    def _query(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
-        """The rows of a read query."""
-
-    @abstractmethod
-    def sql(self, query: str) -> str:
-        """The query with ``?`` placeholders in the driver's style."""
-
-    @abstractmethod
-    def time_in(self, value: datetime) -> Any:
-        """A datetime as the database stores it."""
-
-    @abstractmethod
-    def _time_out(self, value: Any) -> datetime:
-        """A stored time as an aware UTC datetime."""
-
-    @abstractmethod
-    def _in_list(self, column: str) -> str:
-        """A condition: ``column`` is in the list given as one parameter."""
-
-    @abstractmethod
-    def _list_param(self, values: Sequence[Any]) -> Any:
-        """The one parameter for ``_in_list``."""
 
     @abstractmethod
     def _lock_entities(self, cursor: Any, entity_ids: Sequence[str]) -> None:
