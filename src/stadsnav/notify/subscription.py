@@ -327,22 +327,18 @@ def _seconds(name: str) -> Callable[[Any], int | float]:
     return check
 
 
-def _q(value: Any) -> str:
-    text = _text("q")(value)
-    try:
-        parse_q(text)
-    except QSyntaxError as error:
-        raise SubscriptionError(f"q: {error}") from None
-    return text
+def _query(name: str) -> Callable[[Any], str]:
+    """A check that the member is a string in the NGSI-LD query language (``q``, ``csf``)."""
 
+    def check(value: Any) -> str:
+        text = _text(name)(value)
+        try:
+            parse_q(text)
+        except QSyntaxError as error:
+            raise SubscriptionError(f"{name}: {error}") from None
+        return text
 
-def _csf(value: Any) -> str:
-    text = _text("csf")(value)
-    try:
-        parse_q(text)
-    except QSyntaxError as error:
-        raise SubscriptionError(f"csf: {error}") from None
-    return text
+    return check
 
 
 def _scope_q(value: Any) -> str:
@@ -530,9 +526,9 @@ _CHECKS: Final[dict[str, Callable[[Any], Any]]] = {
     "watchedAttributes": _names("watchedAttributes"),
     "notificationTrigger": _triggers,
     "timeInterval": _seconds("timeInterval"),
-    "q": _q,
+    "q": _query("q"),
     "geoQ": _geo_q,
-    "csf": _csf,
+    "csf": _query("csf"),
     "scopeQ": _scope_q,
     "isActive": _boolean("isActive"),
     "expiresAt": _expires_at,
