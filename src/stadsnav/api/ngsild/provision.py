@@ -220,18 +220,23 @@ async def replace_attribute(entity_id: str, attr_id: str, request: Request) -> R
     return await _one_attribute(entity_id, attr_id, request, replace=True)
 
 
-async def _one_attribute(entity_id: str, attr_id: str, request: Request, replace: bool) -> Response:
+async def attribute_body(request: Request, attr_id: str) -> tuple[Vocabulary, str, Any]:
+    """A one-attribute request's vocabulary, the attribute's stored name, and the body's
+    attribute in stored names (without ``@context``)."""
     body = await read_json(request)
     terms = await body_terms(request, body)
-    check_entity_id(entity_id)
-    name = terms.to_stored(attr_id)
     if not isinstance(body, dict):
         raise ApiError(
             400, "the body must be one attribute as a JSON object", ngsild_type="BadRequestData"
         )
     fragment = {key: value for key, value in body.items() if key != "@context"}
+    return terms, terms.to_stored(attr_id), terms.attribute_to_stored(fragment)
+
+
+async def _one_attribute(entity_id: str, attr_id: str, request: Request, replace: bool) -> Response:
+    terms, name, attribute = await attribute_body(request, attr_id)
+    check_entity_id(entity_id)
     try:
-        attribute = terms.attribute_to_stored(fragment)
         if replace:
             [instance] = parse_attribute(name, attribute)
             if is_null(instance):

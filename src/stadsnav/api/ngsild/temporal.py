@@ -34,7 +34,7 @@ from stadsnav.api.ngsild.entities import (
     split_list,
 )
 from stadsnav.api.ngsild.jsonld import body_terms, ngsild_response, read_json, request_terms
-from stadsnav.api.ngsild.provision import apply
+from stadsnav.api.ngsild.provision import apply, attribute_body
 from stadsnav.api.ngsild.tenancy import tenant_store
 from stadsnav.api.ngsild.writes import DeleteEntity, merge_instance
 from stadsnav.api.problems import ApiError
@@ -905,14 +905,9 @@ async def modify_temporal_instance(
     """Replace the members the body gives of the instance; it keeps its instanceId."""
     check_entity_id(entity_id)
     _check_instance_id(instance_id)
-    body = await read_json(request)
-    terms = await body_terms(request, body)
-    name = _checked_name(terms.to_stored(attr_id))
-    if not isinstance(body, dict):
-        raise bad_request("the body must be one attribute instance as a JSON object")
-    fragment = {key: value for key, value in body.items() if key != "@context"}
+    _, name, attribute = await attribute_body(request, attr_id)
     try:
-        instance = parse_fragment(name, terms.attribute_to_stored(fragment))
+        instance = parse_fragment(_checked_name(name), attribute)
     except InvalidEntityError as error:
         raise bad_request(str(error)) from None
     instance.pop("datasetId", None)
