@@ -25,6 +25,7 @@ from stadsnav.api.ngsild.jsonld import (
     read_json,
 )
 from stadsnav.api.ngsild.provision import apply, entity_input
+from stadsnav.api.ngsild.routes import strict_params
 from stadsnav.api.ngsild.tenancy import tenant_store
 from stadsnav.api.ngsild.writes import (
     AppendAttributes,
@@ -38,7 +39,9 @@ from stadsnav.api.problems import ApiError, ngsild_problem
 from stadsnav.model.entity_input import EntityInput, is_uri
 from stadsnav.model.jsonld import Vocabulary
 
-router = APIRouter(prefix="/ngsi-ld/v1/entityOperations", tags=["NGSI-LD"])
+router = APIRouter(
+    prefix="/ngsi-ld/v1/entityOperations", tags=["NGSI-LD"], route_class=strict_params()
+)
 
 MAX_BATCH = 1000
 """Entities per batch request; larger batches are refused so one request cannot hold the

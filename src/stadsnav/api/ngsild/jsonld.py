@@ -100,15 +100,16 @@ def content_media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def body_terms(
-    request: Request, body: Any, *, allowed: tuple[str, ...] = (JSON, JSON_LD)
-) -> Vocabulary:
+async def body_terms(request: Request, body: Any) -> Vocabulary:
     """The vocabulary of a request with a JSON body (one object, or each entity of a batch).
 
     ``application/json`` takes the Link header's context and must not carry ``@context``;
     ``application/ld+json`` carries ``@context`` in the body and must not send a Link header.
+    Every PATCH also takes ``application/merge-patch+json``, read as ``application/json``
+    (6.3.3).
     """
     media = content_media_type(request)
+    allowed = (JSON, JSON_LD, MERGE_PATCH) if request.method == "PATCH" else (JSON, JSON_LD)
     if media not in allowed:
         raise ApiError(
             415,

@@ -18,13 +18,12 @@ from starlette.responses import Response
 from stadsnav.api.ngsild.entities import check_entity_id, split_list
 from stadsnav.api.ngsild.jsonld import (
     JSON,
-    JSON_LD,
-    MERGE_PATCH,
     body_terms,
     core_vocabulary,
     read_json,
     request_terms,
 )
+from stadsnav.api.ngsild.routes import strict_params
 from stadsnav.api.ngsild.tenancy import tenant_store
 from stadsnav.api.ngsild.writes import (
     AppendAttributes,
@@ -51,7 +50,7 @@ from stadsnav.model.entity_input import (
 from stadsnav.model.jsonld import Vocabulary
 from stadsnav.store.base import ContextStore
 
-router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=strict_params())
 
 _NO_CONTENT = Response(status_code=204)
 
@@ -146,7 +145,7 @@ async def replace_entity(entity_id: str, request: Request) -> Response:
 async def merge_entity(entity_id: str, request: Request) -> Response:
     """Merge the body into the entity; ``urn:ngsi-ld:null`` deletes what it names."""
     body = await read_json(request)
-    terms = await body_terms(request, body, allowed=(JSON, JSON_LD, MERGE_PATCH))
+    terms = await body_terms(request, body)
     _path_entity(entity_id, body.get("id") if isinstance(body, dict) else None)
     entity = entity_input(body, terms, need_id=False, need_type=False, merge=True)
     write = MergeEntity(now=_now(), entity=entity, entity_id=entity_id)
