@@ -7,10 +7,12 @@ STAMP := $(VENV)/.installed-stamp
 # clash with ours (ngsildclient wants httpx<0.24), so each has a virtualenv of its own.
 CLIENTS := $(VENV)/clients
 NGSILDCLIENT := $(CLIENTS)/ngsildclient/.installed-stamp
+# The ETSI NGSI-LD test suite's own requirements (Robot Framework and its libraries).
+CONFORMANCE := $(CLIENTS)/etsi-test-suite
 WORKSPACE ?= workspaces/demo
 SOAK_MINUTES ?= 10
 
-.PHONY: install run test lint format bench soak clean
+.PHONY: install run test lint format bench soak conformance clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +48,13 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python -m bench soak --minutes $(SOAK_MINUTES)
+
+# make conformance SUITE=<checkout of forge.etsi.org/rep/cim/ngsi-ld-test-suite> [CONFORMANCE_ARGS=...]
+conformance: $(STAMP)
+	@test -n "$(SUITE)" || { echo "give SUITE=<a checkout of the ETSI ngsi-ld-test-suite>"; exit 2; }
+	test -x $(CONFORMANCE)/bin/robot || { $(PYTHON) -m venv $(CONFORMANCE) && \
+		cd $(SUITE) && $(abspath $(CONFORMANCE))/bin/python -m pip install --quiet -r requirements.txt; }
+	$(BIN)/python -m bench conformance --suite $(SUITE) --robot $(CONFORMANCE)/bin/robot $(CONFORMANCE_ARGS)
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache

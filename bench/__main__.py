@@ -1,6 +1,7 @@
 """``python -m bench [webhook|mqtt|pipeline|entity|parking ...] [--quick]``: run, print a table.
 
-``python -m bench soak [--minutes N]`` runs the soak instead (see ``bench.soak``).
+``python -m bench soak [--minutes N]`` runs the soak instead (see ``bench.soak``), and
+``python -m bench conformance --suite DIR`` the ETSI NGSI-LD test suite (see ``bench.conformance``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def main() -> None:
         from bench import soak  # not with the others: it needs the reliability suite's harness
 
         sys.exit(soak.main(sys.argv[2:]))
+    if sys.argv[1:2] == ["conformance"]:
+        from bench import conformance
+
+        sys.exit(conformance.main(sys.argv[2:]))
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(BENCHES)}")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a quick look")

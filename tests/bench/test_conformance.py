@@ -1,0 +1,109 @@
+"""The conformance runner: which files it runs, the workspace it serves them from, how it counts."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from stadsnav.workspace.loader import load_workspace
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bench.conformance import Outcome, outcomes, report, robot_files, workspace_toml  # noqa: E402
+
+from bench import conformance  # noqa: E402
+
+OUTPUT_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<robot generator="Robot 7.5">
+<suite id="s1" name="Runner">
+<suite id="s1-s1" name="001 01" source="{root}/TP/NGSI-LD/{area}/001_01.robot">
+<test id="s1-s1-t1" name="001_01_01 Create"><status status="PASS"/></test>
+<test id="s1-s1-t2" name="001_01_02 Create Again"><status status="FAIL">409 != 201
+and more</status></test>
+</suite>
+<suite id="s1-s2" name="900 01" source="{root}/TP/NGSI-LD/jsonldContext/900_01.robot">
+<test id="s1-s2-t1" name="900_01_01 Extra"><status status="FAIL">boom</status></test>
+</suite>
+</suite>
+</robot>
+"""
+
+
+def robot_file(path: Path, documentation: str = "ETSI test") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"*** Settings ***\nDocumentation    {documentation}\n")
+    return path
+
+
+def test_the_files_of_the_areas_are_run_without_mqtt(tmp_path: Path) -> None:
+    base = tmp_path / "TP" / "NGSI-LD" / "ContextInformation" / "Subscription"
+    kept = robot_file(base / "CreateSubscription" / "028_01.robot")
+    robot_file(base / "SubscriptionNotificationBehaviour" / "MQTT" / "058_01.robot")
+    robot_file(tmp_path / "TP" / "NGSI-LD" / "jsonldContext" / "050_01.robot")
+    assert robot_files(tmp_path, ("ContextInformation/Subscription",)) == [kept]
+    with pytest.raises(SystemExit, match="test suite's root folder"):
+        robot_files(tmp_path, ("Nowhere",))
+
+
+def test_the_workspace_serves_the_given_contexts_on_the_given_port(tmp_path: Path) -> None:
+    (tmp_path / "contexts").mkdir()
+    (tmp_path / "contexts" / "suite.jsonld").write_text('{"@context": {"Building": "urn:b"}}')
+    url = "https://forge.example/ngsi-ld-test-suite-compound.jsonld"
+    toml = workspace_toml(8123, "sqlite:///data/x.db", {url: Path("contexts/suite.jsonld")})
+    (tmp_path / "stadsnav.toml").write_text(toml)
+    settings = load_workspace(tmp_path).settings
+    assert settings.server.port == 8123
+    assert settings.ngsild.contexts == {url: "contexts/suite.jsonld"}
+
+
+def test_outcomes_are_read_per_file_with_extensions_apart(tmp_path: Path) -> None:
+    robot_file(tmp_path / "TP/NGSI-LD/ContextInformation/Provision/001_01.robot")
+    robot_file(tmp_path / "TP/NGSI-LD/jsonldContext/900_01.robot", "A fork's extension TP")
+    output = tmp_path / "output.xml"
+    output.write_text(OUTPUT_XML.format(root=tmp_path, area="ContextInformation/Provision"))
+    results = outcomes(output, "extension TP")
+    assert sorted(results, key=lambda o: o.name) == [
+        Outcome(
+            "ContextInformation/Provision", "001_01.robot", "001_01_01 Create", True, "", False
+        ),
+        Outcome(
+            "ContextInformation/Provision",
+            "001_01.robot",
+            "001_01_02 Create Again",
+            False,
+            "409 != 201 and more",
+            False,
+        ),
+        Outcome("jsonldContext", "900_01.robot", "900_01_01 Extra", False, "boom", True),
+    ]
+    rows = [line.split() for line in report(results).splitlines()[1:]]
+    assert rows == [
+        ["official", "tests"],
+        ["ContextInformation/Provision", "1/2", "50.0%"],
+        ["total", "1/2", "50.0%"],
+        ["extensions"],
+        ["jsonldContext", "0/1", "0.0%"],
+        ["total", "0/1", "0.0%"],
+    ]
+
+
+def test_a_missing_context_file_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        conformance.main(["--suite", str(tmp_path), "--context", "https://x/c.jsonld=/no/file"])
+
+
+def test_the_broker_is_served_from_a_fresh_workspace(tmp_path: Path) -> None:
+    served = tmp_path / "suite.jsonld"
+    served.write_text('{"@context": {"Building": "https://example.org/Building"}}')
+    url = "https://forge.example/suite.jsonld"
+    with conformance.broker(tmp_path, f"sqlite:///{tmp_path / 'x.db'}", {url: served}) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5):
+            pass
+        assert (tmp_path / "workspace" / "contexts" / "0-suite.jsonld").read_text() == (
+            served.read_text()
+        )
