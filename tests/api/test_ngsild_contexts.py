@@ -273,6 +273,29 @@ def test_a_malformed_remote_context_is_400(
 
 
 @SQLITE_ONLY
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:8687http://127.0.0.1:8687/context.jsonld", "Invalid port"),
+        ("http://127.0.0.1:99999/context.jsonld", "out of range"),
+        ("/api/v1/context.jsonld", "not an http(s) URL"),
+    ],
+    ids=["doubled-host", "port-out-of-range", "relative"],
+)
+def test_a_context_url_that_cannot_be_fetched_is_400(
+    client: TestClient, url: str, reason: str
+) -> None:
+    response = client.post(
+        "/ngsi-ld/v1/entities",
+        content=orjson.dumps({**ENTITY, "@context": url}),
+        headers={"Content-Type": "application/ld+json"},
+    )
+
+    assert_problem(response, 400, "BadRequestData", url, reason)
+    assert client.get(f"/ngsi-ld/v1/entities/{SPOT}").status_code == 404
+
+
+@SQLITE_ONLY
 def test_a_context_that_includes_itself_is_400(client: TestClient, server: ContextServer) -> None:
     url = server.serve("/loop.jsonld", {"@context": ["/loop.jsonld"]})
 

@@ -249,17 +249,14 @@ class ContextResolver:
         return parse_document(url, body), len(body)
 
     async def _download(self, url: str) -> bytes:
-        if not url.startswith(("http://", "https://")):
-            raise ApiError(
-                400, f"@context {url!r} is not an http(s) URL", ngsild_type="BadRequestData"
-            )
+        _check_url(url)
         timeout = self.settings.context_timeout
         try:
             async with asyncio.timeout(timeout):
                 return await self._get(url)
         except TimeoutError:
             reason = f"no answer within {timeout:g} s"
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL) as error:  # InvalidURL: a bad redirect
             reason = str(error) or type(error).__name__
         raise ApiError(503, f"cannot load @context {url}: {reason}", ngsild_type=_NOT_AVAILABLE)
 
@@ -298,6 +295,21 @@ _NOT_AVAILABLE: Final = "LdContextNotAvailable"
 def _tls() -> ssl.SSLContext:
     """One TLS configuration for every fetch: building one reads the CA bundle (tens of ms)."""
     return httpx.create_ssl_context()
+
+
+def _check_url(url: str) -> None:
+    """Raise BadRequestData unless ``url`` is an http(s) URL that can be fetched."""
+    problem = None if url.startswith(("http://", "https://")) else "is not an http(s) URL"
+    if problem is None:
+        try:
+            port = httpx.URL(url).port
+        except httpx.InvalidURL as error:
+            problem = f"is not a valid URL: {error}"
+        else:
+            if port is not None and not 0 < port < 65536:
+                problem = f"is not a valid URL: port {port} is out of range"
+    if problem is not None:
+        raise ApiError(400, f"@context {url!r} {problem}", ngsild_type="BadRequestData")
 
 
 def hosted_id(url: str) -> str | None:
