@@ -355,7 +355,6 @@ def test_window_last_n_and_simplified_values(client: TestClient) -> None:
         {"lastN": "1.5"},
         {"timeproperty": "receivedAt"},
         {"options": "keyValues,aggregatedValues", "aggrMethods": "avg"},
-        {"options": "fancy"},
     ],
 )
 def test_invalid_temporal_parameters_are_bad_requests(
@@ -363,6 +362,96 @@ def test_invalid_temporal_parameters_are_bad_requests(
 ) -> None:
     create(client, beach(BYSKE, [15.0]))
     problem(client.get(f"{BASE}/{BYSKE}", params=params), 400)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"format": "invalidFormat"},
+        {"options": "fancy"},
+        {"options": "temporalValues,fancy"},
+        {"format": "temporalValues", "options": "aggregatedValues,fancy"},
+    ],
+)
+def test_unknown_formats_and_options_are_invalid_requests(
+    client: TestClient, params: dict[str, str]
+) -> None:
+    # As in the core API: a value the parameter does not define (6.3.12, 6.3.20; ETSI 021_20).
+    create(client, beach(BYSKE, [15.0]))
+    problem(client.get(f"{BASE}/{BYSKE}", params=params), 400, "InvalidRequest")
+    query = {"type": "WaterQualityObserved", **params}
+    problem(client.get(BASE, params=query), 400, "InvalidRequest")
+
+
+def two_datasets(client: TestClient) -> None:
+    """Byske's temperature: two default instances, two surface ones and one at the bottom."""
+    surface = readings([17.0, 17.4], datasetId="urn:ngsi-ld:Dataset:surface")
+    bottom = readings([12.1], datasetId="urn:ngsi-ld:Dataset:bottom")
+    create(client, beach(BYSKE, []) | {"temperature": [*readings([16.5, 16.8]), *surface, *bottom]})
+
+
+def test_dataset_id_selects_the_instances(client: TestClient) -> None:
+    # GS CIM 009 4.5.5: datasetId selects instances, @none the default ones (ETSI 021_18).
+    two_datasets(client)
+    surface = temporal(
+        client, BYSKE, datasetId="urn:ngsi-ld:Dataset:surface", format="temporalValues"
+    )["temperature"]
+    assert surface == {
+        "type": "Property",
+        "datasetId": "urn:ngsi-ld:Dataset:surface",
+        "values": [[17.0, stamp(START)], [17.4, stamp(START + STEP)]],
+    }
+    default = temporal(client, BYSKE, datasetId="@none")["temperature"]
+    assert [i["value"] for i in default] == [16.5, 16.8]
+    assert all("datasetId" not in i for i in default)
+    both = temporal(client, BYSKE, datasetId="@none,urn:ngsi-ld:Dataset:bottom")["temperature"]
+    assert sorted(i["value"] for i in both) == [12.1, 16.5, 16.8]
+    aggregated = temporal(client, BYSKE, datasetId="urn:ngsi-ld:Dataset:bottom", aggrMethods="max")[
+        "temperature"
+    ]
+    assert aggregated["datasetId"] == "urn:ngsi-ld:Dataset:bottom"
+    assert aggregated["max"][0][0] == 12.1
+    problem(client.get(f"{BASE}/{BYSKE}", params={"datasetId": "not a uri"}), 400)
+
+
+def test_query_by_dataset_id_matches_only_entities_with_such_instances(
+    client: TestClient,
+) -> None:
+    two_datasets(client)
+    query = {"type": "WaterQualityObserved", "attrs": "temperature"}
+    [byske] = client.get(BASE, params={**query, "datasetId": "urn:ngsi-ld:Dataset:bottom"}).json()
+    assert [i["value"] for i in byske["temperature"]] == [12.1]
+    none = client.get(BASE, params={**query, "datasetId": "urn:ngsi-ld:Dataset:elsewhere"})
+    assert none.json() == []
+    body = {
+        "type": "Query",
+        "entities": [{"type": "WaterQualityObserved"}],
+        "datasetId": ["@none"],
+        "temporalQ": {"timerel": "after", "timeAt": stamp(START)},
+    }
+    posted = client.post("/ngsi-ld/v1/temporal/entityOperations/query", json=body)
+    assert [i["value"] for i in posted.json()[0]["temperature"]] == [16.5, 16.8]
+
+
+def test_pick_and_omit_project_the_temporal_representation(client: TestClient) -> None:
+    # GS CIM 009 4.21 on the temporal API (ETSI 020_21, 020_23, 021_22).
+    create(client, beach(BYSKE, [15.1, 15.4]) | {"salinity": readings([2.0])})
+    picked = temporal(client, BYSKE, pick="temperature")
+    assert list(picked) == ["temperature"]
+    assert [i["value"] for i in picked["temperature"]] == [15.1, 15.4]
+    assert list(temporal(client, BYSKE, pick="id,salinity")) == ["id", "salinity"]
+    assert list(temporal(client, BYSKE, omit="type,temperature")) == ["id", "salinity"]
+    for params in ({"pick": "unknown"}, {"omit": "id,type,temperature,salinity"}):
+        problem(client.get(f"{BASE}/{BYSKE}", params=params), 404, "ResourceNotFound")
+    [queried] = client.get(BASE, params={"type": "WaterQualityObserved", "omit": "salinity"}).json()
+    assert list(queried) == ["id", "type", "temperature"]
+    for params in (
+        {"pick": "temperature", "omit": "temperature"},
+        {"pick": "temperature", "attrs": "salinity"},
+        {"omit": "temperature", "attrs": "salinity"},
+    ):
+        problem(client.get(f"{BASE}/{BYSKE}", params=params), 400)
+        problem(client.get(BASE, params={"type": "WaterQualityObserved", **params}), 400)
 
 
 def test_system_times_and_the_modified_at_time_property(client: TestClient) -> None:
@@ -647,6 +736,17 @@ def test_query_by_id_geo_and_attrs_with_count_and_pages(client: TestClient) -> N
 
 def test_query_needs_a_filter(client: TestClient) -> None:
     problem(client.get(BASE, params={"timerel": "after", "timeAt": stamp(START)}), 400)
+
+
+def test_ids_alone_do_not_make_a_temporal_query(client: TestClient) -> None:
+    # GS CIM 009 5.7.4.4: types, attrs, q, a geo-query or scopeQ (ETSI 021_24).
+    create_beaches(client)
+    problem(client.get(BASE, params={"id": BYSKE}), 400)
+    problem(client.get(BASE, params={"idPattern": ".*"}), 400)
+    body = {"type": "Query", "temporalQ": {"timerel": "after", "timeAt": stamp(START)}}
+    problem(client.post("/ngsi-ld/v1/temporal/entityOperations/query", json=body), 400)
+    typed = client.get(BASE, params={"id": BYSKE, "type": "WaterQualityObserved"})
+    assert [e["id"] for e in typed.json()] == [BYSKE]
 
 
 def test_query_with_a_query_body(client: TestClient) -> None:

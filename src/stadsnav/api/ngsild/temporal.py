@@ -27,10 +27,12 @@ from stadsnav.api.deps import read_store
 from stadsnav.api.ngsild.entities import (
     Page,
     QueryBody,
+    View,
     bad_request,
     build_query,
     check_entity_id,
     page_links,
+    parse_view,
     split_list,
 )
 from stadsnav.api.ngsild.jsonld import body_terms, ngsild_response, read_json, request_terms
@@ -59,6 +61,8 @@ from stadsnav.model.entity_input import (
 )
 from stadsnav.model.entity_query import EntityQuery
 from stadsnav.model.jsonld import Vocabulary
+from stadsnav.model.language import NONE_KEY
+from stadsnav.model.linked import Node, project
 from stadsnav.model.q import QExpr
 from stadsnav.model.render import format_time, key_value, render_attribute
 from stadsnav.model.times import parse_time
@@ -100,6 +104,12 @@ class TimeQuery:
     time_to: datetime | None = None
     last_n: int | None = None
     timeproperty: str = "observedAt"
+    dataset_ids: frozenset[str] | None = None
+    """The datasetIds of the instances asked for (``@none``: the default); None: every one."""
+
+    def selects(self, dataset_id: str) -> bool:
+        """Whether instances of ``dataset_id`` ('' the default) are asked for."""
+        return self.dataset_ids is None or (dataset_id or NONE_KEY) in self.dataset_ids
 
 
 def time_window(
@@ -144,6 +154,11 @@ def time_query(
     return TimeQuery(start, end, last_n, prop)
 
 
+def invalid_request(detail: str) -> ApiError:
+    """A 400 InvalidRequest error: a parameter the API does not define a value of."""
+    return ApiError(400, detail, ngsild_type="InvalidRequest")
+
+
 def _time(name: str, text: str) -> datetime:
     if not isinstance(text, str):
         raise bad_request(f"{name} must be an RFC 3339 time")
@@ -172,10 +187,11 @@ def representation(
     """The representation asked for; aggrMethods alone asks for aggregatedValues."""
     opts = set(split_list(options) or [])
     unknown = opts - _OPTIONS
+    # An unknown option or format is InvalidRequest, as in the core API (6.3.12, 6.3.20).
     if unknown:
-        raise bad_request(f"unknown options: {', '.join(sorted(unknown))}")
+        raise invalid_request(f"unknown options: {', '.join(sorted(unknown))}")
     if format is not None and format not in (*_VALUES_ALIASES, "normalized", "aggregatedValues"):
-        raise bad_request(
+        raise invalid_request(
             f"unknown format {format!r}: use normalized, temporalValues or aggregatedValues"
         )
     chosen = {format} if format is not None else opts - {"sysAttrs"}
@@ -284,6 +300,8 @@ def windowed_history(
         found = history.setdefault(entity_id, [])
         for name, instances in per_name.items():
             for instance in instances:
+                if not query.selects(dataset_of(instance.attribute)):
+                    continue
                 moment = instance_time(instance, query.timeproperty)
                 if moment is not None and _inside(moment, query):
                     found.append(Timed(moment, name, instance))
@@ -436,7 +454,8 @@ def aggregate_all(
         raise bad_request(str(error)) from None
     per_entity: dict[str, list[Any]] = {}
     for bucket in buckets:
-        per_entity.setdefault(bucket.entity_id, []).append(bucket)
+        if query.selects(bucket.dataset_id):
+            per_entity.setdefault(bucket.entity_id, []).append(bucket)
     names = None if terms.identity else terms.to_request
     return [
         {
@@ -471,6 +490,28 @@ def _answer(request: Request, body: Any, terms: Vocabulary, cut: Cut | None) -> 
     if cut is None:
         return ngsild_response(request, body, terms=terms)
     return ngsild_response(request, body, {"Content-Range": cut.header()}, terms, status=206)
+
+
+def member_view(
+    request: Request,
+    terms: Vocabulary,
+    pick: str | None,
+    omit: str | None,
+    dataset_id: str | None,
+    *,
+    attrs_given: bool,
+) -> View:
+    """``pick``, ``omit`` (4.21) and ``datasetId`` (4.5.5), checked as the core API checks them."""
+    return parse_view(
+        request, terms, pick=pick, omit=omit, attrs_given=attrs_given, dataset_id=dataset_id
+    )
+
+
+def projected(body: dict[str, Any], view: View) -> dict[str, Any]:
+    """The temporal representation with the view's pick and omit applied."""
+    if view.pick is None and view.omit is None:
+        return body
+    return project(Node(str(body["id"]), body), view.pick, view.omit).body
 
 
 # Retrieval
@@ -509,11 +550,18 @@ async def retrieve_temporal(
         str | None,
         Query(alias="aggrPeriodDuration", description="ISO 8601 duration, e.g. PT1H"),
     ] = None,
+    pick: Annotated[str | None, Query(description="Entity members to keep.")] = None,
+    omit: Annotated[str | None, Query(description="Entity members to leave out.")] = None,
+    dataset_id: Annotated[
+        str | None, Query(alias="datasetId", description="Instances to return; @none: default.")
+    ] = None,
 ) -> Response:
     """Every instance of the entity's attributes in the window, in the chosen representation."""
     check_entity_id(entity_id)
     terms = await request_terms(request)
+    view = member_view(request, terms, pick, omit, dataset_id, attrs_given=attrs is not None)
     query = time_query(timerel, time_at, end_time_at, last_n, timeproperty)
+    query = replace(query, dataset_ids=view.dataset_ids)
     shape = representation(options, format, aggr_methods, aggr_period)
     names = _stored_names(split_list(attrs), terms)
     store = tenant_store(request)
@@ -532,7 +580,10 @@ async def retrieve_temporal(
     found = await read_store(store, work)
     if found is None:
         raise ApiError(404, f"no entity with id {entity_id}")
-    return _answer(request, found[0], terms, found[1])
+    body = projected(found[0], view)
+    if not body:
+        raise ApiError(404, f"entity {entity_id} has none of the members asked for")
+    return _answer(request, body, terms, found[1])
 
 
 def _stored_names(names: Sequence[str] | None, terms: Vocabulary) -> list[str] | None:
@@ -578,7 +629,13 @@ def selection(
     geo: tuple[str, str, Any, str] | None,
     scope_q: str | None,
 ) -> TemporalSelection:
-    """The TemporalSelection of a query's parameters, in stored names."""
+    """The TemporalSelection of a query's parameters, in stored names.
+
+    400 without types, attrs, q, a geo-query or scopeQ (5.7.4.4): ids alone do not make a
+    temporal query.
+    """
+    if not (any(types for types, _, _ in selectors) or attrs or q or geo or scope_q):
+        raise bad_request("a temporal query needs at least one of type, attrs, q, georel or scopeQ")
     built = build_query(terms, selectors=selectors, attrs=attrs, q=q, geo=geo, scope_q=scope_q)
     return TemporalSelection(replace(built, q=None, attrs=None), built.q, built.attrs)
 
@@ -590,6 +647,7 @@ async def answer_temporal_query(
     shape: Representation,
     page: Page,
     terms: Vocabulary,
+    view: View,
 ) -> Response:
     """Run a temporal query on the request's tenant and answer with the page of entities."""
     page.check()
@@ -616,6 +674,7 @@ async def answer_temporal_query(
         return len(candidates), bodies, cut
 
     total, bodies, cut = await anyio.to_thread.run_sync(work)
+    bodies = [projected(body, view) for body in bodies]
     response = _answer(request, bodies, terms, cut)
     if page.count:
         response.headers[_RESULTS_COUNT] = str(total)
@@ -627,7 +686,7 @@ async def answer_temporal_query(
 
 def _unpaged(query: TimeQuery) -> TimeQuery:
     """The window without lastN: q and attrs look at every instance in it."""
-    return TimeQuery(query.time_from, query.time_to, None, query.timeproperty)
+    return replace(query, last_n=None)
 
 
 @router.get("/temporal/entities", summary="Query the temporal evolution of entities")
@@ -657,10 +716,13 @@ async def query_temporal(
     limit: Annotated[int, Query(ge=0, description="Entities per page.")] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
     count: Annotated[bool, Query(description="Return the total in NGSILD-Results-Count.")] = False,
+    pick: Annotated[str | None, Query(description="Entity members to keep.")] = None,
+    omit: Annotated[str | None, Query(description="Entity members to leave out.")] = None,
+    dataset_id: Annotated[
+        str | None, Query(alias="datasetId", description="Instances to return; @none: default.")
+    ] = None,
 ) -> Response:
     """The temporal evolution of the entities matching every filter, ordered by id."""
-    if not any((type, id, id_pattern, attrs, q, georel, scope_q)):
-        raise bad_request("give at least one of type, id, idPattern, attrs, q, georel or scopeQ")
     terms = await request_terms(request)
     geo = None
     if georel is not None or geometry is not None or coordinates is not None:
@@ -676,10 +738,12 @@ async def query_temporal(
         geo,
         scope_q,
     )
+    view = member_view(request, terms, pick, omit, dataset_id, attrs_given=attrs is not None)
     query = time_query(timerel, time_at, end_time_at, last_n, timeproperty)
+    query = replace(query, dataset_ids=view.dataset_ids)
     shape = representation(options, format, aggr_methods, aggr_period)
     return await answer_temporal_query(
-        request, chosen, query, shape, Page(limit, offset, count), terms
+        request, chosen, query, shape, Page(limit, offset, count), terms, view
     )
 
 
@@ -711,6 +775,14 @@ async def query_temporal_post(
         members.geo(),
         members.text("scopeQ"),
     )
+    view = member_view(
+        request,
+        terms,
+        members.projection("pick"),
+        members.projection("omit"),
+        members.projection("datasetId"),
+        attrs_given=members.names("attrs") is not None,
+    )
     query = time_query(
         _text_member(temporal, "timerel"),
         _text_member(temporal, "timeAt"),
@@ -718,6 +790,7 @@ async def query_temporal_post(
         _last_n(temporal.get("lastN")),
         _text_member(temporal, "timeproperty"),
     )
+    query = replace(query, dataset_ids=view.dataset_ids)
     methods = aggr.get("aggrMethods", temporal.get("aggrMethods"))
     if methods is not None and not _texts(methods):
         raise bad_request("aggrMethods must be a comma-separated string or an array of strings")
@@ -726,7 +799,7 @@ async def query_temporal_post(
         raise bad_request("aggrPeriodDuration must be an ISO 8601 duration string")
     shape = representation(options, format, methods, period)
     return await answer_temporal_query(
-        request, chosen, query, shape, Page(limit, offset, count), terms
+        request, chosen, query, shape, Page(limit, offset, count), terms, view
     )
 
 
