@@ -52,6 +52,15 @@ def test_entity_types_of_the_demo_municipality(client: TestClient) -> None:
     assert {"name", "location", "address"} <= set(beach["attributeNames"])
 
 
+def test_the_lists_answer_at_their_path_with_a_trailing_slash(client: TestClient) -> None:
+    # Clients (the ETSI suite's 022_01, 023_01) ask for GET /types/?details=...
+    listed = get(client, "/types/?details=false")
+    assert listed["type"] == "EntityTypeList"
+    assert listed["typeList"] == get(client, "/types")["typeList"]
+    assert get(client, "/types/?details=true") == get(client, "/types?details=true")
+    assert get(client, "/attributes/?details=true") == get(client, "/attributes?details=true")
+
+
 def test_one_entity_type_with_its_attribute_details(client: TestClient) -> None:
     info = get(client, "/types/Beach")
     assert info["type"] == "EntityTypeInfo"
@@ -73,10 +82,16 @@ def test_attributes_list_and_details(client: TestClient) -> None:
     assert listed["type"] == "AttributeList"
     assert {"name", "location", f"{SDM_PARKING}category"} <= set(listed["attributeList"])
     detailed = {item["attributeName"]: item for item in get(client, "/attributes?details=true")}
-    status = detailed[f"{SDM_PARKING}category"]
-    assert status["attributeCount"] == 2
-    assert status["typeNames"] == [f"{SDM_PARKING}ParkingSpot"]
-    assert status["attributeTypes"] == ["Property"]
+    # 5.7.9: each Attribute with its name and entity types; counts are for 5.7.10 (ETSI 026_01).
+    assert detailed[f"{SDM_PARKING}category"] == {
+        "id": f"{SDM_PARKING}category",
+        "type": "Attribute",
+        "attributeName": f"{SDM_PARKING}category",
+        "typeNames": [f"{SDM_PARKING}ParkingSpot"],
+    }
+    category = get(client, f"/attributes/{SDM_PARKING}category")
+    assert category["attributeCount"] == 2
+    assert category["attributeTypes"] == ["Property"]
     relationship = get(client, f"/attributes/{SDM_PARKING}refParkingSite")
     assert relationship["attributeTypes"] == ["Relationship"]
     location = get(client, "/attributes/location")

@@ -31,6 +31,9 @@ async def _read(read: Callable[[], T]) -> T:
 
 
 @router.get("/types", summary="Entity types")
+# The list also answers at "/types/" (as clients build it from the collection's path), ahead
+# of the one-type route, whose empty name would otherwise take it.
+@router.get("/types/", include_in_schema=False)
 async def entity_types(request: Request, details: Details = False) -> Response:
     """The entity types there are: an EntityTypeList, or with ``details`` EntityType objects."""
     terms = await request_terms(request)
@@ -90,6 +93,7 @@ async def entity_type(type_name: str, request: Request) -> Response:
 
 
 @router.get("/attributes", summary="Attributes")
+@router.get("/attributes/", include_in_schema=False)
 async def attributes(request: Request, details: Details = False) -> Response:
     """The attributes there are: an AttributeList, or with ``details`` Attribute objects."""
     terms = await request_terms(request)
@@ -102,8 +106,17 @@ async def attributes(request: Request, details: Details = False) -> Response:
             "attributeList": [terms.to_request(name) for name in names],
         }
         return ngsild_response(request, body, terms=terms)
-    kinds: dict[str, list[str]] = await _read(store.attribute_kinds)
-    body = [_attribute(terms, name, used, kinds.get(name, [])) for name, used in names.items()]
+    # 5.7.9 lists each Attribute with its name and entity types; counts and attribute types
+    # are what 5.7.10 adds for one attribute.
+    body = [
+        {
+            "id": _iri(terms, name),
+            "type": "Attribute",
+            "attributeName": terms.to_request(name),
+            "typeNames": [terms.to_request(entity_type) for entity_type in used],
+        }
+        for name, used in names.items()
+    ]
     return ngsild_response(request, body, terms=terms)
 
 
