@@ -189,6 +189,24 @@ def test_invalid_selections_are_bad_request_data(seeded: TestClient, context_url
         problem(seeded.get(ENTITIES, params=params, headers=link(context_url)), 400)
 
 
+def test_a_query_that_selects_every_entity_is_bad_request_data(
+    seeded: TestClient, context_url: str
+) -> None:
+    # GS CIM 009, 5.7.2.4 (ETSI 019_03_03, 019_03_05): ids need a type, and id, type and the
+    # system members are no attributes to narrow a query by.
+    for params in [
+        {"id": f"{B1},{B2}"},
+        {"idPattern": ".*pisa"},
+        {"attrs": "id,type"},
+        {"attrs": "createdAt"},
+        {"q": 'modifiedAt>"2020-01-01T00:00:00Z"'},
+    ]:
+        problem(seeded.get(ENTITIES, params=params, headers=link(context_url)), 400)
+    problem(seeded.post(QUERY, json={"type": "Query"}, headers=link(context_url)), 400)
+    assert ids(seeded, context_url, attrs="id,name", limit=1000) == sorted([B1, B2, B3, PARIS])
+    assert ids(seeded, context_url, id=f"{B1},{B2}", type="Building") == sorted([B1, B2])
+
+
 Q_CASES = [
     ('name=="Eiffel Tower"', [B1]),
     ('name=="Pisa Tower";almostFull==false', [B2]),
@@ -406,6 +424,16 @@ def test_pick_and_omit(seeded: TestClient, context_url: str) -> None:
             seeded.get(ENTITIES, params={"type": "Building", **params}, headers=link(context_url)),
             400,
         )
+    # Entities with none of the picked attributes are no match (ETSI 019_17_01), in the count too.
+    response = seeded.get(
+        ENTITIES,
+        params={"type": "Building,Vehicle", "pick": "name", "count": "true"},
+        headers=link(context_url),
+    )
+    assert response.json() == [
+        {"name": prop(name)} for name in ("Big Ben", "Eiffel Tower", "Pisa Tower")
+    ]
+    assert response.headers["NGSILD-Results-Count"] == "3"
     nothing_left = seeded.get(
         f"{ENTITIES}/{B1}", params={"pick": "unknown"}, headers=link(context_url)
     )

@@ -31,6 +31,8 @@ _ORDERINGS: Final = frozenset({"==", "<", "<=", ">", ">="})
 _WIDER: Final = {"<": "<=", ">": ">="}
 _SQL_INTEGER: Final = 2**63
 """Integers a database parameter holds (64-bit, signed)."""
+ENTITY_MEMBERS: Final = frozenset({"id", "type", "scope", "createdAt", "modifiedAt", "deletedAt"})
+"""Members every entity has, or the system gives it: none of them narrows a query."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,20 @@ class EntityQuery:
     q: QExpr | None = None
     geo: GeoQuery | None = None
     scope: ScopeExpr | None = None
+
+    def too_wide(self) -> bool:
+        """Whether the query names no entity type, no attribute (in attrs or q), no geo-query
+        and no scopeQ: then it selects every entity (GS CIM 009, 5.7.2.4).
+
+        Ids or an id pattern without a type do not narrow it, nor do the members of
+        ``ENTITY_MEMBERS``, which are no attributes.
+        """
+        if any(selector.types is not None for selector in self.selectors):
+            return False
+        if self.geo is not None or self.scope is not None:
+            return False
+        named = set(self.attrs or ()) | (set() if self.q is None else self.q.attribute_names())
+        return all(name in ENTITY_MEMBERS or name.startswith("@") for name in named)
 
     def run(self, finder: Finder, *, pushdown: bool = True) -> list[StoredEntity]:
         """Every matching entity, ordered by id."""
@@ -254,6 +270,7 @@ def entity_types(entity: StoredEntity) -> frozenset[str]:
 
 __all__ = [
     "CHUNK",
+    "ENTITY_MEMBERS",
     "EntityQuery",
     "EntitySelector",
     "Finder",

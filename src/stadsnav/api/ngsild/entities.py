@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
@@ -42,7 +42,7 @@ from stadsnav.api.plain import header, send_response, with_shortcut
 from stadsnav.api.problems import ApiError
 from stadsnav.model.context import CORE_CONTEXT_URL
 from stadsnav.model.entity import StoredEntity
-from stadsnav.model.entity_query import EntityQuery, EntitySelector, entity_types
+from stadsnav.model.entity_query import ENTITY_MEMBERS, EntityQuery, EntitySelector, entity_types
 from stadsnav.model.geo import GeoQuery, GeoQueryError, parse_geo_query
 from stadsnav.model.jsonld import Vocabulary
 from stadsnav.model.language import NONE_KEY, LanguageFilter, LanguageFilterError, parse_lang
@@ -491,6 +491,7 @@ async def answer_query(
 ) -> Response:
     """Run a query on the request's tenant and answer with the page."""
     page.check()
+    query = _picking(query, view, terms)
     store = tenant_store(request)
 
     def work() -> tuple[int, list[dict[str, Any]]]:
@@ -507,6 +508,17 @@ async def answer_query(
         for value in page_links(request, page, seen, view.media):
             response.headers.append("Link", value)
     return response
+
+
+def _picking(query: EntityQuery, view: View, terms: Vocabulary) -> EntityQuery:
+    """The query, needing one of the picked attributes when ``pick`` names attributes only.
+
+    An entity with none of them would be answered empty; it is no match, as with ``attrs``
+    (GS CIM 009, 4.21), and so the page and the count leave it out.
+    """
+    if view.pick is None or query.attrs is not None or not ENTITY_MEMBERS.isdisjoint(view.pick):
+        return query
+    return replace(query, attrs=frozenset(terms.to_stored(name) for name in view.pick))
 
 
 def page_links(request: Request, page: Page, total: int, media: str) -> list[str]:
@@ -598,9 +610,6 @@ async def query_entities(
     wildcard = type is not None and type.strip() == "*"
     if wildcard and local is False:
         raise bad_request("type=* implies local=true; it cannot be combined with local=false")
-    given = (type, id, id_pattern, attrs, q, georel, scope_q)
-    if not (any(given) or local or wildcard):
-        raise bad_request("give at least one of type, id, idPattern, attrs, q, georel or scopeQ")
     terms = await request_terms(request)
     ids = split_list(id)
     query = build_query(
@@ -611,6 +620,8 @@ async def query_entities(
         geo=_geo_from_params(georel, geometry, coordinates, geoproperty),
         scope_q=scope_q,
     )
+    if not (local or wildcard):
+        check_narrowed(query)
     view = parse_view(
         request,
         terms,
@@ -663,6 +674,16 @@ def build_query(
         geo=None if geo is None else _geo(terms, *geo),
         scope=_scope(scope_q),
     )
+
+
+def check_narrowed(query: EntityQuery) -> None:
+    """400 BadRequestData for a query too wide to answer: one that selects every entity."""
+    if query.too_wide():
+        raise bad_request(
+            "the query selects every entity: give a type, an attribute in attrs or q, "
+            "a geo-query or scopeQ (ids need a type; id, type, scope and the system times "
+            "are no attributes), or ask for all of them with type=* or local=true"
+        )
 
 
 def _selector(
@@ -751,6 +772,7 @@ async def query_entities_post(
         geo=members.geo(),
         scope_q=members.text("scopeQ"),
     )
+    check_narrowed(query)
     view = parse_view(
         request,
         terms,
