@@ -496,6 +496,15 @@ def test_linked_entities_inline_and_flat(seeded: TestClient, context_url: str) -
         f"{ENTITIES}/{B1}", params={"join": "flat", "options": "keyValues"}, headers=headers
     )
     assert [e["id"] for e in flat.json()] == [B1, PARIS]
+    # local=true (6.5.3.1, ETSI 018_21): this broker's entities are all local ones.
+    omitted = seeded.get(
+        f"{ENTITIES}/{B1}",
+        params={"join": "inline", "joinLevel": 2, "omit": "type,locatedAt{name}", "local": "true"},
+        headers=headers,
+    ).json()
+    assert "type" not in omitted
+    assert set(omitted["locatedAt"]["entity"]) == {"id", "type", "isInCountry"}
+    problem(seeded.get(f"{ENTITIES}/{B1}", params={"local": "maybe"}, headers=headers), 400)
     lonely = seeded.get(f"{ENTITIES}/{B2}", params={"join": "flat"}, headers=headers).json()
     assert lonely["id"] == B2
     found = query(

@@ -366,9 +366,14 @@ async def retrieve_entity(
     geometry_property: Annotated[
         str | None, Query(alias="geometryProperty", description="GeoJSON geometry attribute.")
     ] = None,
+    local: Annotated[
+        str | None, Query(description="true or false: this broker has only local entities.")
+    ] = None,
 ) -> Response:
     """The latest state of the entity."""
     check_entity_id(entity_id)
+    if local not in (None, "true", "false"):
+        raise bad_request(f"local must be true or false, not {local!r}")
     terms = await request_terms(request)
     view = parse_view(
         request,
