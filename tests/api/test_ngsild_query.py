@@ -403,6 +403,22 @@ def test_count_limit_and_offset(seeded: TestClient, context_url: str) -> None:
     problem(seeded.get(ENTITIES, params={"type": "Building", "limit": 1001}), 403, "TooManyResults")
 
 
+def test_order_by(seeded: TestClient, context_url: str) -> None:
+    # GS CIM 009 v1.9, 4.23 (ETSI 019_19): names are the request's terms; ties go by id.
+    assert ids(seeded, context_url, type="Building", orderBy="name;desc") == [B2, B1, B3]
+    assert ids(seeded, context_url, type="Building", orderBy="airQualityLevel") == [B3, B1, B2]
+    assert ids(seeded, context_url, type="Building", orderBy="almostFull,name") == [B1, B2, B3]
+    assert ids(seeded, context_url, type="Building", orderBy="name;desc", offset=1, limit=1) == [B1]
+    found = seeded.post(
+        QUERY,
+        json={"type": "Query", "entities": [{"type": "Building"}], "orderBy": "airQualityLevel"},
+        headers=link(context_url),
+    )
+    assert [e["id"] for e in found.json()] == [B3, B1, B2]
+    bad = seeded.get(ENTITIES, params={"type": "Building", "orderBy": "name;sideways"})
+    problem(bad, 400)
+
+
 def test_pick_and_omit(seeded: TestClient, context_url: str) -> None:
     assert query(seeded, context_url, type="Building", pick="id") == [
         {"id": i} for i in sorted([B1, B2, B3])

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final, Protocol
+
+import orjson
 
 from stadsnav.model.entity import StoredEntity
 from stadsnav.model.geo import Box, GeoQuery
 from stadsnav.model.q import And, Literal, QExpr, Term
-from stadsnav.model.render import SCOPE, attribute_names, query_attributes
+from stadsnav.model.render import SCOPE, attribute_instances, attribute_names, query_attributes
 from stadsnav.model.scope import ScopeExpr, entity_scopes
 from stadsnav.model.typequery import TypeExpr
 
@@ -118,6 +122,111 @@ class EntitySelector:
             after, size = found[-1].id, CHUNK
 
 
+class OrderBySyntaxError(ValueError):
+    """An ``orderBy`` that is not a list of member paths, each with ``;asc`` or ``;desc``."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderKey:
+    """One ``orderBy`` item: an entity member or attribute, then sub-members, and a direction."""
+
+    path: tuple[str, ...]
+    descending: bool = False
+
+    def key(self, entity: StoredEntity) -> tuple[Any, ...]:
+        """What the entity sorts by for this item; entities without the member sort last."""
+        value = _ordered_value(_member(entity, self.path))
+        if value is None:
+            return (1,)
+        return (0, _Descending(value) if self.descending else value)
+
+
+_ORDER_ITEM: Final = re.compile(r"^([^;.\s]+(?:\.[^;.\s]+)*)(?:;(asc|desc))?$")
+_TIMES: Final = frozenset({"createdAt", "modifiedAt", "observedAt", "deletedAt"})
+_VALUE_MEMBERS: Final = ("value", "object", "vocab", "languageMap", "json", "valueList")
+
+
+def parse_order_by(text: str, rename: Callable[[str], str]) -> tuple[OrderKey, ...]:
+    """``name.subProperty;desc,id``: members (id, type, system times, attributes with
+    sub-attributes or their system times after ``.``), ascending unless ``;desc``
+    (GS CIM 009 v1.9, 4.23). ``rename`` gives an attribute's stored name."""
+    keys: list[OrderKey] = []
+    for item in text.split(","):
+        found = _ORDER_ITEM.match(item.strip())
+        if found is None:
+            raise OrderBySyntaxError(
+                f"{item!r} is not a member path with an optional ;asc or ;desc"
+            )
+        path = tuple(
+            name if name in ENTITY_MEMBERS or name in _TIMES else rename(name)
+            for name in found.group(1).split(".")
+        )
+        keys.append(OrderKey(path, found.group(2) == "desc"))
+    return tuple(keys)
+
+
+class _Descending:
+    """A sort key that orders the other way round."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.value == other.value
+
+    def __lt__(self, other: _Descending) -> bool:
+        result: bool = other.value < self.value
+        return result
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _member(entity: StoredEntity, path: tuple[str, ...]) -> Any:
+    """The value at ``path``: an entity member, or an attribute's (default instance's) value,
+    a sub-attribute's value or a member such as ``createdAt``; None when there is none."""
+    name, rest = path[0], path[1:]
+    if name in ("id", "type", "createdAt", "modifiedAt") and not rest:
+        return {
+            "id": entity.id,
+            "type": entity.type,
+            "createdAt": entity.created_at,
+            "modifiedAt": entity.modified_at,
+        }[name]
+    instances = attribute_instances(entity, name)
+    node: Any = instances[0] if instances else None
+    for member in rest:
+        node = node.get(member) if isinstance(node, dict) else None
+        if isinstance(node, list):  # a multi-attribute sub-attribute: its first instance
+            node = node[0] if node else None
+    if isinstance(node, dict):
+        node = next((node[key] for key in _VALUE_MEMBERS if key in node), None)
+    if path[-1] in _TIMES and isinstance(node, str):
+        try:
+            return datetime.fromisoformat(node)
+        except ValueError:
+            return node
+    return node
+
+
+def _ordered_value(value: Any) -> tuple[int, Any] | None:
+    """A key that orders values of one kind among themselves: numbers, times, strings, booleans,
+    then anything else by its JSON text."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return (3, value)
+    if isinstance(value, int | float):
+        return (0, value)
+    if isinstance(value, datetime):
+        utc = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return (1, utc.timestamp())
+    if isinstance(value, str):
+        return (2, value)
+    return (4, orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode())
+
+
 @dataclass(frozen=True, slots=True)
 class Matches:
     """One page of a query's matches and what was learnt of the rest."""
@@ -140,6 +249,8 @@ class EntityQuery:
     q: QExpr | None = None
     geo: GeoQuery | None = None
     scope: ScopeExpr | None = None
+    order_by: tuple[OrderKey, ...] = ()
+    """How a page orders the matches (then by id); none: by id."""
 
     def too_wide(self) -> bool:
         """Whether the query names no entity type, no attribute (in attrs or q), no geo-query
@@ -168,6 +279,8 @@ class EntityQuery:
         whether there is a next page; with it every match is counted.
         """
         end = offset + limit
+        if self.order_by:
+            return self._ordered_page(finder, offset, end, pushdown)
         first = min(CHUNK, max(FIRST_CHUNK, 2 * (end + 1)))
         chosen: list[StoredEntity] = []
         seen = 0
@@ -178,6 +291,23 @@ class EntityQuery:
                 chosen.append(entity)
             seen += 1
         return Matches(chosen, seen, complete=True)
+
+    def _ordered_page(self, finder: Finder, offset: int, end: int, pushdown: bool) -> Matches:
+        """The page in ``order_by`` order: every match is read and counted, and only the
+        first ``end`` of them are kept."""
+        total = 0
+
+        def counted() -> Iterator[StoredEntity]:
+            nonlocal total
+            for entity in self.stream(finder, pushdown=pushdown):
+                total += 1
+                yield entity
+
+        def key(entity: StoredEntity) -> tuple[Any, ...]:
+            return (*(item.key(entity) for item in self.order_by), entity.id)
+
+        first = heapq.nsmallest(end, counted(), key=key)
+        return Matches(first[offset:], total, complete=True)
 
     def stream(
         self, finder: Finder, *, pushdown: bool = True, first: int = CHUNK
@@ -275,7 +405,10 @@ __all__ = [
     "EntitySelector",
     "Finder",
     "Matches",
+    "OrderBySyntaxError",
+    "OrderKey",
     "Prefilter",
     "ValueTest",
     "entity_types",
+    "parse_order_by",
 ]

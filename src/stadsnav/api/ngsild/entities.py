@@ -42,7 +42,15 @@ from stadsnav.api.plain import header, send_response, with_shortcut
 from stadsnav.api.problems import ApiError
 from stadsnav.model.context import CORE_CONTEXT_URL
 from stadsnav.model.entity import StoredEntity
-from stadsnav.model.entity_query import ENTITY_MEMBERS, EntityQuery, EntitySelector, entity_types
+from stadsnav.model.entity_query import (
+    ENTITY_MEMBERS,
+    EntityQuery,
+    EntitySelector,
+    OrderBySyntaxError,
+    OrderKey,
+    entity_types,
+    parse_order_by,
+)
 from stadsnav.model.geo import GeoQuery, GeoQueryError, parse_geo_query
 from stadsnav.model.jsonld import Vocabulary
 from stadsnav.model.language import NONE_KEY, LanguageFilter, LanguageFilterError, parse_lang
@@ -610,6 +618,10 @@ async def query_entities(
     local: Annotated[
         bool | None, Query(description="Only this broker's entities (the only ones it has).")
     ] = None,
+    order_by: Annotated[
+        str | None,
+        Query(alias="orderBy", description="Members to order by, e.g. name;desc,id (v1.9, 4.23)."),
+    ] = None,
 ) -> Response:
     """Entities matching every given filter, ordered by id."""
     wildcard = type is not None and type.strip() == "*"
@@ -624,6 +636,7 @@ async def query_entities(
         q=q,
         geo=_geo_from_params(georel, geometry, coordinates, geoproperty),
         scope_q=scope_q,
+        order_by=order_by,
     )
     if not (local or wildcard):
         check_narrowed(query)
@@ -667,6 +680,7 @@ def build_query(
     q: str | None = None,
     geo: GeoParams | None = None,
     scope_q: str | None = None,
+    order_by: str | None = None,
 ) -> EntityQuery:
     """An EntityQuery in stored names from a request's parameters; 400 for invalid ones.
 
@@ -678,6 +692,7 @@ def build_query(
         q=_q(q, terms),
         geo=None if geo is None else _geo(terms, *geo),
         scope=_scope(scope_q),
+        order_by=_order_by(order_by, terms),
     )
 
 
@@ -737,6 +752,15 @@ def _geo(
         raise bad_request(f"geo-query: {error}") from None
 
 
+def _order_by(text: str | None, terms: Vocabulary) -> tuple[OrderKey, ...]:
+    if text is None:
+        return ()
+    try:
+        return parse_order_by(text, terms.to_stored)
+    except OrderBySyntaxError as error:
+        raise bad_request(f"orderBy: {error}") from None
+
+
 def _scope(text: str | None) -> ScopeExpr | None:
     if text is None:
         return None
@@ -776,6 +800,7 @@ async def query_entities_post(
         q=members.text("q"),
         geo=members.geo(),
         scope_q=members.text("scopeQ"),
+        order_by=members.text("orderBy"),
     )
     check_narrowed(query)
     view = parse_view(
