@@ -403,6 +403,14 @@ def test_count_limit_and_offset(seeded: TestClient, context_url: str) -> None:
     problem(seeded.get(ENTITIES, params={"type": "Building", "limit": 1001}), 403, "TooManyResults")
 
 
+def test_a_context_source_filter_is_checked(seeded: TestClient, context_url: str) -> None:
+    # 5.7.2.4: a csf that is not valid is BadRequestData; a valid one asks no sources here.
+    assert ids(seeded, context_url, type="Country", csf='endpoint=="http://a.example"') == [FRANCE]
+    problem(seeded.get(ENTITIES, params={"type": "Country", "csf": "))bad(("}), 400)
+    body = {"type": "Query", "entities": [{"type": "Country"}], "csf": "))bad(("}
+    problem(seeded.post(QUERY, json=body), 400)
+
+
 def test_order_by(seeded: TestClient, context_url: str) -> None:
     # GS CIM 009 v1.9, 4.23 (ETSI 019_19): names are the request's terms; ties go by id.
     assert ids(seeded, context_url, type="Building", orderBy="name;desc") == [B2, B1, B3]

@@ -588,6 +588,9 @@ async def query_entities(
     scope_q: Annotated[
         str | None, Query(alias="scopeQ", description="Scopes, e.g. /Madrid/#")
     ] = None,
+    csf: Annotated[
+        str | None, Query(description="Context source filter (no sources here: checked only).")
+    ] = None,
     lang: Annotated[str | None, Query(description="Language of LanguageProperties.")] = None,
     pick: Annotated[str | None, Query(description="Entity members to keep.")] = None,
     omit: Annotated[str | None, Query(description="Entity members to leave out.")] = None,
@@ -627,6 +630,7 @@ async def query_entities(
     wildcard = type is not None and type.strip() == "*"
     if wildcard and local is False:
         raise bad_request("type=* implies local=true; it cannot be combined with local=false")
+    check_csf(csf)
     terms = await request_terms(request)
     ids = split_list(id)
     query = build_query(
@@ -694,6 +698,20 @@ def build_query(
         scope=_scope(scope_q),
         order_by=_order_by(order_by, terms),
     )
+
+
+def check_csf(text: str | None) -> None:
+    """400 BadRequestData for a context source filter that is not in the query language.
+
+    A csf selects the registered context sources a query also asks (5.7.2.4); this broker
+    answers from its own entities only, so a valid one changes nothing.
+    """
+    if text is None:
+        return
+    try:
+        parse_q(text)
+    except QSyntaxError as error:
+        raise bad_request(f"csf: {error}") from None
 
 
 def check_narrowed(query: EntityQuery) -> None:
@@ -793,6 +811,7 @@ async def query_entities_post(
         raise bad_request("the body must be a Query object")
     terms = await body_terms(request, body)
     members = QueryBody(body)
+    check_csf(members.text("csf"))
     query = build_query(
         terms,
         selectors=members.selectors(),
