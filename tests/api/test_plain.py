@@ -22,7 +22,7 @@ def test_plain_routes_keep_their_parameters_in_openapi(client: TestClient) -> No
     entity = paths["/ngsi-ld/v1/entities/{entity_id}"]["get"]
     names = {p["name"]: p["in"] for p in entity["parameters"]}
     query = ("attrs", "options", "format", "type", "lang", "pick", "omit", "join", "joinLevel")
-    query += ("datasetId", "geometryProperty")
+    query += ("datasetId", "geometryProperty", "local")
     assert names == {"entity_id": "path"} | dict.fromkeys(query, "query")
     ingest = paths["/ingest/beach-sensors-tts"]["post"]
     assert set(ingest["responses"]) >= {"202", "400", "401", "413", "415", "503"}

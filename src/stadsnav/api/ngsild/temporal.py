@@ -31,6 +31,7 @@ from stadsnav.api.ngsild.entities import (
     bad_request,
     build_query,
     check_entity_id,
+    check_narrowed,
     page_links,
     parse_view,
     split_list,
@@ -631,12 +632,11 @@ def selection(
 ) -> TemporalSelection:
     """The TemporalSelection of a query's parameters, in stored names.
 
-    400 without types, attrs, q, a geo-query or scopeQ (5.7.4.4): ids alone do not make a
-    temporal query.
+    400 without types, attrs, q, a geo-query or scopeQ (5.7.4.4), as for the core API: ids alone
+    do not make a temporal query.
     """
-    if not (any(types for types, _, _ in selectors) or attrs or q or geo or scope_q):
-        raise bad_request("a temporal query needs at least one of type, attrs, q, georel or scopeQ")
     built = build_query(terms, selectors=selectors, attrs=attrs, q=q, geo=geo, scope_q=scope_q)
+    check_narrowed(built)
     return TemporalSelection(replace(built, q=None, attrs=None), built.q, built.attrs)
 
 
