@@ -96,3 +96,24 @@ def test_merge_patch_json_is_taken_by_attribute_and_subscription_patches(
     # Only PATCH takes it: a POST with merge-patch is still an unsupported media type.
     posted = client.post("/ngsi-ld/v1/entities", content=b"{}", headers=merge_patch)
     assert posted.status_code == 415
+
+
+def test_a_body_without_content_length_is_answered_with_just_411(client: TestClient) -> None:
+    body = b'{"id": "urn:ngsi-ld:Building:411", "type": "Building"}'
+    for method, path in [
+        ("POST", "/ngsi-ld/v1/entities"),
+        ("PATCH", f"/ngsi-ld/v1/entities/{ENTITY}/attrs"),
+        ("PUT", f"/ngsi-ld/v1/entities/{ENTITY}"),
+        ("POST", "/ngsi-ld/v1/entityOperations/upsert"),
+    ]:
+        response = client.request(
+            method,
+            path,
+            content=iter([body]),  # an iterable body is sent chunked, without Content-Length
+            headers={"content-type": "application/json", "NGSILD-Tenant": "nowhere"},
+        )
+        # Before the tenant is looked up (it does not exist): the precondition comes first.
+        assert response.status_code == 411, (method, path)
+        assert response.content == b""
+    # A GET is outside the precondition.
+    assert client.get("/ngsi-ld/v1/entities", params={"type": "Building"}).status_code == 200

@@ -25,7 +25,7 @@ from stadsnav.api.ngsild.jsonld import (
     read_json,
 )
 from stadsnav.api.ngsild.provision import apply, entity_input
-from stadsnav.api.ngsild.routes import strict_params
+from stadsnav.api.ngsild.routes import ngsild_route
 from stadsnav.api.ngsild.tenancy import tenant_store
 from stadsnav.api.ngsild.writes import (
     AppendAttributes,
@@ -40,7 +40,7 @@ from stadsnav.model.entity_input import EntityInput, is_uri
 from stadsnav.model.jsonld import Vocabulary
 
 router = APIRouter(
-    prefix="/ngsi-ld/v1/entityOperations", tags=["NGSI-LD"], route_class=strict_params()
+    prefix="/ngsi-ld/v1/entityOperations", tags=["NGSI-LD"], route_class=ngsild_route()
 )
 
 MAX_BATCH = 1000

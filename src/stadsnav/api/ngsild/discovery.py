@@ -11,12 +11,12 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from stadsnav.api.ngsild.jsonld import ngsild_response, request_terms
-from stadsnav.api.ngsild.routes import strict_params
+from stadsnav.api.ngsild.routes import ngsild_route
 from stadsnav.api.ngsild.tenancy import tenant_store
 from stadsnav.api.problems import ApiError
 from stadsnav.model.jsonld import Vocabulary
 
-router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=strict_params())
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=ngsild_route())
 T = TypeVar("T")
 
 Details = Annotated[bool, Query(description="Objects with details instead of a list of names.")]

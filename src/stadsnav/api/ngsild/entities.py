@@ -36,7 +36,7 @@ from stadsnav.api.ngsild.jsonld import (
     read_json,
     request_terms,
 )
-from stadsnav.api.ngsild.routes import strict_params
+from stadsnav.api.ngsild.routes import ngsild_route
 from stadsnav.api.ngsild.tenancy import TENANT_HEADER, tenant_store
 from stadsnav.api.plain import header, send_response, with_shortcut
 from stadsnav.api.problems import ApiError
@@ -84,7 +84,7 @@ from stadsnav.store.base import ContextStore
 from stadsnav.store.sql import SqlStore
 from stadsnav.store.sqlite import SqliteStore
 
-router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=strict_params())
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=ngsild_route())
 
 MAX_LIMIT: Final = 1000
 DEFAULT_LIMIT: Final = 20
@@ -461,7 +461,7 @@ router.add_api_route(
     retrieve_entity,
     methods=["GET"],
     summary="Retrieve one entity",
-    route_class_override=strict_params(with_shortcut(retrieve_stored_json)),
+    route_class_override=ngsild_route(with_shortcut(retrieve_stored_json)),
 )
 
 

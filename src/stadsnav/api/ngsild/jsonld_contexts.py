@@ -33,7 +33,7 @@ from stadsnav.api.ngsild.jsonld import (
     read_json,
     resolver,
 )
-from stadsnav.api.ngsild.routes import strict_params
+from stadsnav.api.ngsild.routes import ngsild_route
 from stadsnav.api.ngsild.tenancy import tenant_store
 from stadsnav.api.problems import ApiError
 from stadsnav.model.context import CORE_CONTEXT_URL, core_context
@@ -41,7 +41,7 @@ from stadsnav.model.jsonld import ContextError, is_core_context, user_context
 from stadsnav.model.render import format_time
 from stadsnav.store.sql_contexts import HOSTED, IMPLICIT, JsonLdContextRows, StoredContext
 
-router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=strict_params())
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=ngsild_route())
 
 PATH: Final = "/ngsi-ld/v1/jsonldContexts"
 CORE_LOCAL_ID: Final = CORE_CONTEXT_URL.rsplit("/", 1)[1].removesuffix(".jsonld")

@@ -23,7 +23,7 @@ from stadsnav.api.ngsild.jsonld import (
     read_json,
     request_terms,
 )
-from stadsnav.api.ngsild.routes import strict_params
+from stadsnav.api.ngsild.routes import ngsild_route
 from stadsnav.api.ngsild.tenancy import tenant_store
 from stadsnav.api.ngsild.writes import (
     AppendAttributes,
@@ -50,7 +50,7 @@ from stadsnav.model.entity_input import (
 from stadsnav.model.jsonld import Vocabulary
 from stadsnav.store.base import ContextStore
 
-router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=strict_params())
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=ngsild_route())
 
 _NO_CONTENT = Response(status_code=204)
 

@@ -1,4 +1,4 @@
-"""NGSI-LD routes refuse query parameters their operation does not define (GS CIM 009, 6.3.20)."""
+"""Preconditions every NGSI-LD operation checks before it reads the request (GS CIM 009, 6.3)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ from stadsnav.api.plain import PlainRoute
 from stadsnav.api.problems import ApiError
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
 
 
-def strict_params(route_class: type[APIRoute] = APIRoute) -> type[APIRoute]:
-    """``route_class`` whose handler first answers 400 InvalidRequest to an undefined parameter.
+def ngsild_route(route_class: type[APIRoute] = APIRoute) -> type[APIRoute]:
+    """``route_class`` whose handler first checks the preconditions of 6.3.4 and 6.3.20.
 
-    The check runs before the body is read, so a request with both a bad parameter and a bad
-    body learns of the parameter, as the conformance tests expect.
+    A POST, PATCH or PUT without ``Content-Length`` (a chunked body) gets just a 411, without a
+    body, before anything else is looked at; an undefined query parameter gets 400
+    InvalidRequest before the body is read, so a request with both a bad parameter and a bad
+    body learns of the parameter.
     """
 
     class StrictRoute(route_class):  # type: ignore[valid-type,misc]
@@ -29,6 +32,8 @@ def strict_params(route_class: type[APIRoute] = APIRoute) -> type[APIRoute]:
             known = sorted(_query_names(self.dependant))
 
             async def checked(request: Request) -> Response:
+                if request.method in BODY_METHODS and "content-length" not in request.headers:
+                    return Response(status_code=411)
                 reject_unknown(request, known)
                 return await handler(request)
 

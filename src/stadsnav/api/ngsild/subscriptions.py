@@ -26,7 +26,7 @@ from stadsnav.api.ngsild.jsonld import (
     request_terms,
 )
 from stadsnav.api.ngsild.jsonld_contexts import implicit_context
-from stadsnav.api.ngsild.routes import strict_params
+from stadsnav.api.ngsild.routes import ngsild_route
 from stadsnav.api.ngsild.tenancy import tenant_store
 from stadsnav.api.problems import ApiError
 from stadsnav.model.context import CORE_CONTEXT_URL
@@ -44,7 +44,7 @@ from stadsnav.notify.subscription import (
 )
 from stadsnav.store.sql_subscriptions import SubscriptionRecord
 
-router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=strict_params())
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=ngsild_route())
 
 PATH: Final = "/ngsi-ld/v1/subscriptions"
 _RESULTS_COUNT: Final = "NGSILD-Results-Count"

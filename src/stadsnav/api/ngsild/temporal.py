@@ -38,7 +38,7 @@ from stadsnav.api.ngsild.entities import (
 )
 from stadsnav.api.ngsild.jsonld import body_terms, ngsild_response, read_json, request_terms
 from stadsnav.api.ngsild.provision import apply, attribute_body
-from stadsnav.api.ngsild.routes import strict_params
+from stadsnav.api.ngsild.routes import ngsild_route
 from stadsnav.api.ngsild.tenancy import tenant_store
 from stadsnav.api.ngsild.writes import DeleteEntity, merge_instance
 from stadsnav.api.problems import ApiError
@@ -70,7 +70,7 @@ from stadsnav.model.times import parse_time
 from stadsnav.store.base import ContextStore
 from stadsnav.store.sql_temporal import dataset_of, stored_instance_id
 
-router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=strict_params())
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=ngsild_route())
 
 MAX_LAST_N: Final = 10_000
 INSTANCE_LIMIT: Final = 10_000
