@@ -91,13 +91,30 @@ def test_a_subscription_is_created_and_retrieved_as_given_with_its_status(
 
     assert response.status_code == 200
     assert response.headers["content-type"] == JSON_LD
-    # Exactly what the ETSI suite's expectation (subscription-028-01.jsonld) holds.
+    # What the ETSI suite's expectation (subscription-028-01.jsonld) holds, with the
+    # jsonldContext the broker set (the request's one @context URL).
     assert response.json() == {
         **subscription(),
         "status": "active",
         "notificationTrigger": ["attributeCreated", "attributeUpdated"],
+        "jsonldContext": context,
         "@context": context,
     }
+
+
+def test_without_jsonld_context_the_subscription_shows_the_implicitly_created_one(
+    client: TestClient,
+) -> None:
+    context = hosted(client)
+    body = {**subscription(), "@context": [context, {"extra": "https://example.org/extra"}]}
+
+    subscription_id = create(client, body, **{"Content-Type": JSON_LD})
+    shown = client.get(f"{SUBSCRIPTIONS}/{subscription_id}").json()
+    served = client.get(shown["jsonldContext"].removeprefix("http://testserver"))
+
+    # 5.2.12: notifications use the subscription's @context; not one URL, it is hosted (5.13).
+    assert served.status_code == 200, served.text
+    assert served.json()["@context"] == [context, {"extra": "https://example.org/extra"}]
 
 
 def test_names_are_answered_in_the_terms_of_each_request(client: TestClient) -> None:

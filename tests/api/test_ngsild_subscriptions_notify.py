@@ -252,6 +252,23 @@ def test_deleted_attributes_and_entities_are_notified_as_null(
     assert set(gone) == {"id", "type", "deletedAt"}
 
 
+def test_a_change_right_after_subscribing_is_compared_with_the_entity_before_it(
+    client: TestClient, receiver: Receiver
+) -> None:
+    create_room(client, name={"type": "Property", "value": "Aulan"}, temperature=temperature(20))
+    triggers = ["attributeDeleted", "attributeUpdated"]
+    subscribe(
+        client, receiver.url(), notificationTrigger=triggers, notification={"showChanges": True}
+    )
+    # No pause: the subscription holds from its 201 on, not from the notifier's next round.
+    assert client.delete(f"{ENTITIES}/{ROOM}/attrs/name").status_code == 204
+
+    entity = only(receiver.wait(1))
+
+    assert entity["name"] == {"type": "Property", "value": NULL, "previousValue": "Aulan"}
+    assert entity["temperature"] == temperature(20)
+
+
 def test_show_changes_adds_the_previous_value_of_what_changed(
     client: TestClient, receiver: Receiver
 ) -> None:

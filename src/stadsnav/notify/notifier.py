@@ -47,6 +47,8 @@ class Notifier:
         self._stopping: asyncio.Event | None = None
         self._client: httpx.AsyncClient | None = None
         self._deliverer: Deliverer | None = None
+        self._matching = asyncio.Lock()
+        """Held while a tenant's subscriptions are read and its changes matched."""
 
     @classmethod
     def of(cls, workspace: Workspace, store: ContextStore) -> Notifier:
@@ -95,12 +97,25 @@ class Notifier:
             except Exception:  # one tenant's trouble holds up no other tenant
                 log.exception("notifier_tenant_failed", tenant=feed.name)
 
+    async def follow(self, tenant: str, store: ContextStore) -> None:
+        """Take in a tenant's subscriptions now, not at the next round (one was created or
+        changed): the entities they concern are read as they are before any later change, so
+        that change is compared with them (attributeDeleted, showChanges, the previous values of
+        a deleted entity). Does nothing while the notifier does not run."""
+        if self._task is None:
+            return
+        await self._match(self._feed(tenant, store))
+
     async def _serve(self, feed: TenantFeed) -> None:
-        await feed.refresh(self._vocabulary)
-        if feed.cursor is not None:
-            await anyio.to_thread.run_sync(feed.scan, utc_now())
+        await self._match(feed)
         if feed.matchers and self._deliverer is not None:
             await self._deliverer.dispatch(feed)
+
+    async def _match(self, feed: TenantFeed) -> None:
+        async with self._matching:
+            await feed.refresh(self._vocabulary)
+            if feed.cursor is not None:
+                await anyio.to_thread.run_sync(feed.scan, utc_now())
 
     def _tenant_feeds(self) -> list[TenantFeed]:
         feeds = [self._feed("", self.store)]

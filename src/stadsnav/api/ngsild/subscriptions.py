@@ -27,10 +27,11 @@ from stadsnav.api.ngsild.jsonld import (
 )
 from stadsnav.api.ngsild.jsonld_contexts import implicit_context
 from stadsnav.api.ngsild.routes import ngsild_route
-from stadsnav.api.ngsild.tenancy import tenant_store
+from stadsnav.api.ngsild.tenancy import TENANT_HEADER, tenant_store
 from stadsnav.api.problems import ApiError
 from stadsnav.model.context import CORE_CONTEXT_URL
 from stadsnav.model.jsonld import Vocabulary, is_core_context
+from stadsnav.notify.notifier import Notifier
 from stadsnav.notify.subscription import (
     SubscriptionError,
     check_future,
@@ -42,6 +43,7 @@ from stadsnav.notify.subscription import (
     status,
     translate,
 )
+from stadsnav.store.base import ContextStore
 from stadsnav.store.sql_subscriptions import SubscriptionRecord
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=ngsild_route())
@@ -73,6 +75,7 @@ async def create_subscription(request: Request) -> Response:
         raise ApiError(
             409, f"a subscription {subscription_id} exists already", ngsild_type="AlreadyExists"
         )
+    await _follow(request, store)
     return Response(
         status_code=201, headers={"Location": f"{PATH}/{quote(subscription_id, safe=':')}"}
     )
@@ -177,6 +180,7 @@ async def update_subscription(subscription_id: str, request: Request) -> Respons
     )
     if not changed:
         raise _not_found(subscription_id)
+    await _follow(request, store)
     return Response(status_code=204)
 
 
@@ -216,8 +220,18 @@ async def _rendering_context(request: Request, document: Mapping[str, Any], refe
     return await implicit_context(request, reference)
 
 
+async def _follow(request: Request, store: ContextStore) -> None:
+    """Have the notifier take in the tenant's subscriptions before the answer: a change made
+    after it is then compared with the entities as they were (5.8.6)."""
+    notifier: Notifier = request.app.state.runtime.notifier
+    await notifier.follow(request.headers.get(TENANT_HEADER) or "", store)
+
+
 def _shown(record: SubscriptionRecord, terms: Vocabulary, now: datetime) -> dict[str, Any]:
-    return show(record.document, terms.to_request, record.status, now)
+    # jsonldContext is shown as set, also when the broker chose it (the request's @context, or
+    # the implicitly created one hosting it: 5.2.12, 5.13).
+    document = {**record.document, "jsonldContext": record.jsonld_context}
+    return show(document, terms.to_request, record.status, now)
 
 
 def _check_id(subscription_id: str) -> None:
