@@ -104,7 +104,10 @@ class Notifier:
         a deleted entity). Does nothing while the notifier does not run."""
         if self._task is None:
             return
-        await self._match(self._feed(tenant, store))
+        try:
+            await self._match(self._feed(tenant, store))
+        except Exception:  # the subscription is stored: the next round takes it in
+            log.exception("notifier_tenant_failed", tenant=tenant)
 
     async def _serve(self, feed: TenantFeed) -> None:
         await self._match(feed)
