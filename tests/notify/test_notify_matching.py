@@ -94,6 +94,29 @@ def test_a_deleted_attribute_is_null_and_other_attributes_are_current(store: Sql
     ]
 
 
+def test_deleting_every_instance_of_an_attribute_notifies_one_null(store: SqlStore) -> None:
+    deleted = matcher(notificationTrigger=["attributeDeleted"])
+    french = {"type": "Property", "value": "Salle", "datasetId": "urn:ngsi-ld:Dataset:fr"}
+    full = room(temperature=20, name="Room")
+    full.datasets["name"] = {"urn:ngsi-ld:Dataset:fr": french}
+    some = room(temperature=20, name="Room")
+    every = changes.updated(full, room(temperature=20))
+    one = changes.updated(full, some)
+    assert every is not None
+    assert one is not None
+
+    [entity] = deleted.data(every, store, NOW) or []
+    [partly] = deleted.data(one, store, NOW) or []
+
+    # deleteAll (5.6.5): the attribute is gone, not one dataset of it.
+    assert entity["name"] == {"type": "Property", "value": "urn:ngsi-ld:null"}
+    assert partly["name"][1] == {
+        "type": "Property",
+        "value": "urn:ngsi-ld:null",
+        "datasetId": "urn:ngsi-ld:Dataset:fr",
+    }
+
+
 def test_a_deleted_entity_with_sys_attrs_shows_when_it_was_made_and_deleted(
     store: SqlStore,
 ) -> None:

@@ -76,7 +76,8 @@ def changed_entity(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """The entity of a creation or an update; deleted attributes named in ``shown_deleted``
-    as null; with showChanges, updated ones with their previous value."""
+    as null (one null without datasetId when all instances of one went); with showChanges,
+    updated ones with their previous value."""
     current = change.current
     assert current is not None
     state = _State(current)
@@ -86,9 +87,18 @@ def changed_entity(
             instance, old = state.get(key), before.get(key)
             if instance is not None and old is not None:
                 state.put(key, {**instance, **_previous(old)})
+        remaining = {name for name, _ in instances(current)}
+        gone: dict[str, dict[Key, dict[str, Any]]] = {}
         for key in sorted(change.deleted):
             old = before.get(key)
             if key[0] in shown_deleted and old is not None:
+                gone.setdefault(key[0], {})[key] = old
+        for name, olds in gone.items():
+            if len(olds) > 1 and name not in remaining:
+                # Every instance deleted: the attribute is gone, one null stands for it.
+                old = olds.get((name, ""), next(iter(olds.values())))
+                olds = {(name, ""): {**old, "datasetId": None}}
+            for key, old in olds.items():
                 state.put(key, _null(old, rendering, now))
     return rendering.entities([state.entity()], store)
 
@@ -127,7 +137,7 @@ def _previous(instance: dict[str, Any]) -> dict[str, Any]:
 def _null(instance: dict[str, Any], rendering: Rendering, now: datetime) -> dict[str, Any]:
     kind = str(instance.get("type", "Property"))
     null: dict[str, Any] = {"type": kind, VALUE_KEYS.get(kind, "value"): NULL}
-    if "datasetId" in instance:
+    if instance.get("datasetId") is not None:
         null["datasetId"] = instance["datasetId"]
     if rendering.show_changes:
         null.update(_previous(instance))
