@@ -135,27 +135,110 @@ def test_system_attributes_with_sys_attrs(client: TestClient) -> None:
     assert timed["name"]["createdAt"] == timed["name"]["modifiedAt"]
 
 
-def test_update_attributes_replaces_existing_and_reports_the_others(client: TestClient) -> None:
+def test_update_attributes_replaces_existing_and_adds_the_others(client: TestClient) -> None:
     create(client, car_park())
     before = get(client, options="sysAttrs")
     response = client.patch(
         f"{BASE}/{PARK}/attrs",
-        json={"availableSpotNumber": {"type": "Property", "value": 97}, "unknownThing": 1},
+        json={"availableSpotNumber": {"type": "Property", "value": 97}, "floors": 3},
     )
-    assert response.status_code == 207
-    assert response.json() == {
-        "updated": ["availableSpotNumber"],
-        "notUpdated": [
-            {"attributeName": "unknownThing", "reason": "the entity has no such attribute instance"}
-        ],
-    }
+    assert response.status_code == 204, response.text
     after = get(client, options="sysAttrs")
     assert after["availableSpotNumber"]["value"] == 97
     assert "observedAt" not in after["availableSpotNumber"]  # replaced, not merged
     assert after["availableSpotNumber"]["createdAt"] == before["availableSpotNumber"]["createdAt"]
-    assert "unknownThing" not in after
+    assert after["floors"]["value"] == 3
     ok = client.patch(f"{BASE}/{PARK}/attrs", json={"availableSpotNumber": 96})
     assert ok.status_code == 204
+
+
+NULLS = {
+    "name": {"type": "Property", "value": "urn:ngsi-ld:null"},
+    "operator": {"type": "Relationship", "object": "urn:ngsi-ld:null"},
+    "location": {"type": "GeoProperty", "value": "urn:ngsi-ld:null"},
+    "street": {"type": "LanguageProperty", "languageMap": {"@none": "urn:ngsi-ld:null"}},
+}
+"""One ``urn:ngsi-ld:null`` of each kind of attribute: a write that meets one deletes it."""
+
+
+def park_with_every_kind() -> dict[str, Any]:
+    entity = car_park()
+    entity["operator"] = {"type": "Relationship", "object": "urn:ngsi-ld:Organization:sparkab"}
+    entity["street"] = {"type": "LanguageProperty", "languageMap": {"sv": "Kanalgatan"}}
+    entity["name"] = [
+        {"type": "Property", "value": "P-hus Kanalgatan"},
+        {"type": "Property", "value": "Kanalen", "datasetId": "urn:ngsi-ld:Dataset:short"},
+    ]
+    return entity
+
+
+@pytest.mark.parametrize("name", sorted(NULLS))
+def test_update_attributes_with_ngsi_ld_null_deletes_the_attribute(
+    client: TestClient, name: str
+) -> None:
+    create(client, park_with_every_kind())
+    response = client.patch(f"{BASE}/{PARK}/attrs", json={name: NULLS[name]})
+    assert response.status_code == 204, response.text
+    stored = get(client)
+    if name == "name":  # only the default instance goes
+        assert stored["name"]["datasetId"] == "urn:ngsi-ld:Dataset:short"
+    else:
+        assert name not in stored
+
+
+@pytest.mark.parametrize("name", sorted(NULLS))
+def test_partial_update_with_ngsi_ld_null_deletes_the_instance(
+    client: TestClient, name: str
+) -> None:
+    create(client, park_with_every_kind())
+    response = client.patch(f"{BASE}/{PARK}/attrs/{name}", json=NULLS[name])
+    assert response.status_code == 204, response.text
+    if name != "name":
+        assert name not in get(client)
+        return
+    assert get(client)["name"]["datasetId"] == "urn:ngsi-ld:Dataset:short"
+    short = {**NULLS["name"], "datasetId": "urn:ngsi-ld:Dataset:short"}
+    assert client.patch(f"{BASE}/{PARK}/attrs/name", json=short).status_code == 204
+    assert "name" not in get(client)
+
+
+def test_merge_with_a_null_language_map_deletes_the_language_property(
+    client: TestClient,
+) -> None:
+    create(client, park_with_every_kind())
+    response = client.patch(f"{BASE}/{PARK}", json={"street": NULLS["street"]})
+    assert response.status_code == 204, response.text
+    assert "street" not in get(client)
+
+
+def test_update_attributes_replaces_a_scope_but_does_not_add_one(client: TestClient) -> None:
+    create(client, car_park())
+    response = client.patch(f"{BASE}/{PARK}/attrs", json={"scope": "/Skelleftea/Parking"})
+    assert response.status_code == 207
+    assert response.json()["notUpdated"][0]["attributeName"] == "scope"
+    assert "scope" not in get(client)
+    assert client.post(f"{BASE}/{PARK}/attrs", json={"scope": "/Skelleftea"}).status_code == 204
+    response = client.patch(f"{BASE}/{PARK}/attrs", json={"scope": "/Skelleftea/Parking"})
+    assert response.status_code == 204, response.text
+    assert get(client)["scope"] == "/Skelleftea/Parking"
+
+
+def test_append_without_overwrite_adds_scopes_to_the_entity_s(client: TestClient) -> None:
+    create(client, {**car_park(), "scope": "/Skelleftea"})
+    response = client.post(
+        f"{BASE}/{PARK}/attrs?options=noOverwrite",
+        json={"scope": ["/Skelleftea", "/Parking/Garages"]},
+    )
+    assert response.status_code == 204, response.text
+    assert get(client)["scope"] == ["/Skelleftea", "/Parking/Garages"]
+
+
+def test_the_scope_is_not_an_attribute_to_replace_or_patch(client: TestClient) -> None:
+    create(client, {**car_park(), "scope": "/Skelleftea"})
+    for method in (client.put, client.patch):
+        response = method(f"{BASE}/{PARK}/attrs/scope", json={"value": "/Parking"})
+        assert "scope" in problem(response, 400, "BadRequestData")
+    assert get(client)["scope"] == "/Skelleftea"
 
 
 def test_append_adds_and_overwrites_unless_no_overwrite(client: TestClient) -> None:

@@ -18,9 +18,11 @@ from stadsnav.model.times import parse_time
 
 NGSI_LD_NULL: Final = "urn:ngsi-ld:null"
 """The value that deletes an attribute in a merge (JSON null cannot be stored in JSON-LD)."""
+SCOPE: Final = "scope"
+"""The entity's scope (4.18): kept with the attributes, as a Property, but not an attribute."""
 SYSTEM_MEMBERS: Final = frozenset({"createdAt", "modifiedAt", "deletedAt", "instanceId"})
 """Set by the broker; ignored when a client sends them."""
-ENTITY_MEMBERS: Final = frozenset({"id", "type", "@context", "scope", *SYSTEM_MEMBERS})
+ENTITY_MEMBERS: Final = frozenset({"id", "type", "@context", SCOPE, *SYSTEM_MEMBERS})
 _IMPLIED_TYPES: Final = {key: kind for kind, key in VALUE_KEYS.items() if key != "value"}
 _FORBIDDEN_NAME: Final = re.compile(r"""[<>"'=;()\s]""")
 _SCOPE: Final = re.compile(r"^(/[^/\s#+]+)+$")
@@ -69,9 +71,9 @@ def parse_entity(
         if name in ENTITY_MEMBERS or name in ("@id", "@type"):
             continue
         attributes[name] = parse_attribute(name, raw, allow_null=allow_null)
-    if "scope" in body:
+    if SCOPE in body:
         # Kept with the attributes, as a Property, so it is stored and merged like one.
-        attributes["scope"] = [{"type": "Property", "value": _scopes(body["scope"], allow_null)}]
+        attributes[SCOPE] = [{"type": "Property", "value": _scopes(body[SCOPE], allow_null)}]
     return EntityInput(entity_id, entity_type, attributes)
 
 

@@ -143,7 +143,7 @@ async def _entities(
                     "an entity with @context must be sent as application/ld+json",
                     ngsild_type="BadRequestData",
                 )
-            entity = entity_input(item, terms, need_type=need_type, merge=merge)
+            entity = entity_input(item, terms, need_type=need_type, allow_null=merge)
         except ApiError as error:
             batch.add(entity_id, error)
             continue

@@ -40,6 +40,7 @@ from stadsnav.api.ngsild.writes import (
 from stadsnav.api.problems import ApiError
 from stadsnav.model.entity_input import (
     NGSI_LD_NULL,
+    SCOPE,
     EntityInput,
     InvalidEntityError,
     is_uri,
@@ -66,15 +67,17 @@ def entity_input(
     *,
     need_id: bool = True,
     need_type: bool = True,
-    merge: bool = False,
+    allow_null: bool = False,
 ) -> EntityInput:
-    """The body checked and in stored names; 400 BadRequestData saying what is wrong."""
+    """The body checked and in stored names; 400 BadRequestData saying what is wrong.
+
+    ``allow_null`` admits ``urn:ngsi-ld:null`` (the writes that delete with it).
+    """
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object", ngsild_type="BadRequestData")
     try:
-        return parse_entity(
-            terms.entity_to_stored(body), need_id=need_id, need_type=need_type, allow_null=merge
-        )
+        stored = terms.entity_to_stored(body)
+        return parse_entity(stored, need_id=need_id, need_type=need_type, allow_null=allow_null)
     except InvalidEntityError as error:
         raise ApiError(400, str(error), ngsild_type="BadRequestData") from None
 
@@ -147,7 +150,7 @@ async def merge_entity(entity_id: str, request: Request) -> Response:
     body = await read_json(request)
     terms = await body_terms(request, body)
     _path_entity(entity_id, body.get("id") if isinstance(body, dict) else None)
-    entity = entity_input(body, terms, need_id=False, need_type=False, merge=True)
+    entity = entity_input(body, terms, need_id=False, need_type=False, allow_null=True)
     write = MergeEntity(now=_now(), entity=entity, entity_id=entity_id)
     await apply(tenant_store(request), {entity_id: write})
     return finished(write, terms)
@@ -188,14 +191,14 @@ async def append_attributes(
     "/entities/{entity_id}/attrs",
     status_code=204,
     summary="Update attributes",
-    responses={207: {"description": "UpdateResult: some attributes do not exist"}},
+    responses={207: {"description": "UpdateResult: some attributes were not updated"}},
 )
 async def update_attributes(entity_id: str, request: Request) -> Response:
-    """Replace the attributes that exist; the others are reported as not updated."""
+    """Replace the attributes given and add the others; ``urn:ngsi-ld:null`` deletes one."""
     body = await read_json(request)
     terms = await body_terms(request, body)
     _path_entity(entity_id, body.get("id") if isinstance(body, dict) else None)
-    entity = entity_input(body, terms, need_id=False, need_type=False)
+    entity = entity_input(body, terms, need_id=False, need_type=False, allow_null=True)
     write = UpdateAttributes(now=_now(), entity=entity, entity_id=entity_id)
     await apply(tenant_store(request), {entity_id: write})
     return finished(write, terms)
@@ -235,6 +238,13 @@ async def attribute_body(request: Request, attr_id: str) -> tuple[Vocabulary, st
 async def _one_attribute(entity_id: str, attr_id: str, request: Request, replace: bool) -> Response:
     terms, name, attribute = await attribute_body(request, attr_id)
     check_entity_id(entity_id)
+    if name == SCOPE:
+        # The scope is a member of the entity, not an attribute (4.18, ETSI TP 055_03_05).
+        raise ApiError(
+            400,
+            "scope is not an attribute: change it by updating, appending or merging the entity",
+            ngsild_type="BadRequestData",
+        )
     try:
         if replace:
             [instance] = parse_attribute(name, attribute)

@@ -16,7 +16,7 @@ from typing import Any
 
 from stadsnav.api.problems import ApiError
 from stadsnav.model.attributes import ATTRIBUTE_MEMBERS
-from stadsnav.model.entity_input import NGSI_LD_NULL, EntityInput
+from stadsnav.model.entity_input import NGSI_LD_NULL, SCOPE, EntityInput
 from stadsnav.model.render import format_time
 from stadsnav.store.base import EntityChange, StoredEntity
 
@@ -163,8 +163,14 @@ class AppendAttributes(Write):
             for instance in instances:
                 previous = existing.get(instance.get("datasetId"))
                 if previous is not None and not self.overwrite:
-                    self.not_updated.append((name, "the attribute exists and noOverwrite is set"))
-                    continue
+                    if name == SCOPE:
+                        # noOverwrite adds scopes to those the entity has (4.18, TP 010_07).
+                        instance = {**instance, "value": joined_scopes(previous, instance)}
+                    else:
+                        self.not_updated.append(
+                            (name, "the attribute exists and noOverwrite is set")
+                        )
+                        continue
                 puts.append((name, self.stamped(instance, previous)))
                 self.updated.append(name)
         return None if self.other_type(current) else EntityChange(put=puts)
@@ -172,7 +178,11 @@ class AppendAttributes(Write):
 
 @dataclass(slots=True, kw_only=True)
 class UpdateAttributes(Write):
-    """Replace attributes that exist; report the others as not updated."""
+    """Replace the attributes given, adding those the entity lacks (5.6.2, ETSI TP 011_01_03).
+
+    ``urn:ngsi-ld:null`` deletes the instance it names (011_07, 011_09). The scope is not an
+    attribute: it is only replaced when the entity has one (4.18, 011_05).
+    """
 
     entity: EntityInput
     entity_id: str = ""
@@ -183,16 +193,21 @@ class UpdateAttributes(Write):
             self.fail(*_missing(self.entity_id))
             return None
         puts: list[tuple[str, dict[str, Any]]] = []
+        deletes: list[tuple[str, str | None]] = []
         for name, instances in self.entity.attributes.items():
             existing = instances_of(current, name)
             for instance in instances:
-                previous = existing.get(instance.get("datasetId"))
-                if previous is None:
+                dataset_id = instance.get("datasetId")
+                previous = existing.get(dataset_id)
+                if previous is None and (is_null(instance) or name == SCOPE):
                     self.not_updated.append((name, "the entity has no such attribute instance"))
                     continue
-                puts.append((name, self.stamped(instance, previous)))
+                if is_null(instance):
+                    deletes.append((name, dataset_id))
+                else:
+                    puts.append((name, self.stamped(instance, previous)))
                 self.updated.append(name)
-        return EntityChange(put=puts) if puts else None
+        return EntityChange(put=puts, delete=deletes) if puts or deletes else None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -251,6 +266,9 @@ class PatchAttribute(Write):
                 404, f"entity {current.id} has no attribute {self.name}{which}", "ResourceNotFound"
             )
             return None
+        if is_null(self.instance):
+            # A partial update with urn:ngsi-ld:null deletes the instance (5.6.4, TP 012_05).
+            return EntityChange(delete=[(self.name, dataset_id)])
         merged = self.instance if self.replace else merge_instance(previous, self.instance)
         return EntityChange(put=[(self.name, self.stamped(merged, previous))])
 
@@ -296,8 +314,28 @@ class DeleteEntity(Write):
 
 
 def is_null(instance: Mapping[str, Any]) -> bool:
-    """True for an instance whose value is ``urn:ngsi-ld:null`` (delete it)."""
-    return any(instance.get(key) == NGSI_LD_NULL for key in ("value", "object", "vocab", "json"))
+    """True for an instance whose value is ``urn:ngsi-ld:null`` (delete it).
+
+    A LanguageProperty says it with ``{"@none": "urn:ngsi-ld:null"}`` as its languageMap
+    (4.5.18).
+    """
+    if any(instance.get(key) == NGSI_LD_NULL for key in ("value", "object", "vocab", "json")):
+        return True
+    language_map = instance.get("languageMap")
+    return isinstance(language_map, Mapping) and language_map.get("@none") == NGSI_LD_NULL
+
+
+def joined_scopes(previous: Mapping[str, Any], new: Mapping[str, Any]) -> list[Any]:
+    """The previous scope's values followed by the new ones it lacks."""
+    joined = _as_list(previous.get("value"))
+    joined.extend(scope for scope in _as_list(new.get("value")) if scope not in joined)
+    return joined
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
 
 
 def merge_instance(previous: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
