@@ -171,3 +171,12 @@ def test_plain_json_batches_refuse_entities_with_a_context(client: TestClient) -
     assert response.status_code == 207
     assert response.json()["success"] == ids(2)
     assert "application/ld+json" in response.json()["errors"][0]["error"]["detail"]
+
+
+def test_a_null_item_fails_the_whole_batch(client: TestClient) -> None:
+    for operation in ("create", "upsert", "update", "merge", "delete"):
+        items: list[Any] = [ids(1)[0] if operation == "delete" else spot(1), None]
+        response = client.post(f"{OPS}/{operation}", json=items)
+        assert response.status_code == 400, operation
+        assert response.json()["type"] == ERRORS + "BadRequestData"
+    assert status_of(client, ids(1)[0]) is None

@@ -471,3 +471,27 @@ def test_a_body_nested_too_deep_is_refused_not_a_crash(client: TestClient) -> No
     entity["deep"] = nested
     detail = problem(client.post(BASE, json=entity), 400, "BadRequestData")
     assert "32 levels" in detail
+
+
+def test_a_merge_patches_a_json_object_value_and_a_partial_update_refuses_nulls_in_it(
+    client: TestClient,
+) -> None:
+    entity = car_park()
+    entity["postal"] = {"type": "Property", "value": {"street": "Kanalgatan", "city": "Skellefteå"}}
+    create(client, entity)
+    nested_null = {"value": {"city": "urn:ngsi-ld:null"}}
+    response = client.patch(f"{BASE}/{PARK}/attrs/postal", json=nested_null)
+    assert "only in a merge" in problem(response, 400, "BadRequestData")
+    merge = {
+        "postal": {"type": "Property", "value": {"street": "Torget", "city": "urn:ngsi-ld:null"}}
+    }
+    response = client.patch(f"{BASE}/{PARK}", json=merge)
+    assert response.status_code == 204, response.text
+    assert get(client)["postal"]["value"] == {"street": "Torget"}
+
+
+def test_ngsi_ld_null_cannot_be_created(client: TestClient) -> None:
+    entity = car_park()
+    entity["name"] = {"type": "Property", "value": 1, "note": {"value": "urn:ngsi-ld:null"}}
+    assert "cannot be stored" in problem(client.post(BASE, json=entity), 400, "BadRequestData")
+    assert client.get(f"{BASE}/{PARK}").status_code == 404

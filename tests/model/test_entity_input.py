@@ -12,6 +12,7 @@ from stadsnav.model.entity_input import (
     InvalidEntityError,
     parse_attribute,
     parse_entity,
+    parse_fragment,
 )
 from support import SHARED_DATA
 
@@ -137,6 +138,41 @@ def test_invalid_entities_are_refused_saying_what_to_fix(body: Any, says: str) -
 
 def test_null_deletes_only_when_a_merge_allows_it() -> None:
     body = {"id": "urn:ngsi-ld:B:1", "type": "B", "name": {"value": "urn:ngsi-ld:null"}}
-    assert parse_entity(body, allow_null=True).attributes["name"][0]["value"] == "urn:ngsi-ld:null"
+    assert parse_entity(body, nulls="merge").attributes["name"][0]["value"] == "urn:ngsi-ld:null"
     relationship = {"id": "urn:ngsi-ld:B:1", "r": {"object": "urn:ngsi-ld:null"}}
-    assert parse_entity(relationship, need_type=False, allow_null=True).attributes["r"]
+    assert parse_entity(relationship, need_type=False, nulls="delete").attributes["r"]
+
+
+NULL = "urn:ngsi-ld:null"
+
+
+@pytest.mark.parametrize(
+    "attribute",
+    [
+        {"type": "Property", "value": NULL},
+        {"type": "Relationship", "object": NULL},
+        {"type": "LanguageProperty", "languageMap": {"@none": NULL}},
+        {"type": "Property", "value": 1, "sub": {"type": "Property", "value": NULL}},
+        {"type": "Property", "value": {"address": {"country": NULL}}},
+    ],
+)
+def test_null_cannot_be_stored(attribute: dict[str, Any]) -> None:
+    body = {"id": "urn:ngsi-ld:B:1", "type": "B", "a": attribute}
+    with pytest.raises(InvalidEntityError, match="cannot be stored"):
+        parse_entity(body)
+
+
+def test_null_is_no_entity_id() -> None:
+    with pytest.raises(InvalidEntityError, match="not a URI"):
+        parse_entity({"id": NULL, "type": "B"})
+
+
+def test_null_inside_a_value_deletes_only_in_a_merge() -> None:
+    compound = {"type": "Property", "value": {"street": "Storgatan", "country": NULL}}
+    body = {"id": "urn:ngsi-ld:B:1", "address": compound}
+    with pytest.raises(InvalidEntityError, match="only in a merge"):
+        parse_entity(body, need_type=False, nulls="delete")
+    with pytest.raises(InvalidEntityError, match="only in a merge"):
+        parse_fragment("address", {"value": {"country": NULL}})
+    merged = parse_entity(body, need_type=False, nulls="merge")
+    assert merged.attributes["address"][0]["value"]["country"] == NULL

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from stadsnav.model.attributes import ATTRIBUTE_MEMBERS, VALUE_KEYS
 from stadsnav.model.geo import GeoQueryError, geometry_from_geojson
@@ -32,6 +32,12 @@ _GEOJSON_TYPES: Final = frozenset(
 )
 
 
+Nulls = Literal["refused", "delete", "merge"]
+"""Where ``urn:ngsi-ld:null`` may be: nowhere (what is stored as sent: create, replace,
+append); as an attribute's or sub-attribute's value (partial updates, which delete what it
+names); or anywhere (merges, which also delete keys inside JSON values with it, 5.5.12)."""
+
+
 class InvalidEntityError(ValueError):
     """A payload that is not a valid NGSI-LD entity or fragment; the message says what to fix."""
 
@@ -51,11 +57,11 @@ def is_uri(value: Any) -> bool:
 
 
 def parse_entity(
-    body: Any, *, need_id: bool = True, need_type: bool = True, allow_null: bool = False
+    body: Any, *, need_id: bool = True, need_type: bool = True, nulls: Nulls = "refused"
 ) -> EntityInput:
     """Check an entity (or, without ``need_id``/``need_type``, a fragment) and normalize it.
 
-    ``allow_null`` admits ``urn:ngsi-ld:null`` values (merges delete with them).
+    ``nulls`` says where ``urn:ngsi-ld:null`` may be (see :data:`Nulls`).
     """
     if not isinstance(body, Mapping):
         raise InvalidEntityError("an entity must be a JSON object")
@@ -63,17 +69,18 @@ def parse_entity(
     if entity_id is None:
         if need_id:
             raise InvalidEntityError("the entity has no id")
-    elif not is_uri(entity_id):
+    elif not is_uri(entity_id) or entity_id == NGSI_LD_NULL:
         raise InvalidEntityError(f"entity id {entity_id!r} is not a URI")
     entity_type = _entity_type(body.get("type", body.get("@type")), need_type)
     attributes: dict[str, list[dict[str, Any]]] = {}
     for name, raw in body.items():
         if name in ENTITY_MEMBERS or name in ("@id", "@type"):
             continue
-        attributes[name] = parse_attribute(name, raw, allow_null=allow_null)
+        attributes[name] = parse_attribute(name, raw, nulls=nulls)
     if SCOPE in body:
         # Kept with the attributes, as a Property, so it is stored and merged like one.
-        attributes[SCOPE] = [{"type": "Property", "value": _scopes(body[SCOPE], allow_null)}]
+        scopes = _scopes(body[SCOPE], nulls != "refused")
+        attributes[SCOPE] = [{"type": "Property", "value": scopes}]
     return EntityInput(entity_id, entity_type, attributes)
 
 
@@ -113,13 +120,16 @@ def check_name(name: str) -> None:
         )
 
 
-def parse_attribute(name: str, raw: Any, *, allow_null: bool = False) -> list[dict[str, Any]]:
+def parse_attribute(name: str, raw: Any, *, nulls: Nulls = "refused") -> list[dict[str, Any]]:
     """One attribute's instances in normalized form; several only with distinct datasetIds."""
     check_name(name)
+    allow_null = nulls != "refused"
     if isinstance(raw, list) and raw and all(_is_instance(item) for item in raw):
         instances = [_instance(name, item, allow_null) for item in raw]
     else:
         instances = [_instance(name, raw, allow_null)]
+    for instance in instances:
+        _check_nulls(name, instance, nulls)
     seen: set[str | None] = set()
     for instance in instances:
         dataset = instance.get("datasetId")
@@ -181,14 +191,55 @@ def parse_fragment(name: str, raw: Any) -> dict[str, Any]:
     """
     check_name(name)
     if not isinstance(raw, Mapping) or _has_value_member(raw):
-        [instance] = parse_attribute(name, raw, allow_null=True)
+        [instance] = parse_attribute(name, raw, nulls="delete")
         return instance
     kind = raw.get("type")
     if kind is not None and kind not in VALUE_KEYS:
         raise InvalidEntityError(
             f"attribute {name!r} has type {kind!r}: use one of {', '.join(VALUE_KEYS)}"
         )
-    return _checked(name, dict(raw), allow_null=True, need_value=False)
+    instance = _checked(name, dict(raw), allow_null=True, need_value=False)
+    _check_nulls(name, instance, "delete")
+    return instance
+
+
+def _check_nulls(name: str, instance: Mapping[str, Any], nulls: Nulls) -> None:
+    """Refuse ``urn:ngsi-ld:null`` where ``nulls`` does not admit it (5.2.1, 5.5.4)."""
+    if nulls == "merge":
+        return
+    if nulls == "refused":
+        if holds_null(instance):
+            raise InvalidEntityError(
+                f"attribute {name!r} holds {NGSI_LD_NULL}, which deletes only in a merge or a "
+                "partial update and cannot be stored (to remove an attribute, DELETE it)"
+            )
+        return
+    for key in VALUE_KEYS.values():
+        value = instance.get(key)
+        if value == NGSI_LD_NULL or _null_language_map(key, value):
+            continue
+        if holds_null(value):
+            raise InvalidEntityError(
+                f"attribute {name!r}: {NGSI_LD_NULL} inside a value deletes only in a merge"
+            )
+    for sub_name, sub in instance.items():
+        if sub_name not in ATTRIBUTE_MEMBERS and isinstance(sub, Mapping):
+            _check_nulls(f"{name}.{sub_name}", sub, nulls)
+
+
+def _null_language_map(key: str, value: Any) -> bool:
+    return key == "languageMap" and isinstance(value, Mapping) and value == {"@none": NGSI_LD_NULL}
+
+
+def holds_null(value: Any) -> bool:
+    """True when ``urn:ngsi-ld:null`` is the value or anywhere inside it."""
+    if isinstance(value, str):
+        return value == NGSI_LD_NULL
+    if isinstance(value, Mapping):
+        return any(holds_null(item) for item in value.values())
+    if isinstance(value, list):
+        return any(holds_null(item) for item in value)
+    return False
 
 
 def _checked(

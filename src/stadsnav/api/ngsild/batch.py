@@ -116,6 +116,9 @@ async def _items(request: Request) -> list[Any]:
         raise ApiError(400, "a batch body must be a JSON array", ngsild_type="BadRequestData")
     if not body:
         raise ApiError(400, "the batch is empty", ngsild_type="BadRequestData")
+    if any(item is None for item in body):
+        # A null item fails the whole request, not just its entry (5.6.7.4).
+        raise ApiError(400, "a batch cannot hold null items", ngsild_type="BadRequestData")
     if len(body) > MAX_BATCH:
         raise ApiError(413, f"a batch holds at most {MAX_BATCH} entities; this one has {len(body)}")
     return body
@@ -143,7 +146,9 @@ async def _entities(
                     "an entity with @context must be sent as application/ld+json",
                     ngsild_type="BadRequestData",
                 )
-            entity = entity_input(item, terms, need_type=need_type, allow_null=merge)
+            entity = entity_input(
+                item, terms, need_type=need_type, nulls="merge" if merge else "refused"
+            )
         except ApiError as error:
             batch.add(entity_id, error)
             continue

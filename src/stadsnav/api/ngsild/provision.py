@@ -35,14 +35,13 @@ from stadsnav.api.ngsild.writes import (
     ReplaceEntity,
     UpdateAttributes,
     Write,
-    is_null,
 )
 from stadsnav.api.problems import ApiError
 from stadsnav.model.entity_input import (
-    NGSI_LD_NULL,
     SCOPE,
     EntityInput,
     InvalidEntityError,
+    Nulls,
     is_uri,
     parse_attribute,
     parse_entity,
@@ -67,17 +66,17 @@ def entity_input(
     *,
     need_id: bool = True,
     need_type: bool = True,
-    allow_null: bool = False,
+    nulls: Nulls = "refused",
 ) -> EntityInput:
     """The body checked and in stored names; 400 BadRequestData saying what is wrong.
 
-    ``allow_null`` admits ``urn:ngsi-ld:null`` (the writes that delete with it).
+    ``nulls`` says where ``urn:ngsi-ld:null`` may be (the writes that delete with it).
     """
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object", ngsild_type="BadRequestData")
     try:
         stored = terms.entity_to_stored(body)
-        return parse_entity(stored, need_id=need_id, need_type=need_type, allow_null=allow_null)
+        return parse_entity(stored, need_id=need_id, need_type=need_type, nulls=nulls)
     except InvalidEntityError as error:
         raise ApiError(400, str(error), ngsild_type="BadRequestData") from None
 
@@ -150,7 +149,7 @@ async def merge_entity(entity_id: str, request: Request) -> Response:
     body = await read_json(request)
     terms = await body_terms(request, body)
     _path_entity(entity_id, body.get("id") if isinstance(body, dict) else None)
-    entity = entity_input(body, terms, need_id=False, need_type=False, allow_null=True)
+    entity = entity_input(body, terms, need_id=False, need_type=False, nulls="merge")
     write = MergeEntity(now=_now(), entity=entity, entity_id=entity_id)
     await apply(tenant_store(request), {entity_id: write})
     return finished(write, terms)
@@ -198,7 +197,7 @@ async def update_attributes(entity_id: str, request: Request) -> Response:
     body = await read_json(request)
     terms = await body_terms(request, body)
     _path_entity(entity_id, body.get("id") if isinstance(body, dict) else None)
-    entity = entity_input(body, terms, need_id=False, need_type=False, allow_null=True)
+    entity = entity_input(body, terms, need_id=False, need_type=False, nulls="delete")
     write = UpdateAttributes(now=_now(), entity=entity, entity_id=entity_id)
     await apply(tenant_store(request), {entity_id: write})
     return finished(write, terms)
@@ -248,11 +247,6 @@ async def _one_attribute(entity_id: str, attr_id: str, request: Request, replace
     try:
         if replace:
             [instance] = parse_attribute(name, attribute)
-            if is_null(instance):
-                raise InvalidEntityError(
-                    f"{NGSI_LD_NULL} deletes only in a merge or partial update: "
-                    f"to remove {attr_id}, DELETE it"
-                )
         else:
             instance = parse_fragment(name, attribute)
     except InvalidEntityError as error:

@@ -236,7 +236,7 @@ class MergeEntity(Write):
                     if previous is not None:
                         deletes.append((name, dataset_id))
                     continue
-                merged = instance if previous is None else merge_instance(previous, instance)
+                merged = merge_instance(previous or {}, instance, patch_values=True)
                 puts.append((name, self.stamped(merged, previous)))
         if self.other_type(current):
             return None
@@ -338,18 +338,40 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def merge_instance(previous: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """``new``'s members over ``previous``'s; sub-attributes merged, null ones removed."""
-    if new.get("type", previous.get("type")) != previous.get("type"):
-        return dict(new)
-    merged = dict(previous)
+def merge_instance(
+    previous: Mapping[str, Any], new: Mapping[str, Any], *, patch_values: bool = False
+) -> dict[str, Any]:
+    """``new``'s members over ``previous``'s; sub-attributes merged, null ones removed.
+
+    With ``patch_values`` (a merge, 5.5.12) a Property's JSON object value is merge-patched
+    (RFC 7396) rather than replaced: ``urn:ngsi-ld:null`` removes a key inside it.
+    """
+    kind = new.get("type", previous.get("type"))
+    merged = dict(previous) if kind == previous.get("type") else {}
     for key, value in new.items():
-        if key in ATTRIBUTE_MEMBERS:
+        if key == "value" and patch_values and kind == "Property":
+            merged[key] = merge_patch(merged.get(key), value)
+        elif key in ATTRIBUTE_MEMBERS:
             merged[key] = value
         elif value == NGSI_LD_NULL or (isinstance(value, Mapping) and is_null(value)):
             merged.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = merge_instance(merged[key], value)
+        elif isinstance(value, Mapping):
+            before = merged.get(key)
+            before = before if isinstance(before, Mapping) else {}
+            merged[key] = merge_instance(before, value, patch_values=patch_values)
         else:
             merged[key] = value
+    return merged
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 with ``urn:ngsi-ld:null`` as null: ``patch``'s keys over ``target``'s."""
+    if not isinstance(patch, Mapping):
+        return patch
+    merged = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value == NGSI_LD_NULL:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
     return merged
