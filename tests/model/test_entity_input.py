@@ -97,6 +97,9 @@ def test_system_members_sent_by_clients_are_dropped() -> None:
     assert instance == {"type": "Property", "value": 1}
 
 
+REL = {"type": "Relationship", "object": "urn:ngsi-ld:OffStreetParking:1"}
+
+
 @pytest.mark.parametrize(
     ("body", "says"),
     [
@@ -129,6 +132,17 @@ def test_system_members_sent_by_clients_are_dropped() -> None:
             "two instances without a datasetId",
         ),
         ({"id": "urn:ngsi-ld:B:1", "type": "B", "l": {"languageMap": "sv"}}, "languageMap"),
+        ({"id": "urn:ngsi-ld:B:1", "type": "B", "r": {**REL, "unitCode": "MTR"}}, "unitCode"),
+        ({"id": "urn:ngsi-ld:B:1", "type": "B", "r": {**REL, "value": 42}}, "cannot have value"),
+        (
+            {"id": "urn:ngsi-ld:B:1", "type": "B", "r": {**REL, "previousObject": REL["object"]}},
+            "only ever sent by the broker",
+        ),
+        (
+            {"id": "urn:ngsi-ld:B:1", "type": "B", "j": {"json": {"a": 1}, "unitCode": "C62"}},
+            "unitCode",
+        ),
+        ({"id": "urn:ngsi-ld:B:1", "type": "B", "j": {"json": 5}}, "JSON object"),
     ],
 )
 def test_invalid_entities_are_refused_saying_what_to_fix(body: Any, says: str) -> None:
@@ -176,3 +190,22 @@ def test_null_inside_a_value_deletes_only_in_a_merge() -> None:
         parse_fragment("address", {"value": {"country": NULL}})
     merged = parse_entity(body, need_type=False, nulls="merge")
     assert merged.attributes["address"][0]["value"]["country"] == NULL
+
+
+def test_a_relationship_may_name_its_object_type() -> None:
+    body = {"id": "urn:ngsi-ld:B:1", "type": "B", "r": {**REL, "objectType": "OffStreetParking"}}
+    assert parse_entity(body).attributes["r"][0]["objectType"] == "OffStreetParking"
+
+
+@pytest.mark.parametrize(
+    "codepoint", [0x202E, 0x200B, 0xFEFF, 0x3C, 0xFE0F, 0xE0100, 0xFDD0, 0x3164]
+)
+def test_an_id_with_an_invisible_or_markup_character_is_no_uri(codepoint: int) -> None:
+    entity_id = f"urn:ngsi-ld:Vehicle:a{chr(codepoint)}b"
+    with pytest.raises(InvalidEntityError, match="not a URI"):
+        parse_entity({"id": entity_id, "type": "Vehicle"})
+
+
+def test_an_iri_with_ordinary_non_ascii_letters_is_a_uri() -> None:
+    body = {"id": "urn:ngsi-ld:Ciudad:París", "type": "City", "r": {**REL, "object": "urn:x:Å"}}
+    assert parse_entity(body).id == "urn:ngsi-ld:Ciudad:París"

@@ -24,9 +24,24 @@ SYSTEM_MEMBERS: Final = frozenset({"createdAt", "modifiedAt", "deletedAt", "inst
 """Set by the broker; ignored when a client sends them."""
 ENTITY_MEMBERS: Final = frozenset({"id", "type", "@context", SCOPE, *SYSTEM_MEMBERS})
 _IMPLIED_TYPES: Final = {key: kind for kind, key in VALUE_KEYS.items() if key != "value"}
+_VALUE_MEMBERS: Final = frozenset(VALUE_KEYS.values())
+_UNITLESS: Final = frozenset({"Relationship", "ListRelationship", "JsonProperty"})
+_OUTPUT_ONLY: Final = frozenset(
+    {"previousValue", "previousObject", "previousLanguageMap", "previousVocab", "previousJson",
+     "previousValueList", "previousObjectList"}
+)  # fmt: skip
+"""Members of notifications with showChanges (5.8.1), never of a write."""
 _FORBIDDEN_NAME: Final = re.compile(r"""[<>"'=;()\s]""")
 _SCOPE: Final = re.compile(r"^(/[^/\s#+]+)+$")
-_URI: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+_URI: Final = re.compile(
+    r"^[A-Za-z][A-Za-z0-9+.-]*:"
+    # Not whitespace, controls, RFC 3986's excluded ASCII, nor what renders as nothing or
+    # as something else (bidi and format controls, variation selectors, fillers, noncharacters,
+    # surrogates): an id holding one would show as another id in logs and UIs (4.5.1).
+    r"[^\s\x00-\x1f\x7f-\x9f<>\"{}|\\^`\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+    r"\u200b-\u200f\u202a-\u202e\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0"
+    r"\ufdd0-\ufdef\ufff0-\uffff\ud800-\udfff\U000e0000-\U000e0fff]+$"
+)
 _GEOJSON_TYPES: Final = frozenset(
     {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
 )
@@ -247,6 +262,7 @@ def _checked(
 ) -> dict[str, Any]:
     if need_value:
         _check_typed_value(name, instance, allow_null)
+    _check_members(name, instance)
     for member in SYSTEM_MEMBERS & instance.keys():
         del instance[member]
     if "observedAt" in instance:
@@ -262,6 +278,25 @@ def _checked(
         check_name(sub_name)
         instance[sub_name] = _instance(f"{name}.{sub_name}", sub, allow_null)
     return instance
+
+
+def _check_members(name: str, instance: Mapping[str, Any]) -> None:
+    """Refuse the members an attribute of its type never has (4.5.3.2, 4.5.24.2)."""
+    output_only = _OUTPUT_ONLY & instance.keys()
+    if output_only:
+        raise InvalidEntityError(
+            f"attribute {name!r}: {', '.join(sorted(output_only))} is only ever sent by the broker"
+        )
+    kind = instance.get("type")
+    if kind not in VALUE_KEYS:
+        return
+    foreign = (_VALUE_MEMBERS - {VALUE_KEYS[kind]}) & instance.keys()
+    if kind in _UNITLESS and "unitCode" in instance:
+        foreign.add("unitCode")
+    if foreign:
+        raise InvalidEntityError(
+            f"attribute {name!r} is a {kind}: it cannot have {', '.join(sorted(foreign))}"
+        )
 
 
 def _check_typed_value(name: str, instance: Mapping[str, Any], allow_null: bool) -> None:
@@ -301,6 +336,12 @@ def _check_value(name: str, kind: str, value: Any) -> None:
         terms = value if isinstance(value, list) else [value]
         if not all(isinstance(term, str) and term for term in terms):
             raise InvalidEntityError(f"vocab property {name!r}: vocab must be a term or terms")
+    elif kind == "JsonProperty":
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(item, Mapping) for item in items):
+            raise InvalidEntityError(
+                f"json property {name!r}: json must be a JSON object or an array of objects"
+            )
     elif kind in ("ListProperty", "ListRelationship") and not isinstance(value, list):
         raise InvalidEntityError(f"{kind} {name!r}: {VALUE_KEYS[kind]} must be an array")
 
