@@ -290,7 +290,7 @@ def _check_members(name: str, instance: Mapping[str, Any]) -> None:
     kind = instance.get("type")
     if kind not in VALUE_KEYS:
         return
-    foreign = (_VALUE_MEMBERS - {VALUE_KEYS[kind]}) & instance.keys()
+    foreign = set(_VALUE_MEMBERS - {VALUE_KEYS[kind]}) & instance.keys()
     if kind in _UNITLESS and "unitCode" in instance:
         foreign.add("unitCode")
     if foreign:
