@@ -495,3 +495,18 @@ def test_ngsi_ld_null_cannot_be_created(client: TestClient) -> None:
     entity["name"] = {"type": "Property", "value": 1, "note": {"value": "urn:ngsi-ld:null"}}
     assert "cannot be stored" in problem(client.post(BASE, json=entity), 400, "BadRequestData")
     assert client.get(f"{BASE}/{PARK}").status_code == 404
+
+
+def test_update_attributes_with_a_type_selector_updates_only_an_entity_of_that_type(
+    client: TestClient,
+) -> None:
+    create(client, car_park())
+    fragment = {"totalSpotNumber": 500}
+    other = client.patch(f"{BASE}/{PARK}/attrs", params={"type": "Beach"}, json=fragment)
+    problem(other, 404, "ResourceNotFound")
+    assert get(client)["totalSpotNumber"]["value"] != 500
+    same = client.patch(
+        f"{BASE}/{PARK}/attrs", params={"type": "Beach|OffStreetParking"}, json=fragment
+    )
+    assert same.status_code == 204, same.text
+    assert get(client)["totalSpotNumber"]["value"] == 500

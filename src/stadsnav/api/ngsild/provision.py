@@ -48,6 +48,7 @@ from stadsnav.model.entity_input import (
     parse_fragment,
 )
 from stadsnav.model.jsonld import Vocabulary
+from stadsnav.model.typequery import TypeExpr, TypeSyntaxError, parse_types
 from stadsnav.store.base import ContextStore
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=ngsild_route())
@@ -192,13 +193,20 @@ async def append_attributes(
     summary="Update attributes",
     responses={207: {"description": "UpdateResult: some attributes were not updated"}},
 )
-async def update_attributes(entity_id: str, request: Request) -> Response:
+async def update_attributes(
+    entity_id: str,
+    request: Request,
+    type: Annotated[
+        str | None, Query(description="Update only an entity of these types: A,B A|B A;B ( ).")
+    ] = None,
+) -> Response:
     """Replace the attributes given and add the others; ``urn:ngsi-ld:null`` deletes one."""
     body = await read_json(request)
     terms = await body_terms(request, body)
     _path_entity(entity_id, body.get("id") if isinstance(body, dict) else None)
     entity = entity_input(body, terms, need_id=False, need_type=False, nulls="delete")
-    write = UpdateAttributes(now=_now(), entity=entity, entity_id=entity_id)
+    types = _type_selector(type, terms)
+    write = UpdateAttributes(now=_now(), entity=entity, entity_id=entity_id, types=types)
     await apply(tenant_store(request), {entity_id: write})
     return finished(write, terms)
 
@@ -286,6 +294,17 @@ async def delete_attribute(
     )
     await apply(tenant_store(request), {entity_id: write})
     return finished(write, terms)
+
+
+def _type_selector(text: str | None, terms: Vocabulary) -> TypeExpr | None:
+    """The ``type`` parameter (4.17) in stored names; None selects every type."""
+    if text is None:
+        return None
+    try:
+        expression = parse_types(text)
+    except TypeSyntaxError as error:
+        raise ApiError(400, f"type: {error}", ngsild_type="BadRequestData") from None
+    return None if expression is None else expression.rename(terms.to_stored)
 
 
 def _with_id(entity: EntityInput, entity_id: str) -> EntityInput:

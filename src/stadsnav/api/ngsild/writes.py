@@ -17,7 +17,9 @@ from typing import Any
 from stadsnav.api.problems import ApiError
 from stadsnav.model.attributes import ATTRIBUTE_MEMBERS
 from stadsnav.model.entity_input import NGSI_LD_NULL, SCOPE, EntityInput
+from stadsnav.model.entity_query import entity_types
 from stadsnav.model.render import format_time
+from stadsnav.model.typequery import TypeExpr
 from stadsnav.store.base import EntityChange, StoredEntity
 
 Instances = dict[str | None, dict[str, Any]]
@@ -186,10 +188,12 @@ class UpdateAttributes(Write):
 
     entity: EntityInput
     entity_id: str = ""
+    types: TypeExpr | None = None
+    """Update only an entity of these types (4.17); another is ResourceNotFound (5.6.2.4)."""
 
     def __call__(self, current: StoredEntity | None) -> EntityChange | None:
         """See :meth:`Write.__call__`."""
-        if current is None:
+        if current is None or not (self.types is None or self.types.matches(entity_types(current))):
             self.fail(*_missing(self.entity_id))
             return None
         puts: list[tuple[str, dict[str, Any]]] = []
