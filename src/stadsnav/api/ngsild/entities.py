@@ -397,7 +397,7 @@ async def retrieve_entity(
         dataset_id=dataset_id,
         geometry_property=geometry_property,
     )
-    wanted_types = _types(type, terms)
+    wanted_types = type_expression(type, terms)
     names = _attrs(attrs, terms)
     store = tenant_store(request)
 
@@ -734,10 +734,12 @@ def _selector(
             re.compile(id_pattern)
         except re.error as error:
             raise bad_request(f"idPattern is not a valid regular expression: {error}") from None
-    return EntitySelector(_types(types, terms), None if ids is None else tuple(ids), id_pattern)
+    chosen = None if ids is None else tuple(ids)
+    return EntitySelector(type_expression(types, terms), chosen, id_pattern)
 
 
-def _types(text: str | None, terms: Vocabulary) -> TypeExpr | None:
+def type_expression(text: str | None, terms: Vocabulary) -> TypeExpr | None:
+    """The ``type`` parameter (4.17) in stored names; None selects every type."""
     if text is None:
         return None
     try:

@@ -15,7 +15,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from stadsnav.api.ngsild.entities import check_entity_id, split_list
+from stadsnav.api.ngsild.entities import check_entity_id, split_list, type_expression
 from stadsnav.api.ngsild.jsonld import (
     JSON,
     body_terms,
@@ -48,7 +48,6 @@ from stadsnav.model.entity_input import (
     parse_fragment,
 )
 from stadsnav.model.jsonld import Vocabulary
-from stadsnav.model.typequery import TypeExpr, TypeSyntaxError, parse_types
 from stadsnav.store.base import ContextStore
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=ngsild_route())
@@ -205,7 +204,7 @@ async def update_attributes(
     terms = await body_terms(request, body)
     _path_entity(entity_id, body.get("id") if isinstance(body, dict) else None)
     entity = entity_input(body, terms, need_id=False, need_type=False, nulls="delete")
-    types = _type_selector(type, terms)
+    types = type_expression(type, terms)
     write = UpdateAttributes(now=_now(), entity=entity, entity_id=entity_id, types=types)
     await apply(tenant_store(request), {entity_id: write})
     return finished(write, terms)
@@ -294,17 +293,6 @@ async def delete_attribute(
     )
     await apply(tenant_store(request), {entity_id: write})
     return finished(write, terms)
-
-
-def _type_selector(text: str | None, terms: Vocabulary) -> TypeExpr | None:
-    """The ``type`` parameter (4.17) in stored names; None selects every type."""
-    if text is None:
-        return None
-    try:
-        expression = parse_types(text)
-    except TypeSyntaxError as error:
-        raise ApiError(400, f"type: {error}", ngsild_type="BadRequestData") from None
-    return None if expression is None else expression.rename(terms.to_stored)
 
 
 def _with_id(entity: EntityInput, entity_id: str) -> EntityInput:
