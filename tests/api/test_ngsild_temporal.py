@@ -465,8 +465,68 @@ def test_system_times_and_the_modified_at_time_property(client: TestClient) -> N
     assert len(stored["temperature"]) == 2
     values = temporal(client, BYSKE, timeproperty="createdAt", options="temporalValues")
     assert values["temperature"]["values"][0][1] >= recent
-    # Deleted instances are not kept, so none has a deletedAt.
+    # Nothing was deleted, so there is no deletedAt.
     assert "temperature" not in temporal(client, BYSKE, timeproperty="deletedAt")
+
+
+def test_core_deletions_are_kept_with_deleted_at(client: TestClient) -> None:
+    # ETSI 020_17_01: deleting an attribute through the core API records the deletion.
+    surface = readings([9.0], datasetId="urn:ngsi-ld:Dataset:surface")
+    create(client, beach(BYSKE, [15.0, 15.5]) | {"salinity": readings([0.3]), "wind": surface})
+    before = stamp(datetime.now(UTC) - timedelta(seconds=1))
+    entity_url = f"/ngsi-ld/v1/entities/{BYSKE}"
+    assert client.delete(f"{entity_url}/attrs/temperature").status_code == 204
+    merge = {"salinity": {"type": "Property", "value": "urn:ngsi-ld:null"}}
+    assert client.patch(entity_url, json=merge).status_code == 204
+    wind = client.delete(f"{entity_url}/attrs/wind", params={"deleteAll": "true"})
+    assert wind.status_code == 204
+    deleted = temporal(client, BYSKE, timeproperty="deletedAt")
+    assert set(deleted) == {"id", "type", "temperature", "salinity", "wind"}
+    [temperature] = deleted["temperature"]
+    assert set(temperature) == {"type", "value", "instanceId", "deletedAt"}
+    assert temperature["value"] == "urn:ngsi-ld:null"
+    assert temperature["deletedAt"] >= before
+    assert deleted["wind"][0]["datasetId"] == "urn:ngsi-ld:Dataset:surface"
+    after = temporal(client, BYSKE, timeproperty="deletedAt", timerel="after", timeAt=before)
+    assert len(after["temperature"]) == 1
+    values = temporal(client, BYSKE, timeproperty="deletedAt", options="temporalValues")
+    assert values["temperature"]["values"] == [["urn:ngsi-ld:null", temperature["deletedAt"]]]
+    # Every other time property leaves the records out: listed, counted, aggregated.
+    for params in ({}, {"lastN": 1}, {"timeproperty": "createdAt"}, {"timeproperty": "modifiedAt"}):
+        history = temporal(client, BYSKE, **params)
+        values = [i["value"] for i in history["temperature"]]
+        assert values == [15.0, 15.5][-params.get("lastN", 2) :], params
+        assert all("deletedAt" not in i for i in history["temperature"])
+    counts = temporal(client, BYSKE, aggrMethods="totalCount,max")
+    assert counts["temperature"]["totalCount"][0][0] == 2
+    assert counts["temperature"]["max"][0][0] == 15.5
+    assert "temperature" not in current(client, BYSKE)
+    # A record can be deleted, not modified.
+    record = instance_url(BYSKE, "temperature", temperature["instanceId"])
+    problem(client.patch(record, json={"value": 1}), 404, "ResourceNotFound")
+    assert client.delete(record).status_code == 204
+    assert "temperature" not in temporal(client, BYSKE, timeproperty="deletedAt")
+
+
+def test_deletion_records_of_each_attribute_type(client: TestClient) -> None:
+    # ETSI 020_17_02, 020_17_03 and 020_19_01: a Relationship, a LanguageProperty, the scope.
+    body = {
+        "id": BYSKE,
+        "type": "WaterQualityObserved",
+        "scope": ["/Skelleftea/Beaches"],
+        "refBeach": {"type": "Relationship", "object": "urn:ngsi-ld:Beach:byske"},
+        "name": {"type": "LanguageProperty", "languageMap": {"sv": "Byske havsbad"}},
+    }
+    create(client, body)
+    assert current(client, BYSKE)["scope"] == ["/Skelleftea/Beaches"]
+    for name in ("refBeach", "name", "scope"):
+        response = client.delete(f"/ngsi-ld/v1/entities/{BYSKE}/attrs/{name}")
+        assert response.status_code == 204, response.text
+    deleted = temporal(client, BYSKE, timeproperty="deletedAt")
+    assert deleted["refBeach"][0]["object"] == "urn:ngsi-ld:null"
+    assert deleted["name"][0]["languageMap"] == {"@none": "urn:ngsi-ld:null"}
+    assert deleted["scope"][0]["value"] == []
+    assert all("deletedAt" in deleted[name][0] for name in ("refBeach", "name", "scope"))
 
 
 def test_pipeline_history_is_served_and_can_be_deleted_by_instance(

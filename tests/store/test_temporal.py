@@ -9,14 +9,22 @@ from typing import Any
 import pytest
 
 from stadsnav.model.aggregation import Period, parse_period
+from stadsnav.store.base import EntityChange, StoredEntity
 from stadsnav.store.sql import SqlStore
-from stadsnav.store.sql_temporal import instance_id, instance_time, stored_instance_id
+from stadsnav.store.sql_temporal import (
+    deletion_record,
+    instance_id,
+    instance_time,
+    stored_instance_id,
+)
 
 BYSKE = "urn:ngsi-ld:WaterQualityObserved:skelleftea:byske-havsbad"
 KURJOVIKEN = "urn:ngsi-ld:WaterQualityObserved:skelleftea:kurjoviken"
 START = datetime(2026, 7, 1, 6, tzinfo=UTC)
 STEP = timedelta(minutes=10)
 HOUR = parse_period("PT1H")
+SURFACE = "urn:ngsi-ld:Dataset:surface"
+NULL = "urn:ngsi-ld:null"
 
 
 def reading(value: Any, moment: datetime, **extra: Any) -> tuple[str, dict[str, Any]]:
@@ -147,4 +155,57 @@ def test_modify_and_delete_instances(store: SqlStore) -> None:
     assert store.delete_history(BYSKE, "temperature", None, False) is True
     assert store.delete_history(BYSKE, "temperature", None, False) is False
     assert store.delete_history(KURJOVIKEN, "temperature", None, True) is None
+    assert store.temporal_instances([BYSKE]) == {}
+
+
+def test_deletion_records_by_attribute_type() -> None:
+    moment = datetime(2026, 7, 1, 6, 0, 0, 123456, tzinfo=UTC)
+    relationship = {"type": "Relationship", "object": "urn:ngsi-ld:Beach:byske"}
+    assert deletion_record("refBeach", relationship, moment) == {
+        "type": "Relationship",
+        "object": NULL,
+        "deletedAt": "2026-07-01T06:00:00.123456Z",
+    }
+    name = {"type": "LanguageProperty", "languageMap": {"sv": "Byske"}, "datasetId": SURFACE}
+    record = deletion_record("name", name, moment)
+    assert (record["languageMap"], record["datasetId"]) == ({"@none": NULL}, SURFACE)
+    assert deletion_record("scope", {"type": "Property", "value": ["/A"]}, moment)["value"] == []
+
+
+def test_deleting_an_attribute_keeps_a_record_every_other_read_skips(store: SqlStore) -> None:
+    store.add_instances(BYSKE, "WaterQualityObserved", series([15.0, 15.5]), create=True)
+    store.add_instances(BYSKE, None, series([9.0], datasetId=SURFACE), create=False)
+    before = datetime.now(UTC)
+
+    def delete(current: StoredEntity | None) -> EntityChange:
+        return EntityChange(delete=[("temperature", None), ("temperature", SURFACE)])
+
+    store.change_entities({BYSKE: delete})
+    found = store.temporal_instances([BYSKE], per_series=2, newest=True)[BYSKE]["temperature"]
+    records = [i for i in found if "deletedAt" in i.attribute]
+    assert [(r.attribute["value"], r.attribute.get("datasetId")) for r in records] == [
+        (NULL, None),
+        (NULL, SURFACE),
+    ]
+    assert all(r.observed_at >= before for r in records)
+    # Ranked apart: the two newest instances of the default series are still there.
+    assert [i.attribute["value"] for i in found if i not in records] == [15.0, 9.0, 15.5]
+    assert [i.attribute["value"] for i in store.history(BYSKE)["temperature"]] == [15.0, 9.0, 15.5]
+    buckets = store.aggregate_history([BYSKE], None, None, None, Period())
+    assert sorted((b.dataset_id, b.count) for b in buckets) == [("", 2), (SURFACE, 1)]
+    assert max(b.end for b in buckets) == START + STEP
+    far = datetime(2030, 1, 1, tzinfo=UTC)
+    assert store.unchanged_since(BYSKE, "temperature", 15.5, far, START) == START + STEP
+    # The record never becomes the current value; it cannot be modified, only deleted.
+    store.add_instances(BYSKE, None, series([16.0], START + 2 * STEP), create=False)
+    newest = instance_id(BYSKE, "temperature", "", START + 2 * STEP)
+    assert store.delete_instance(BYSKE, "temperature", newest) is True
+    entity = store.get_entity(BYSKE)
+    assert entity is not None
+    assert entity.attributes["temperature"]["value"] == 15.5
+    record = instance_id(BYSKE, "temperature", "", records[0].observed_at)
+    assert store.modify_instance(BYSKE, "temperature", record, lambda old: old) is False
+    assert store.delete_instance(BYSKE, "temperature", record) is True
+    # Deleting through the temporal API takes the history, and records nothing.
+    assert store.delete_history(BYSKE, "temperature", None, True) is True
     assert store.temporal_instances([BYSKE]) == {}

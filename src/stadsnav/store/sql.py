@@ -34,7 +34,7 @@ from stadsnav.store.base import (
 from stadsnav.store.migrate import apply_migrations
 from stadsnav.store.sql_contexts import JsonLdContextRows
 from stadsnav.store.sql_subscriptions import SubscriptionRows
-from stadsnav.store.sql_temporal import TemporalRows
+from stadsnav.store.sql_temporal import LIVE_ROW, TemporalRows, deletion_record, latest_instance
 
 _INBOX_COLUMNS = "id, source, message_id, received_at, content_type, body, topic"
 _DEAD_COLUMNS = (
@@ -49,7 +49,7 @@ _HISTORY_COLUMNS = (
 )
 _NEWEST_BEFORE = (
     "SELECT observed_at, attribute FROM attribute_history WHERE entity_id = ? AND name = ? "
-    "AND dataset_id = '' AND observed_at < ? ORDER BY observed_at DESC LIMIT ?"
+    f"AND dataset_id = '' AND observed_at < ? AND {LIVE_ROW} ORDER BY observed_at DESC LIMIT ?"
 )
 
 INSERT_INBOX = (
@@ -841,11 +841,12 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
         if not changes:
             return {}
         ids = list(changes)
-        now = self.time_in(datetime.now(UTC))
+        moment = datetime.now(UTC)
+        now = self.time_in(moment)
         with self._write() as cursor:
             self._lock_entities(cursor, ids)
             current = {entity.id: entity for entity in self._entities_by_id(ids)}
-            plan = _ChangePlan(self.time_in)
+            plan = _ChangePlan(self.time_in, deleted_at=moment)
             for entity_id, compute in changes.items():
                 change = compute(current.get(entity_id))
                 if change is not None:
@@ -981,7 +982,7 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
         carries its "datasetId". With ``last_n``, only the newest n instances of each attribute
         (still oldest first).
         """
-        conditions = ["entity_id = ?"]
+        conditions = ["entity_id = ?", LIVE_ROW]
         params: list[Any] = [entity_id]
         if attrs is not None:
             conditions.append(self._in_list("name"))
@@ -1081,8 +1082,12 @@ class _RowBuilder:
 class _ChangePlan:
     """The rows one ``change_entities`` call writes, gathered from its entities' changes."""
 
-    def __init__(self, time_in: Callable[[datetime], Any]) -> None:
+    def __init__(
+        self, time_in: Callable[[datetime], Any], deleted_at: datetime | None = None
+    ) -> None:
         self._time_in = time_in
+        self._deleted_at = deleted_at
+        """When given, each instance ``delete`` removes leaves the history a record of it then."""
         self.deleted: list[str] = []
         self.created: list[tuple[str, str]] = []
         self.retyped: list[tuple[str, str]] = []
@@ -1119,6 +1124,11 @@ class _ChangePlan:
             self.cleared.append(entity_id)
         for name, dataset_id in change.delete:
             self.dropped.append((entity_id, name, dataset_id or ""))
+            gone = None if current is None else latest_instance(current, name, dataset_id or "")
+            if gone is not None and self._deleted_at is not None:
+                record = orjson.dumps(deletion_record(name, gone, self._deleted_at)).decode()
+                when = self._time_in(self._deleted_at)
+                self.history.append((entity_id, name, dataset_id or "", when, record))
         for name, instance in change.put:
             key = (entity_id, name, _dataset_id(name, instance))
             observed = _observed_at(name, instance)

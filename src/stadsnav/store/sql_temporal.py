@@ -4,6 +4,12 @@ History rows are keyed on (entity, attribute, observedAt, datasetId). An instanc
 from that key and can be read back: ``urn:ngsi-ld:instance:<series hash>:<µs since 1970>``, so a
 lookup by id is one index probe. An instance moved to another observedAt keeps its id in its
 stored JSON (``instanceId``), where a lookup that misses the probe finds it.
+
+Deleting an attribute instance through the core API leaves a history row recording the deletion
+(GS CIM 009, 4.5.7 and 5.7.3 with ``timeproperty=deletedAt``): keyed on the deletion time, its
+value ``urn:ngsi-ld:null`` and its JSON carrying ``deletedAt``. Every read but
+``temporal_instances`` leaves these records out (``LIVE_ROW``); that one returns them, ranked
+apart from the instances, for the temporal API to tell them apart.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from stadsnav.model.aggregation import (
 )
 from stadsnav.model.attributes import VALUE_KEYS
 from stadsnav.model.entity import AttributeInstance, Provenance, StoredEntity
+from stadsnav.model.entity_input import NGSI_LD_NULL
+from stadsnav.model.render import SCOPE
 from stadsnav.store.base import EntityChange
 from stadsnav.store.sql_hooks import SqlHooks
 
@@ -46,6 +54,15 @@ _ADD_HISTORY = (
     "source_message_id = NULL, received_at = NULL"
 )
 _SERIES = "entity_id = ? AND name = ? AND dataset_id = ?"
+_LIVE = "({}attribute -> 'deletedAt') IS NULL"
+LIVE_ROW: Final = _LIVE.format("")
+"""SQL: the history row is an instance, not the record of a deletion (SQLite and PostgreSQL)."""
+_NULLS: Final[Mapping[str, Any]] = {
+    "LanguageProperty": {"@none": NGSI_LD_NULL},
+    "ListProperty": [NGSI_LD_NULL],
+    "ListRelationship": [{"object": NGSI_LD_NULL}],
+}
+"""The null value of the attribute types whose value is not a string."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +144,19 @@ def dataset_of(instance: Mapping[str, Any]) -> str:
     return dataset_id if isinstance(dataset_id, str) else ""
 
 
+def deletion_record(name: str, instance: Mapping[str, Any], deleted_at: datetime) -> dict[str, Any]:
+    """The history instance recording that ``instance`` of ``name`` was deleted at ``deleted_at``.
+
+    Its value is the null of its type (``urn:ngsi-ld:null``; no scopes, ``[]``, for ``scope``).
+    """
+    kind = str(instance.get("type", "Property"))
+    value = [] if name == SCOPE else _NULLS.get(kind, NGSI_LD_NULL)
+    record = {"type": kind, VALUE_KEYS.get(kind, "value"): value, "deletedAt": _text(deleted_at)}
+    if dataset_of(instance):
+        record["datasetId"] = dataset_of(instance)
+    return record
+
+
 def latest_instance(entity: StoredEntity, name: str, dataset_id: str) -> dict[str, Any] | None:
     """The entity's current instance of an attribute for one dataset ('' the default)."""
     if dataset_id:
@@ -163,7 +193,8 @@ class TemporalRows(SqlHooks):
 
         Oldest first; each instance of a dataset carries its "datasetId". ``per_series`` keeps
         at most that many instances of each (entity, attribute, dataset): the oldest, or with
-        ``newest`` the newest.
+        ``newest`` the newest. The records of deletions (with "deletedAt", at the deletion
+        time) come too, each series' ranked apart from its instances.
         """
         if not entity_ids:
             return {}
@@ -173,7 +204,8 @@ class TemporalRows(SqlHooks):
             order = "DESC" if newest else "ASC"
             query = (
                 f"SELECT {_COLUMNS} FROM (SELECT {_COLUMNS}, row_number() OVER (PARTITION BY "
-                f"entity_id, name, dataset_id ORDER BY observed_at {order}) AS position "
+                f"entity_id, name, dataset_id, {LIVE_ROW} ORDER BY observed_at {order}) "
+                "AS position "
                 f"FROM attribute_history WHERE {where}) ranked WHERE position <= ?"
             )
             params.append(per_series)
@@ -198,12 +230,12 @@ class TemporalRows(SqlHooks):
         Periods start at ``time_from``, or at the entity's oldest instance among ``attrs``; a
         whole ``period`` is one period from there to ``time_to`` (or the newest instance).
         Only periods holding instances are listed. Without ``distinct`` the distinct values
-        are not counted (0), which saves a sort per period.
+        are not counted (0), which saves a sort per period. Records of deletions do not count.
         """
         if not entity_ids:
             return []
         dialect = _DIALECTS[self.dialect]
-        where, params = self._window(entity_ids, attrs, time_from, time_to)
+        where, params = self._window(entity_ids, attrs, time_from, time_to, live=True)
         extents = self._query(
             f"SELECT entity_id, {dialect.micros.format('min(observed_at)')}, "
             f"{dialect.micros.format('max(observed_at)')} FROM attribute_history "
@@ -223,7 +255,7 @@ class TemporalRows(SqlHooks):
         buckets: list[Bucket] = []
         # One query per origin: without time_from each entity's periods start at its own.
         for origin, ids in origins.items():
-            where, params = self._window(ids, attrs, time_from, time_to, "h.")
+            where, params = self._window(ids, attrs, time_from, time_to, "h.", live=True)
             valued = (
                 f"(SELECT entity_id, name, dataset_id, t, j, {dialect.number} AS x FROM "
                 f"(SELECT h.entity_id, h.name, h.dataset_id, "
@@ -279,8 +311,11 @@ class TemporalRows(SqlHooks):
         time_from: datetime | None,
         time_to: datetime | None,
         prefix: str = "",
+        *,
+        live: bool = False,
     ) -> tuple[str, list[Any]]:
-        conditions: list[str] = []
+        """The conditions of the rows in the window; ``live``: instances only, no deletions."""
+        conditions: list[str] = [_LIVE.format(prefix)] if live else []
         params: list[Any] = []
         for column, values in (("entity_id", entity_ids), ("name", attrs)):
             if values is None:
@@ -424,6 +459,8 @@ class TemporalRows(SqlHooks):
             if found is None:
                 return False
             dataset_id, stored_at, attribute = found
+            if change is not None and "deletedAt" in attribute:
+                return False  # the record of a deletion can be deleted, not modified
             old_time = self._time_out(stored_at)
             cursor.execute(
                 self.sql(f"DELETE FROM attribute_history WHERE {_SERIES} AND observed_at = ?"),
@@ -504,7 +541,7 @@ class TemporalRows(SqlHooks):
         cursor.execute(
             self.sql(
                 f"SELECT observed_at, attribute FROM attribute_history WHERE {_SERIES} "
-                "ORDER BY observed_at DESC LIMIT 1"
+                f"AND {LIVE_ROW} ORDER BY observed_at DESC LIMIT 1"
             ),
             (entity_id, name, dataset_id),
         )

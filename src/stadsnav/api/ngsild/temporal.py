@@ -7,8 +7,10 @@ answers come in the normalized (4.5.7), simplified ``temporalValues`` (4.5.9) or
 
 ``timeproperty``: history is keyed on observedAt, which windows, orders and pages in SQL.
 ``createdAt`` and ``modifiedAt`` are read per instance (stamped by this API; for instances from
-the pipeline, their receive time) and windowed in Python; they cannot be aggregated. Deleted
-instances are not kept, so ``deletedAt`` finds none.
+the pipeline, their receive time) and windowed in Python; they cannot be aggregated. Deleting
+an attribute instance through the core API keeps a record of it in its history, with the value
+``urn:ngsi-ld:null`` and ``deletedAt``: ``timeproperty=deletedAt`` shows these records only, every
+other time property leaves them out.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ from stadsnav.model.jsonld import Vocabulary
 from stadsnav.model.language import NONE_KEY
 from stadsnav.model.linked import Node, project
 from stadsnav.model.q import QExpr
-from stadsnav.model.render import format_time, key_value, render_attribute
+from stadsnav.model.render import SCOPE, format_time, key_value, render_attribute
 from stadsnav.model.times import parse_time
 from stadsnav.store.base import ContextStore
 from stadsnav.store.sql_temporal import dataset_of, stored_instance_id
@@ -92,6 +94,7 @@ _OPTIONS: Final = frozenset(
 )
 _VALUES_ALIASES: Final = frozenset({"temporalValues", "simplified", "keyValues"})
 _RESULTS_COUNT: Final = "NGSILD-Results-Count"
+_HEAD_MEMBERS: Final = ("id", "type", "@id", "@type")
 
 
 # The request: time window, representation
@@ -251,11 +254,12 @@ class Cut:
 
 
 def instance_time(instance: AttributeInstance, timeproperty: str) -> datetime | None:
-    """The instance's time for ``timeproperty``: observedAt, or when it was stored."""
+    """The instance's time for ``timeproperty``: observedAt, when it was stored, or when it was
+    deleted; None when it has no such time (a deletion has only deletedAt, others have none)."""
+    if deleted(instance) != (timeproperty == "deletedAt"):
+        return None
     if timeproperty == "observedAt":
         return instance.observed_at
-    if timeproperty == "deletedAt":
-        return None
     text = instance.attribute.get(timeproperty)
     if isinstance(text, str):
         try:
@@ -265,6 +269,11 @@ def instance_time(instance: AttributeInstance, timeproperty: str) -> datetime | 
     if instance.provenance is not None:
         return instance.provenance.received_at
     return instance.observed_at
+
+
+def deleted(instance: AttributeInstance) -> bool:
+    """Whether the instance is the record of a deletion."""
+    return "deletedAt" in instance.attribute
 
 
 def read_history(
@@ -392,7 +401,8 @@ def _normalized(entity_id: str, item: Timed, sys_attrs: bool, terms: Vocabulary)
     instance = item.instance
     rendered = render_attribute(instance.attribute, sys_attrs=sys_attrs)
     rendered.pop("instanceId", None)
-    rendered["observedAt"] = format_time(instance.observed_at)
+    # A deletion is stored at its deletion time: that is its deletedAt, and it has no observedAt.
+    rendered["deletedAt" if deleted(instance) else "observedAt"] = format_time(instance.observed_at)
     rendered["instanceId"] = stored_instance_id(
         entity_id, item.name, item.dataset_id, instance.observed_at, instance.attribute
     )
@@ -896,17 +906,27 @@ def temporal_input(
     """(id, type, [(attribute, instance)]) of a temporal entity (4.5.7), checked and stamped.
 
     Each attribute is an array of instances, or one instance; they may share a datasetId,
-    told apart by observedAt.
+    told apart by observedAt. A ``scope`` (4.18) of scope strings becomes the entity's scope,
+    stored as the core API stores it (a Property without observedAt: a current value, no
+    history); scopes given as instances with times are not kept.
     """
     if not isinstance(body, dict):
         raise bad_request("the body must be a JSON object")
     stored = terms.entity_to_stored(body)
-    head = {key: value for key, value in stored.items() if key in ("id", "type", "@id", "@type")}
+    head = {key: value for key, value in stored.items() if key in _HEAD_MEMBERS}
+    scope = stored.get(SCOPE)
+    if isinstance(scope, str) or (
+        isinstance(scope, list) and all(isinstance(s, str) for s in scope)
+    ):
+        head[SCOPE] = scope
     try:
         entity = parse_entity(head, need_id=need_id, need_type=need_id)
         instances = list(_instances(stored))
     except InvalidEntityError as error:
         raise bad_request(str(error)) from None
+    now = format_time(datetime.now(UTC))
+    for scopes in entity.attributes.get(SCOPE, []):
+        instances.append((SCOPE, {**scopes, "createdAt": now, "modifiedAt": now}))
     return entity.id, entity.type, instances
 
 
