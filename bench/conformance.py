@@ -74,7 +74,8 @@ def workspace_toml(port: int, storage_url: str, contexts: dict[str, Path]) -> st
         '[workspace]\nname = "ETSI NGSI-LD conformance run"\n\n'
         f'[storage]\nurl = "{storage_url}"\n\n'
         f'[server]\nhost = "127.0.0.1"\nport = {port}\n\n'
-        f"[ngsild]\ncontexts = {{ {served} }}\n"
+        # The suite pages temporal answers of 20 instances per attribute and expects 5 whole.
+        f"[ngsild]\ntemporal_instances = 10\ncontexts = {{ {served} }}\n"
     )
 
 

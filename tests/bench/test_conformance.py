@@ -59,6 +59,7 @@ def test_the_workspace_serves_the_given_contexts_on_the_given_port(tmp_path: Pat
     settings = load_workspace(tmp_path).settings
     assert settings.server.port == 8123
     assert settings.ngsild.contexts == {url: "contexts/suite.jsonld"}
+    assert settings.ngsild.temporal_instances == 10
 
 
 def test_outcomes_are_read_per_file_with_extensions_apart(tmp_path: Path) -> None:
