@@ -92,8 +92,16 @@ def status(client: TestClient, subscription_id: str, **headers: str) -> dict[str
 
 
 def recorded(client: TestClient, subscription_id: str, times: int) -> dict[str, Any]:
-    """The notification status, once ``times`` attempts are recorded (just after the answer)."""
-    wait_for(lambda: status(client, subscription_id)["notification"].get("timesSent", 0) >= times)
+    """The notification status, once ``times`` attempts are sent and the outcome of the last
+    one is recorded (just after its answer)."""
+
+    def answered() -> bool:
+        shown = status(client, subscription_id)["notification"]
+        last = shown.get("lastNotification")
+        outcome = (shown.get("lastSuccess"), shown.get("lastFailure"))
+        return shown.get("timesSent", 0) >= times and last is not None and last in outcome
+
+    wait_for(answered)
     shown: dict[str, Any] = status(client, subscription_id)["notification"]
     return shown
 
@@ -141,6 +149,28 @@ def test_a_change_is_notified_as_normalized_json_with_the_link_header(
     assert shown["timesSent"] == 1
     assert shown["lastNotification"] == shown["lastSuccess"]
     assert "timesFailed" not in shown
+
+
+def test_a_notification_is_counted_as_sent_when_the_subscriber_receives_it(
+    client: TestClient, receiver: Receiver
+) -> None:
+    receiver.delay["/notify"] = 0.5  # still handling it while we look (timeout 1 s)
+    create_room(client)
+    subscription_id = subscribe(client, receiver.url())
+    update(client, temperature=temperature(21.5))
+
+    [notification] = receiver.wait(1)
+    while_received = status(client, subscription_id)["notification"]
+
+    # 5.2.14: timesSent and lastNotification say what was sent (ETSI 046_11); the outcome
+    # comes with the answer.
+    assert while_received["timesSent"] == 1
+    assert while_received["lastNotification"] == notification.body["notifiedAt"]
+    assert {"status", "lastSuccess", "lastFailure"}.isdisjoint(while_received)
+    answered = recorded(client, subscription_id, 1)
+    assert answered["status"] == "ok"
+    assert answered["timesSent"] == 1
+    assert answered["lastSuccess"] == notification.body["notifiedAt"]
 
 
 def test_each_subscription_gets_the_format_and_attributes_it_asked_for(

@@ -143,6 +143,7 @@ def test_a_delivery_clears_the_outbox_and_counts_in_the_status(store: SqlStore) 
     store.queue_notifications([(DOCUMENT["id"], [{"id": ROOM}])] * 2, T0)
     ids = [p.id for p in store.pending_notifications(DOCUMENT["id"], 10)]
 
+    assert store.start_notifications(DOCUMENT["id"], T0 + timedelta(seconds=1))
     store.finish_notifications(DOCUMENT["id"], ids[:1], T0 + timedelta(seconds=1), True, 3)
 
     stored = store.get_subscription(DOCUMENT["id"])
@@ -155,15 +156,42 @@ def test_a_delivery_clears_the_outbox_and_counts_in_the_status(store: SqlStore) 
     assert [p.id for p in store.pending_notifications(DOCUMENT["id"], 10)] == ids[1:]
 
 
+def test_a_notification_counts_as_sent_before_its_outcome_is_known(store: SqlStore) -> None:
+    store.add_subscription(record())
+    store.queue_notifications([(DOCUMENT["id"], [{"id": ROOM}])], T0)
+    [pending] = store.pending_notifications(DOCUMENT["id"], 10)
+    sent = T0 + timedelta(seconds=1)
+
+    assert store.start_notifications(DOCUMENT["id"], sent)
+
+    # Sent, no answer yet: counted, no outcome, still in the outbox.
+    stored = store.get_subscription(DOCUMENT["id"])
+    assert stored is not None
+    assert (stored.status.times_sent, stored.status.last_notification) == (1, sent)
+    assert stored.status.last_status is stored.status.last_success is None
+    assert store.pending_notifications(DOCUMENT["id"], 10) == [pending]
+
+    store.finish_notifications(DOCUMENT["id"], [pending.id], sent, True, 3)
+
+    stored = store.get_subscription(DOCUMENT["id"])
+    assert stored is not None
+    assert (stored.status.times_sent, stored.status.times_failed) == (1, 0)
+    assert stored.status.last_success == stored.status.last_notification == sent
+    assert stored.status.last_status == "ok"
+    assert not store.start_notifications("urn:ngsi-ld:Subscription:gone", sent)
+
+
 def test_failed_attempts_are_counted_until_the_notification_is_given_up(store: SqlStore) -> None:
     store.add_subscription(record())
     store.queue_notifications([(DOCUMENT["id"], [{"id": ROOM}])], T0)
     [pending] = store.pending_notifications(DOCUMENT["id"], 10)
 
     for attempt in range(1, 3):
+        store.start_notifications(DOCUMENT["id"], T0 + timedelta(attempt))
         store.finish_notifications(DOCUMENT["id"], [pending.id], T0 + timedelta(attempt), False, 3)
         [again] = store.pending_notifications(DOCUMENT["id"], 10)
         assert again.attempts == attempt
+    store.start_notifications(DOCUMENT["id"], T0 + timedelta(3))
     store.finish_notifications(DOCUMENT["id"], [pending.id], T0 + timedelta(3), False, 3)
 
     assert store.pending_notifications(DOCUMENT["id"], 10) == []

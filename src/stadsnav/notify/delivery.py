@@ -5,6 +5,8 @@ different subscribers run side by side, a bounded number at once, each with a ti
 or dead endpoint holds up no one else. A failed attempt is retried with a doubling wait; what
 waits for one subscriber meanwhile goes out with the next attempt, merged (the newest state of
 each entity). Throttling spaces two notifications of a subscription at least that far apart.
+Each attempt counts as sent (timesSent, lastNotification) just before its request goes out; its
+outcome (lastSuccess or lastFailure, timesFailed) is recorded once the answer came.
 """
 
 from __future__ import annotations
@@ -141,6 +143,10 @@ class Deliverer:
         now = utc_now()
         context = matcher.record.jsonld_context if matcher.endpoint.accept == JSON_LD else None
         body = notification_body(matcher.id, data, now, context)
+        # Counted before it goes out: a subscriber that reads the subscription while it handles
+        # the notification finds it in timesSent and lastNotification (5.2.14, ETSI 046_11).
+        if not await anyio.to_thread.run_sync(store.start_notifications, matcher.id, now):
+            return  # deleted meanwhile; its outbox went with it
         ok, reason = await self._post(matcher, body, notification_headers(matcher, feed.name))
         self._last_sent[key] = now
         attempts = max(row.attempts for row in rows if row.id in ids) + 1

@@ -543,6 +543,11 @@ class ContextStore(Protocol):
         """The oldest undelivered notifications of a subscription, oldest first."""
         ...
 
+    def start_notifications(self, subscription_id: str, at: datetime) -> bool:
+        """Count a notification of a subscription as sent ``at``, just before it is sent; False
+        if the subscription is gone (send nothing)."""
+        ...
+
     def finish_notifications(
         self,
         subscription_id: str,
@@ -554,7 +559,7 @@ class ContextStore(Protocol):
         """Record one delivery attempt of the notifications ``ids`` of a subscription.
 
         Delivered ones leave the outbox; failed ones count an attempt and leave it once they had
-        ``max_attempts``. The subscription's status counts the attempt either way.
+        ``max_attempts``. The subscription's status records the outcome either way.
         """
         ...
 

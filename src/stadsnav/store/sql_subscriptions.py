@@ -34,7 +34,7 @@ class DeliveryStatus:
     last_success: datetime | None = None
     last_failure: datetime | None = None
     last_status: str | None = None
-    """``ok`` or ``failed``: how the last attempt went; None before the first."""
+    """``ok`` or ``failed``: how the last attempt that finished went; None before the first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +311,20 @@ class SubscriptionRows(SqlHooks):
             for row in rows
         ]
 
+    def start_notifications(self, subscription_id: str, at: datetime) -> bool:
+        """Count a notification of a subscription as sent ``at``, just before it is sent: a
+        subscriber looking at the subscription while it is received sees it counted (5.2.14
+        timesSent, lastNotification). False if the subscription is gone (send nothing)."""
+        with self._write() as cursor:
+            cursor.execute(
+                self.sql(
+                    "UPDATE subscriptions SET times_sent = times_sent + 1, last_notification = ? "
+                    "WHERE id = ?"
+                ),
+                (self.time_in(at), subscription_id),
+            )
+            return bool(cursor.rowcount)
+
     def finish_notifications(
         self,
         subscription_id: str,
@@ -319,10 +333,11 @@ class SubscriptionRows(SqlHooks):
         ok: bool,
         max_attempts: int,
     ) -> None:
-        """Record one delivery attempt of the notifications ``ids`` of a subscription.
+        """Record how one delivery attempt of the notifications ``ids`` of a subscription, sent
+        ``at`` (counted by start_notifications), went.
 
         Delivered ones leave the outbox; failed ones count an attempt and leave it once they had
-        ``max_attempts``. The subscription's status counts the attempt either way.
+        ``max_attempts``. The subscription's status records the outcome either way.
         """
         when = self.time_in(at)
         id_list = self._list_param(ids)
@@ -334,10 +349,9 @@ class SubscriptionRows(SqlHooks):
                 )
                 cursor.execute(
                     self.sql(
-                        "UPDATE subscriptions SET times_sent = times_sent + 1, "
-                        "last_notification = ?, last_success = ?, last_status = 'ok' WHERE id = ?"
+                        "UPDATE subscriptions SET last_success = ?, last_status = 'ok' WHERE id = ?"
                     ),
-                    (when, when, subscription_id),
+                    (when, subscription_id),
                 )
                 return
             cursor.execute(
@@ -355,11 +369,10 @@ class SubscriptionRows(SqlHooks):
             )
             cursor.execute(
                 self.sql(
-                    "UPDATE subscriptions SET times_sent = times_sent + 1, "
-                    "times_failed = times_failed + 1, last_notification = ?, last_failure = ?, "
-                    "last_status = 'failed' WHERE id = ?"
+                    "UPDATE subscriptions SET times_failed = times_failed + 1, "
+                    "last_failure = ?, last_status = 'failed' WHERE id = ?"
                 ),
-                (when, when, subscription_id),
+                (when, subscription_id),
             )
 
     def drop_notifications(self, subscription_id: str) -> int:
