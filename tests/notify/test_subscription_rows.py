@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from stadsnav.store.base import AttributeWrite, EntityChange
+from stadsnav.store.postgres import PostgresStore
 from stadsnav.store.sql import SqlStore
 from stadsnav.store.sql_subscriptions import SubscriptionRecord
 
@@ -215,3 +220,36 @@ def test_dropping_pausing_and_deleting_empty_the_outbox(store: SqlStore) -> None
     store.delete_subscription("urn:ngsi-ld:Subscription:c")
 
     assert store.pending_counts() == {}
+
+
+def test_a_delivery_locks_the_subscription_before_its_outbox_rows(store: SqlStore) -> None:
+    """Deleting a subscription locks its row, then (cascading) its outbox rows. Recording a
+    delivery must take them in the same order, or the two deadlock on PostgreSQL."""
+    if not isinstance(store, PostgresStore):
+        pytest.skip("SQLite has one writer at a time: no row locks to order")
+    import psycopg
+
+    store.add_subscription(record())
+    store.queue_notifications([(DOCUMENT["id"], [{"id": ROOM}])], T0)
+    ids = [p.id for p in store.pending_notifications(DOCUMENT["id"], 10)]
+    options = f"-c search_path={store.schema}"
+    with psycopg.connect(store.conninfo, options=options) as deleter:
+        # A delete under way: it holds the subscription row.
+        deleter.execute("SELECT id FROM subscriptions WHERE id = %s FOR UPDATE", (DOCUMENT["id"],))
+        finishing = threading.Thread(
+            target=store.finish_notifications, args=(DOCUMENT["id"], ids, T0, True, 3)
+        )
+        finishing.start()
+        time.sleep(0.5)  # the delivery is now waiting for the subscription row
+        assert finishing.is_alive()
+        with psycopg.connect(store.conninfo, options=options, autocommit=True) as probe:
+            # It waits holding no outbox row, so the cascade of the delete can take them all.
+            probe.execute(
+                "SELECT id FROM notification_outbox WHERE subscription_id = %s FOR UPDATE NOWAIT",
+                (DOCUMENT["id"],),
+            )
+        deleter.execute("DELETE FROM subscriptions WHERE id = %s", (DOCUMENT["id"],))
+        deleter.commit()
+    finishing.join(10)
+    assert not finishing.is_alive()
+    assert store.get_subscription(DOCUMENT["id"]) is None

@@ -341,19 +341,29 @@ class SubscriptionRows(SqlHooks):
         """
         when = self.time_in(at)
         id_list = self._list_param(ids)
+        # The subscription row first, then its outbox rows: the order in which deleting a
+        # subscription locks them (its outbox rows go by ON DELETE CASCADE). The other order
+        # deadlocked on PostgreSQL when a subscription was deleted during a delivery.
         with self._write() as cursor:
             if ok:
-                cursor.execute(
-                    self.sql(f"DELETE FROM notification_outbox WHERE {self._in_list('id')}"),
-                    (id_list,),
-                )
                 cursor.execute(
                     self.sql(
                         "UPDATE subscriptions SET last_success = ?, last_status = 'ok' WHERE id = ?"
                     ),
                     (when, subscription_id),
                 )
+                cursor.execute(
+                    self.sql(f"DELETE FROM notification_outbox WHERE {self._in_list('id')}"),
+                    (id_list,),
+                )
                 return
+            cursor.execute(
+                self.sql(
+                    "UPDATE subscriptions SET times_failed = times_failed + 1, "
+                    "last_failure = ?, last_status = 'failed' WHERE id = ?"
+                ),
+                (when, subscription_id),
+            )
             cursor.execute(
                 self.sql(
                     "UPDATE notification_outbox SET attempts = attempts + 1 "
@@ -366,13 +376,6 @@ class SubscriptionRows(SqlHooks):
                     f"DELETE FROM notification_outbox WHERE {self._in_list('id')} AND attempts >= ?"
                 ),
                 (id_list, max_attempts),
-            )
-            cursor.execute(
-                self.sql(
-                    "UPDATE subscriptions SET times_failed = times_failed + 1, "
-                    "last_failure = ?, last_status = 'failed' WHERE id = ?"
-                ),
-                (when, subscription_id),
             )
 
     def drop_notifications(self, subscription_id: str) -> int:
