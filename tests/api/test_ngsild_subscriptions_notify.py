@@ -283,9 +283,12 @@ def test_deleted_attributes_and_entities_are_notified_as_null(
 
 
 def test_a_change_right_after_subscribing_is_compared_with_the_entity_before_it(
-    client: TestClient, receiver: Receiver
+    client: TestClient, receiver: Receiver, workspace: Workspace
 ) -> None:
     create_room(client, name={"type": "Property", "value": "Aulan"}, temperature=temperature(20))
+    # Rounds 3 s apart: none comes between the subscription and the change, so only the
+    # subscription request itself can have read the entity as it was.
+    workspace.settings.notifications.poll_interval = 3.0
     triggers = ["attributeDeleted", "attributeUpdated"]
     subscribe(
         client, receiver.url(), notificationTrigger=triggers, notification={"showChanges": True}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench.common import http_get  # noqa: E402
 from bench.conformance import Outcome, outcomes, report, robot_files, workspace_toml  # noqa: E402
 
 from bench import conformance  # noqa: E402
@@ -94,8 +94,11 @@ def test_outcomes_are_read_per_file_with_extensions_apart(tmp_path: Path) -> Non
 
 
 def test_a_missing_context_file_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    arguments = ["--suite", str(tmp_path), "--out", str(out)]
     with pytest.raises(SystemExit):
-        conformance.main(["--suite", str(tmp_path), "--context", "https://x/c.jsonld=/no/file"])
+        conformance.main([*arguments, "--context", "https://x/c.jsonld=/no/file"])
+    assert not out.exists()
 
 
 def test_the_broker_is_served_from_a_fresh_workspace(tmp_path: Path) -> None:
@@ -103,8 +106,9 @@ def test_the_broker_is_served_from_a_fresh_workspace(tmp_path: Path) -> None:
     served.write_text('{"@context": {"Building": "https://example.org/Building"}}')
     url = "https://forge.example/suite.jsonld"
     with conformance.broker(tmp_path, f"sqlite:///{tmp_path / 'x.db'}", {url: served}) as server:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=5):
-            pass
+        status, _, body = http_get(server.port, "/ngsi-ld/v1/types")
+        assert status == 200
+        assert b"EntityTypeList" in body
         assert (tmp_path / "workspace" / "contexts" / "0-suite.jsonld").read_text() == (
             served.read_text()
         )

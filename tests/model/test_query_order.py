@@ -91,7 +91,14 @@ def test_parse_renames_attributes_but_not_entity_members() -> None:
     )
 
 
-@pytest.mark.parametrize("text", ["", "name;up", "name..sub", "name;asc;desc", "a,,b", "na me"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "name;up", "name..sub", "name;asc;desc", "a,,b", "na me", ",".join(["id"] * 11)],
+)
 def test_invalid_order_by(text: str) -> None:
     with pytest.raises(OrderBySyntaxError):
         parse_order_by(text, str)
+
+
+def test_ten_members_are_the_most_an_order_may_name() -> None:
+    assert len(parse_order_by(",".join(["id"] * 10), str)) == 10

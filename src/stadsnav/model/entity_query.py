@@ -20,6 +20,7 @@ from typing import Any, Final, Protocol
 
 import orjson
 
+from stadsnav.model.attributes import VALUE_KEYS
 from stadsnav.model.entity import StoredEntity
 from stadsnav.model.geo import Box, GeoQuery
 from stadsnav.model.q import And, Literal, QExpr, Term
@@ -143,7 +144,9 @@ class OrderKey:
 
 _ORDER_ITEM: Final = re.compile(r"^([^;.\s]+(?:\.[^;.\s]+)*)(?:;(asc|desc))?$")
 _TIMES: Final = frozenset({"createdAt", "modifiedAt", "observedAt", "deletedAt"})
-_VALUE_MEMBERS: Final = ("value", "object", "vocab", "languageMap", "json", "valueList")
+_VALUE_MEMBERS: Final = tuple(VALUE_KEYS.values())
+MAX_ORDER_KEYS: Final = 10
+"""Most members an ``orderBy`` may name."""
 
 
 def parse_order_by(text: str, rename: Callable[[str], str]) -> tuple[OrderKey, ...]:
@@ -151,7 +154,10 @@ def parse_order_by(text: str, rename: Callable[[str], str]) -> tuple[OrderKey, .
     sub-attributes or their system times after ``.``), ascending unless ``;desc``
     (GS CIM 009 v1.9, 4.23). ``rename`` gives an attribute's stored name."""
     keys: list[OrderKey] = []
-    for item in text.split(","):
+    items = text.split(",")
+    if len(items) > MAX_ORDER_KEYS:
+        raise OrderBySyntaxError(f"at most {MAX_ORDER_KEYS} members, not {len(items)}")
+    for item in items:
         found = _ORDER_ITEM.match(item.strip())
         if found is None:
             raise OrderBySyntaxError(

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from stadsnav.model.entity import StoredEntity
-from stadsnav.model.entity_query import EntityQuery, entity_types
+from stadsnav.model.entity_query import ENTITY_MEMBERS, EntityQuery, entity_types
 from stadsnav.model.geo import parse_geo_query
 from stadsnav.model.jsonld import Vocabulary
 from stadsnav.model.language import parse_lang
@@ -21,7 +21,7 @@ from stadsnav.model.typequery import TypeExpr, parse_types
 from stadsnav.notify import subscription
 from stadsnav.notify.changes import Change, Key, instances, names
 from stadsnav.notify.render import Rendering, changed_entity, deleted_entity
-from stadsnav.notify.subscription import ENTITY_MEMBERS, JSON
+from stadsnav.notify.subscription import JSON
 from stadsnav.store.sql_subscriptions import SubscriptionRecord
 
 if TYPE_CHECKING:

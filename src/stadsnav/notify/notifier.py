@@ -47,8 +47,9 @@ class Notifier:
         self._stopping: asyncio.Event | None = None
         self._client: httpx.AsyncClient | None = None
         self._deliverer: Deliverer | None = None
-        self._matching = asyncio.Lock()
-        """Held while a tenant's subscriptions are read and its changes matched."""
+        self._matching: dict[str, asyncio.Lock] = {}
+        """Per tenant: held while its subscriptions are read and its changes matched, so a
+        subscription request of one tenant waits for no other tenant's round."""
 
     @classmethod
     def of(cls, workspace: Workspace, store: ContextStore) -> Notifier:
@@ -101,7 +102,8 @@ class Notifier:
         """Take in a tenant's subscriptions now, not at the next round (one was created or
         changed): the entities they concern are read as they are before any later change, so
         that change is compared with them (attributeDeleted, showChanges, the previous values of
-        a deleted entity). Does nothing while the notifier does not run."""
+        a deleted entity). Does nothing while the notifier does not run: in a process started
+        without ingest, a change right after subscribing is compared with an unknown state."""
         if self._task is None:
             return
         try:
@@ -115,7 +117,7 @@ class Notifier:
             await self._deliverer.dispatch(feed)
 
     async def _match(self, feed: TenantFeed) -> None:
-        async with self._matching:
+        async with self._matching.setdefault(feed.name, asyncio.Lock()):
             await feed.refresh(self._vocabulary)
             if feed.cursor is not None:
                 await anyio.to_thread.run_sync(feed.scan, utc_now())

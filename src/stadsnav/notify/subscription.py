@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from stadsnav.model.entity_query import ENTITY_MEMBERS
 from stadsnav.model.geo import GeoQueryError, parse_geo_query
 from stadsnav.model.language import NONE_KEY, LanguageFilterError, parse_lang
 from stadsnav.model.linked import JOINS, MAX_JOIN_LEVEL
@@ -38,8 +39,6 @@ FORMATS: Final = ("normalized", "keyValues", "concise", "simplified")
 JSON: Final = "application/json"
 JSON_LD: Final = "application/ld+json"
 ID_PREFIX: Final = "urn:ngsi-ld:Subscription:"
-ENTITY_MEMBERS: Final = frozenset({"id", "type", "scope", "createdAt", "modifiedAt", "deletedAt"})
-"""Entity members that ``pick`` and ``omit`` name as they are, not as terms."""
 
 # In the order a subscription is shown. temporalQ is left out on purpose: it selects temporal
 # evolutions, which notifications of this broker do not carry.

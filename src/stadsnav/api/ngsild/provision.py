@@ -38,7 +38,6 @@ from stadsnav.api.ngsild.writes import (
 )
 from stadsnav.api.problems import ApiError
 from stadsnav.model.entity_input import (
-    SCOPE,
     EntityInput,
     InvalidEntityError,
     Nulls,
@@ -48,6 +47,7 @@ from stadsnav.model.entity_input import (
     parse_fragment,
 )
 from stadsnav.model.jsonld import Vocabulary
+from stadsnav.model.render import SCOPE
 from stadsnav.store.base import ContextStore
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=ngsild_route())

@@ -34,7 +34,7 @@ def ngsild_route(route_class: type[APIRoute] = APIRoute) -> type[APIRoute]:
             async def checked(request: Request) -> Response:
                 if request.method in BODY_METHODS and "content-length" not in request.headers:
                     return Response(status_code=411)
-                reject_unknown(request, known)
+                _reject_unknown(request, known)
                 return await handler(request)
 
             if isinstance(self, PlainRoute):
@@ -51,7 +51,7 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def reject_unknown(request: Request, known: list[str]) -> None:
+def _reject_unknown(request: Request, known: list[str]) -> None:
     """400 InvalidRequest naming each query parameter that is not in ``known``."""
     unknown = sorted(set(request.query_params) - set(known))
     if unknown:

@@ -503,21 +503,6 @@ def _answer(request: Request, body: Any, terms: Vocabulary, cut: Cut | None) -> 
     return ngsild_response(request, body, {"Content-Range": cut.header()}, terms, status=206)
 
 
-def member_view(
-    request: Request,
-    terms: Vocabulary,
-    pick: str | None,
-    omit: str | None,
-    dataset_id: str | None,
-    *,
-    attrs_given: bool,
-) -> View:
-    """``pick``, ``omit`` (4.21) and ``datasetId`` (4.5.5), checked as the core API checks them."""
-    return parse_view(
-        request, terms, pick=pick, omit=omit, attrs_given=attrs_given, dataset_id=dataset_id
-    )
-
-
 def projected(body: dict[str, Any], view: View) -> dict[str, Any]:
     """The temporal representation with the view's pick and omit applied."""
     if view.pick is None and view.omit is None:
@@ -570,7 +555,9 @@ async def retrieve_temporal(
     """Every instance of the entity's attributes in the window, in the chosen representation."""
     check_entity_id(entity_id)
     terms = await request_terms(request)
-    view = member_view(request, terms, pick, omit, dataset_id, attrs_given=attrs is not None)
+    view = parse_view(
+        request, terms, pick=pick, omit=omit, attrs_given=attrs is not None, dataset_id=dataset_id
+    )
     query = time_query(timerel, time_at, end_time_at, last_n, timeproperty)
     query = replace(query, dataset_ids=view.dataset_ids)
     shape = representation(options, format, aggr_methods, aggr_period)
@@ -748,7 +735,9 @@ async def query_temporal(
         geo,
         scope_q,
     )
-    view = member_view(request, terms, pick, omit, dataset_id, attrs_given=attrs is not None)
+    view = parse_view(
+        request, terms, pick=pick, omit=omit, attrs_given=attrs is not None, dataset_id=dataset_id
+    )
     query = time_query(timerel, time_at, end_time_at, last_n, timeproperty)
     query = replace(query, dataset_ids=view.dataset_ids)
     shape = representation(options, format, aggr_methods, aggr_period)
@@ -785,12 +774,12 @@ async def query_temporal_post(
         members.geo(),
         members.text("scopeQ"),
     )
-    view = member_view(
+    view = parse_view(
         request,
         terms,
-        members.projection("pick"),
-        members.projection("omit"),
-        members.projection("datasetId"),
+        pick=members.projection("pick"),
+        omit=members.projection("omit"),
+        dataset_id=members.projection("datasetId"),
         attrs_given=members.names("attrs") is not None,
     )
     query = time_query(

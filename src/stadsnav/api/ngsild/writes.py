@@ -16,9 +16,9 @@ from typing import Any
 
 from stadsnav.api.problems import ApiError
 from stadsnav.model.attributes import ATTRIBUTE_MEMBERS
-from stadsnav.model.entity_input import NGSI_LD_NULL, SCOPE, EntityInput
+from stadsnav.model.entity_input import NGSI_LD_NULL, EntityInput
 from stadsnav.model.entity_query import entity_types
-from stadsnav.model.render import format_time
+from stadsnav.model.render import SCOPE, format_time
 from stadsnav.model.typequery import TypeExpr
 from stadsnav.store.base import EntityChange, StoredEntity
 
