@@ -530,3 +530,20 @@ def test_each_tenant_is_notified_of_its_own_entities(
     assert notification.body["data"][0]["temperature"]["value"] == 5
     settle()
     assert len(receiver.received("/default")) == 1
+
+
+def test_a_deleted_attribute_is_notified_with_the_null_of_its_type(
+    client: TestClient, receiver: Receiver
+) -> None:
+    street = {"type": "LanguageProperty", "languageMap": {"sv": "Storgatan", "en": "Main St"}}
+    places = {"type": "ListProperty", "valueList": ["hall", "gym"]}
+    create_room(client, street=street, places=places, temperature=temperature(20))
+    subscribe(client, receiver.url(), notificationTrigger=["attributeDeleted"])
+
+    assert client.delete(f"{ENTITIES}/{ROOM}/attrs/street").status_code == 204
+    street_gone = only(receiver.wait(1))
+    assert client.delete(f"{ENTITIES}/{ROOM}/attrs/places").status_code == 204
+    places_gone = receiver.wait(2)[1].body["data"][0]
+
+    assert street_gone["street"] == {"type": "LanguageProperty", "languageMap": {"@none": NULL}}
+    assert places_gone["places"] == {"type": "ListProperty", "valueList": [NULL]}

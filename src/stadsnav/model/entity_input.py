@@ -12,13 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from stadsnav.model.attributes import ATTRIBUTE_MEMBERS, VALUE_KEYS
+from stadsnav.model.attributes import ATTRIBUTE_MEMBERS, NGSI_LD_NULL, VALUE_KEYS
 from stadsnav.model.geo import GeoQueryError, geometry_from_geojson
 from stadsnav.model.render import SCOPE
 from stadsnav.model.times import parse_time
 
-NGSI_LD_NULL: Final = "urn:ngsi-ld:null"
-"""The value that deletes an attribute in a merge (JSON null cannot be stored in JSON-LD)."""
 SYSTEM_MEMBERS: Final = frozenset({"createdAt", "modifiedAt", "deletedAt", "instanceId"})
 """Set by the broker; ignored when a client sends them."""
 ENTITY_MEMBERS: Final = frozenset({"id", "type", "@context", SCOPE, *SYSTEM_MEMBERS})

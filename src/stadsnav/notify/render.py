@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from stadsnav.model.attributes import VALUE_KEYS
+from stadsnav.model.attributes import VALUE_KEYS, null_value
 from stadsnav.model.entity import StoredEntity
 from stadsnav.model.jsonld import Vocabulary
 from stadsnav.model.language import LanguageFilter
@@ -24,7 +24,6 @@ from stadsnav.notify.changes import Change, Key, instances
 if TYPE_CHECKING:
     from stadsnav.store.base import ContextStore
 
-NULL: Final = "urn:ngsi-ld:null"
 """What a deleted attribute's value (or object, languageMap ...) is in a notification."""
 
 
@@ -136,7 +135,7 @@ def _previous(instance: dict[str, Any]) -> dict[str, Any]:
 
 def _null(instance: dict[str, Any], rendering: Rendering, now: datetime) -> dict[str, Any]:
     kind = str(instance.get("type", "Property"))
-    null: dict[str, Any] = {"type": kind, VALUE_KEYS.get(kind, "value"): NULL}
+    null: dict[str, Any] = {"type": kind, VALUE_KEYS.get(kind, "value"): null_value(kind)}
     if instance.get("datasetId") is not None:
         null["datasetId"] = instance["datasetId"]
     if rendering.show_changes:

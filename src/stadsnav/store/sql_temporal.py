@@ -30,9 +30,8 @@ from stadsnav.model.aggregation import (
     epoch_micros,
     from_epoch_micros,
 )
-from stadsnav.model.attributes import VALUE_KEYS
+from stadsnav.model.attributes import VALUE_KEYS, null_value
 from stadsnav.model.entity import AttributeInstance, Provenance, StoredEntity
-from stadsnav.model.entity_input import NGSI_LD_NULL
 from stadsnav.model.render import SCOPE
 from stadsnav.store.base import EntityChange
 from stadsnav.store.sql_hooks import SqlHooks
@@ -57,12 +56,6 @@ _SERIES = "entity_id = ? AND name = ? AND dataset_id = ?"
 _LIVE = "({}attribute -> 'deletedAt') IS NULL"
 LIVE_ROW: Final = _LIVE.format("")
 """SQL: the history row is an instance, not the record of a deletion (SQLite and PostgreSQL)."""
-_NULLS: Final[Mapping[str, Any]] = {
-    "LanguageProperty": {"@none": NGSI_LD_NULL},
-    "ListProperty": [NGSI_LD_NULL],
-    "ListRelationship": [{"object": NGSI_LD_NULL}],
-}
-"""The null value of the attribute types whose value is not a string."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +143,7 @@ def deletion_record(name: str, instance: Mapping[str, Any], deleted_at: datetime
     Its value is the null of its type (``urn:ngsi-ld:null``; no scopes, ``[]``, for ``scope``).
     """
     kind = str(instance.get("type", "Property"))
-    value = [] if name == SCOPE else _NULLS.get(kind, NGSI_LD_NULL)
+    value = [] if name == SCOPE else null_value(kind)
     record = {"type": kind, VALUE_KEYS.get(kind, "value"): value, "deletedAt": _text(deleted_at)}
     if dataset_of(instance):
         record["datasetId"] = dataset_of(instance)

@@ -51,10 +51,10 @@ from stadsnav.model.aggregation import (
     parse_methods,
     parse_period,
 )
+from stadsnav.model.attributes import NGSI_LD_NULL
 from stadsnav.model.entity import AttributeInstance, StoredEntity
 from stadsnav.model.entity_input import (
     ENTITY_MEMBERS,
-    NGSI_LD_NULL,
     InvalidEntityError,
     check_name,
     is_uri,

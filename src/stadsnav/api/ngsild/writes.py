@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from stadsnav.api.problems import ApiError
-from stadsnav.model.attributes import ATTRIBUTE_MEMBERS
-from stadsnav.model.entity_input import NGSI_LD_NULL, EntityInput
+from stadsnav.model.attributes import ATTRIBUTE_MEMBERS, NGSI_LD_NULL
+from stadsnav.model.entity_input import EntityInput
 from stadsnav.model.entity_query import entity_types
 from stadsnav.model.render import SCOPE, format_time
 from stadsnav.model.typequery import TypeExpr
