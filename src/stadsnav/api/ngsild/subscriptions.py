@@ -211,13 +211,18 @@ async def _rendering_context(request: Request, document: Mapping[str, Any], refe
     if isinstance(given, str):
         await context_terms(request, given)
         return given
+    named = _named_context(reference)
+    return named if named is not None else await implicit_context(request, reference)
+
+
+def _named_context(reference: Any) -> str | None:
+    """The one @context URL a request named (the core context's when none); None when it gave
+    a context that no single URL names, which the broker then hosts (5.13)."""
     if isinstance(reference, list) and len(reference) == 1:
         reference = reference[0]
     if reference is None or (isinstance(reference, str) and is_core_context(reference)):
         return CORE_CONTEXT_URL
-    if isinstance(reference, str):
-        return reference
-    return await implicit_context(request, reference)
+    return reference if isinstance(reference, str) else None
 
 
 async def _follow(request: Request, store: ContextStore) -> None:
@@ -228,9 +233,11 @@ async def _follow(request: Request, store: ContextStore) -> None:
 
 
 def _shown(record: SubscriptionRecord, terms: Vocabulary, now: datetime) -> dict[str, Any]:
-    # jsonldContext is shown as set, also when the broker chose it (the request's @context, or
-    # the implicitly created one hosting it: 5.2.12, 5.13).
-    document = {**record.document, "jsonldContext": record.jsonld_context}
+    # jsonldContext is shown when it was given, and when the broker created one to host the
+    # request's @context (5.2.12, 5.13); one named by the request's single @context URL is not.
+    document = record.document
+    if "jsonldContext" not in document and record.jsonld_context != _named_context(record.context):
+        document = {**document, "jsonldContext": record.jsonld_context}
     return show(document, terms.to_request, record.status, now)
 
 
