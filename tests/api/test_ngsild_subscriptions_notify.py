@@ -154,7 +154,9 @@ def test_a_change_is_notified_as_normalized_json_with_the_link_header(
 def test_a_notification_is_counted_as_sent_when_the_subscriber_receives_it(
     client: TestClient, receiver: Receiver
 ) -> None:
-    receiver.delay["/notify"] = 0.5  # still handling it while we look (timeout 1 s)
+    # Still handling it while we look, past the half second a read waits for the outcome
+    # (the notification timeout is 1 s).
+    receiver.delay["/notify"] = 0.9
     create_room(client)
     subscription_id = subscribe(client, receiver.url())
     update(client, temperature=temperature(21.5))
@@ -171,6 +173,22 @@ def test_a_notification_is_counted_as_sent_when_the_subscriber_receives_it(
     assert answered["status"] == "ok"
     assert answered["timesSent"] == 1
     assert answered["lastSuccess"] == notification.body["notifiedAt"]
+
+
+def test_a_subscriber_that_answered_reads_the_outcome_recorded(
+    client: TestClient, receiver: Receiver
+) -> None:
+    receiver.delay["/notify"] = 0.2  # answered while our read waits for the outcome
+    create_room(client)
+    subscription_id = subscribe(client, receiver.url())
+    update(client, temperature=temperature(21.5))
+
+    [notification] = receiver.wait(1)
+    read = status(client, subscription_id)["notification"]
+
+    # 5.2.14 (ETSI 046_12): a read while the notification is under way waits for its outcome.
+    assert read["status"] == "ok"
+    assert read["lastSuccess"] == notification.body["notifiedAt"]
 
 
 def test_each_subscription_gets_the_format_and_attributes_it_asked_for(

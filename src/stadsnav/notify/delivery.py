@@ -12,6 +12,7 @@ outcome (lastSuccess or lastFailure, timesFailed) is recorded once the answer ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Sequence
@@ -95,6 +96,8 @@ class Deliverer:
         self._failures: dict[Key, int] = {}
         self._retry_at: dict[Key, float] = {}
         self._last_sent: dict[Key, datetime] = {}
+        self._in_flight: dict[Key, asyncio.Event] = {}
+        """Set when the outcome of the request under way for the subscription is recorded."""
 
     async def dispatch(self, feed: TenantFeed) -> None:
         """Start sending, for each subscription of the tenant with notifications waiting."""
@@ -117,6 +120,14 @@ class Deliverer:
             task = asyncio.create_task(self._deliver(feed, matcher, key))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def settled(self, key: Key, timeout: float) -> None:
+        """Wait, at most ``timeout`` seconds, until the outcome of a request under way for the
+        subscription ``key`` is recorded; at once when there is none."""
+        recorded = self._in_flight.get(key)
+        if recorded is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(recorded.wait(), timeout)
 
     def _throttled(self, key: Key, matcher: Matcher, now: datetime) -> bool:
         if matcher.throttling is None:
@@ -147,12 +158,17 @@ class Deliverer:
         # the notification finds it in timesSent and lastNotification (5.2.14, ETSI 046_11).
         if not await anyio.to_thread.run_sync(store.start_notifications, matcher.id, now):
             return  # deleted meanwhile; its outbox went with it
-        ok, reason = await self._post(matcher, body, notification_headers(matcher, feed.name))
-        self._last_sent[key] = now
-        attempts = max(row.attempts for row in rows if row.id in ids) + 1
-        await anyio.to_thread.run_sync(
-            store.finish_notifications, matcher.id, ids, now, ok, self.settings.max_attempts
-        )
+        recorded = self._in_flight[key] = asyncio.Event()
+        try:
+            ok, reason = await self._post(matcher, body, notification_headers(matcher, feed.name))
+            self._last_sent[key] = now
+            attempts = max(row.attempts for row in rows if row.id in ids) + 1
+            await anyio.to_thread.run_sync(
+                store.finish_notifications, matcher.id, ids, now, ok, self.settings.max_attempts
+            )
+        finally:
+            recorded.set()
+            del self._in_flight[key]
         if ok:
             self._failures.pop(key, None)
             self._retry_at.pop(key, None)

@@ -28,6 +28,8 @@ from stadsnav.workspace.models import NotificationSettings
 
 log = structlog.get_logger("stadsnav.notify")
 
+SETTLE_SECONDS = 0.5
+"""Longest a read of a subscription waits for the outcome of its notification under way."""
 STOP_GRACE_SECONDS = 2.0
 """How long notifications under way may finish when the notifier stops; the rest are sent after
 the restart."""
@@ -110,6 +112,13 @@ class Notifier:
             await self._match(self._feed(tenant, store))
         except Exception:  # the subscription is stored: the next round takes it in
             log.exception("notifier_tenant_failed", tenant=tenant)
+
+    async def settled(self, tenant: str, subscription_id: str) -> None:
+        """Wait (at most ``SETTLE_SECONDS``) for the outcome of a notification of the subscription
+        under way, so a subscriber that answered it and then reads the subscription finds its
+        status, lastSuccess or lastFailure recorded (5.2.14)."""
+        if self._deliverer is not None:
+            await self._deliverer.settled((tenant, subscription_id), SETTLE_SECONDS)
 
     async def _serve(self, feed: TenantFeed) -> None:
         await self._match(feed)

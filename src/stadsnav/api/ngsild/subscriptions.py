@@ -135,6 +135,8 @@ async def retrieve_subscription(subscription_id: str, request: Request) -> Respo
     _check_id(subscription_id)
     terms = await request_terms(request)
     store = tenant_store(request)
+    notifier: Notifier = request.app.state.runtime.notifier
+    await notifier.settled(request.headers.get(TENANT_HEADER) or "", subscription_id)
     record = await anyio.to_thread.run_sync(store.get_subscription, subscription_id)
     if record is None:
         raise _not_found(subscription_id)
