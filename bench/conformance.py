@@ -7,9 +7,10 @@ the share passed per area, with every failure in ``failures.txt`` of the output 
 
 The suite (``git clone https://forge.etsi.org/rep/cim/ngsi-ld-test-suite``) is not part of this
 repository; ``make conformance SUITE=DIR`` installs its requirements in a virtualenv of their own.
-Its payloads name their @context by URL on forge.etsi.org; a machine without internet access
-serves them from files with ``--context URL=FILE`` (they become the workspace's ``[ngsild]
-contexts``).
+Its payloads name its own @contexts by their URL on forge.etsi.org: those are served from the
+checkout's ``resources/jsonld-contexts`` (so a run does not depend on forge, nor on the branch
+there moving on), and any other from a file with ``--context URL=FILE``. Both become the
+workspace's ``[ngsild] contexts``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ AREAS = (
     "ContextInformation/Subscription",
     "jsonldContext",
 )
+SUITE_CONTEXTS = (
+    "https://forge.etsi.org/rep/cim/ngsi-ld-test-suite/-/raw/develop/resources/jsonld-contexts/"
+)
+"""Where the suite's payloads say its own @contexts are."""
 SKIPPED_FOLDERS = ("MQTT",)
 """Folders left out: MQTT notifications are not in the measured scope."""
 
@@ -65,6 +70,12 @@ def robot_files(suite: Path, areas: tuple[str, ...]) -> list[Path]:
             if not set(path.relative_to(folder).parts) & set(SKIPPED_FOLDERS)
         ]
     return sorted(files)
+
+
+def suite_contexts(suite: Path) -> dict[str, Path]:
+    """The suite's own @contexts, by the forge URL its payloads name them with."""
+    folder = suite / "resources" / "jsonld-contexts"
+    return {SUITE_CONTEXTS + path.name: path for path in sorted(folder.glob("*.jsonld"))}
 
 
 def workspace_toml(port: int, storage_url: str, contexts: dict[str, Path]) -> str:
@@ -190,13 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("areas", nargs="*", default=list(AREAS), help="areas under TP/NGSI-LD")
     args = parser.parse_args(argv)
-    contexts = {}
+    suite = args.suite.resolve()
+    contexts = suite_contexts(suite)
     for pair in args.context:
         url, _, file = pair.partition("=")
         if not file or not Path(file).is_file():
             parser.error(f"--context {pair}: give URL=FILE with an existing file")
         contexts[url] = Path(file).resolve()
-    suite = args.suite.resolve()
     files = robot_files(suite, tuple(args.areas))
     out = args.out.resolve()
     shutil.rmtree(out, ignore_errors=True)

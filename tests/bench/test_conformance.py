@@ -14,7 +14,15 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.common import http_get  # noqa: E402
-from bench.conformance import Outcome, outcomes, report, robot_files, workspace_toml  # noqa: E402
+from bench.conformance import (  # noqa: E402
+    SUITE_CONTEXTS,
+    Outcome,
+    outcomes,
+    report,
+    robot_files,
+    suite_contexts,
+    workspace_toml,
+)
 
 from bench import conformance  # noqa: E402
 
@@ -112,3 +120,20 @@ def test_the_broker_is_served_from_a_fresh_workspace(tmp_path: Path) -> None:
         assert (tmp_path / "workspace" / "contexts" / "0-suite.jsonld").read_text() == (
             served.read_text()
         )
+
+
+def test_the_suites_own_contexts_are_served_from_its_checkout(tmp_path: Path) -> None:
+    folder = tmp_path / "resources" / "jsonld-contexts"
+    folder.mkdir(parents=True)
+    for name in ("ngsi-ld-test-suite-compound.jsonld", "ngsi-ld-test-suite.jsonld"):
+        (folder / name).write_text('{"@context": {}}')
+    (folder / "notes.txt").write_text("not a context")
+    assert suite_contexts(tmp_path) == {
+        f"{SUITE_CONTEXTS}ngsi-ld-test-suite-compound.jsonld": (
+            folder / "ngsi-ld-test-suite-compound.jsonld"
+        ),
+        f"{SUITE_CONTEXTS}ngsi-ld-test-suite.jsonld": folder / "ngsi-ld-test-suite.jsonld",
+    }
+    # The suite's own compound context names its sibling by exactly that URL.
+    compound = REPO_ROOT / "tests" / "fixtures" / "jsonld" / "ngsi-ld-test-suite-compound.jsonld"
+    assert f'"{SUITE_CONTEXTS}ngsi-ld-test-suite.jsonld"' in compound.read_text()
