@@ -508,6 +508,20 @@ def test_core_deletions_are_kept_with_deleted_at(client: TestClient) -> None:
     assert "temperature" not in temporal(client, BYSKE, timeproperty="deletedAt")
 
 
+def test_replacing_an_entity_records_the_attributes_it_leaves_out(client: TestClient) -> None:
+    surface = readings([9.0], datasetId="urn:ngsi-ld:Dataset:surface")
+    create(client, beach(BYSKE, [15.0]) | {"salinity": readings([0.3]), "wind": surface})
+    replacement = {"type": "WaterQualityObserved", "salinity": {"type": "Property", "value": 0.4}}
+
+    response = client.put(f"/ngsi-ld/v1/entities/{BYSKE}", json=replacement)
+
+    assert response.status_code == 204, response.text
+    deleted = temporal(client, BYSKE, timeproperty="deletedAt")
+    assert set(deleted) == {"id", "type", "temperature", "wind"}
+    assert deleted["wind"][0]["datasetId"] == "urn:ngsi-ld:Dataset:surface"
+    assert deleted["temperature"][0]["value"] == "urn:ngsi-ld:null"
+
+
 def test_deletion_records_of_each_attribute_type(client: TestClient) -> None:
     # ETSI 020_17_02, 020_17_03 and 020_19_01: a Relationship, a LanguageProperty, the scope.
     body = {

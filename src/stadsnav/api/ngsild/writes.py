@@ -136,7 +136,16 @@ class ReplaceEntity(Write):
             self.created = True
             return EntityChange(type=self.entity.type, put=self.puts(self.entity, None))
         entity_type = self.entity.type or current.type
-        return EntityChange(type=entity_type, clear=True, put=self.puts(self.entity, None))
+        puts = self.puts(self.entity, None)
+        # What the replacement leaves out is deleted: named, so its history records when (4.5.7).
+        kept = {(name, instance.get("datasetId")) for name, instance in puts}
+        dropped = [
+            (name, dataset_id)
+            for name in attribute_names(current)
+            for dataset_id in instances_of(current, name)
+            if (name, dataset_id) not in kept
+        ]
+        return EntityChange(type=entity_type, clear=True, put=puts, delete=dropped)
 
 
 @dataclass(slots=True, kw_only=True)
