@@ -111,6 +111,15 @@ def broker(folder: Path, storage_url: str, contexts: dict[str, Path]) -> Iterato
         server.stop()
 
 
+def robot_command(name: str) -> str:
+    """``name`` (a command on PATH or a path) as an absolute path: robot runs in the suite's
+    folder, where a relative path would not be found."""
+    found = shutil.which(name)
+    if found is None:
+        raise SystemExit(f"--robot {name}: no such command; install the suite's requirements")
+    return str(Path(found).resolve())
+
+
 def run_robot(robot: str, suite: Path, files: list[Path], port: int, out: Path) -> None:
     """Run the suite's tests against the broker on ``port``; the results go to ``out``."""
     api = f"http://127.0.0.1:{port}/ngsi-ld/v1"
@@ -201,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("areas", nargs="*", default=list(AREAS), help="areas under TP/NGSI-LD")
     args = parser.parse_args(argv)
+    robot = robot_command(args.robot)
     suite = args.suite.resolve()
     contexts = suite_contexts(suite)
     for pair in args.context:
@@ -216,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         storage = args.storage or f"sqlite:///{Path(temp) / 'stadsnav.db'}"
         with broker(Path(temp), storage, contexts) as server:
             progress("conformance", f"{len(files)} test files against port {server.port}")
-            run_robot(args.robot, suite, files, server.port, out)
+            run_robot(robot, suite, files, server.port, out)
         shutil.copyfile(Path(temp) / "stadsnav.log", out / "stadsnav.log")
     results = outcomes(out / "output.xml", args.extension_marker)
     failures = [

@@ -19,6 +19,7 @@ from bench.conformance import (  # noqa: E402
     Outcome,
     outcomes,
     report,
+    robot_command,
     robot_files,
     suite_contexts,
     workspace_toml,
@@ -103,7 +104,7 @@ def test_outcomes_are_read_per_file_with_extensions_apart(tmp_path: Path) -> Non
 
 def test_a_missing_context_file_is_refused_before_anything_runs(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    arguments = ["--suite", str(tmp_path), "--out", str(out)]
+    arguments = ["--suite", str(tmp_path), "--out", str(out), "--robot", sys.executable]
     with pytest.raises(SystemExit):
         conformance.main([*arguments, "--context", "https://x/c.jsonld=/no/file"])
     assert not out.exists()
@@ -137,3 +138,16 @@ def test_the_suites_own_contexts_are_served_from_its_checkout(tmp_path: Path) ->
     # The suite's own compound context names its sibling by exactly that URL.
     compound = REPO_ROOT / "tests" / "fixtures" / "jsonld" / "ngsi-ld-test-suite-compound.jsonld"
     assert f'"{SUITE_CONTEXTS}ngsi-ld-test-suite.jsonld"' in compound.read_text()
+
+
+def test_a_relative_robot_command_is_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    robot = tmp_path / "venv" / "bin" / "robot"
+    robot.parent.mkdir(parents=True)
+    robot.write_text("#!/bin/sh\n")
+    robot.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    assert robot_command("venv/bin/robot") == str(robot.resolve())
+    with pytest.raises(SystemExit, match="install the suite's requirements"):
+        robot_command("venv/bin/no-robot")
