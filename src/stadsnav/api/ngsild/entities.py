@@ -36,6 +36,15 @@ from stadsnav.api.ngsild.jsonld import (
     read_json,
     request_terms,
 )
+from stadsnav.api.ngsild.params import (
+    GeometryProperty,
+    Join,
+    JoinLevel,
+    Lang,
+    Omit,
+    Pick,
+    ShownDatasets,
+)
 from stadsnav.api.ngsild.routes import ngsild_route
 from stadsnav.api.ngsild.tenancy import TENANT_HEADER, tenant_store
 from stadsnav.api.plain import header, send_response, with_shortcut
@@ -361,19 +370,13 @@ async def retrieve_entity(
     format: Annotated[
         str | None, Query(description="normalized, concise, keyValues or simplified")
     ] = None,
-    lang: Annotated[str | None, Query(description="Language of LanguageProperties.")] = None,
-    pick: Annotated[str | None, Query(description="Entity members to keep.")] = None,
-    omit: Annotated[str | None, Query(description="Entity members to leave out.")] = None,
-    join: Annotated[str | None, Query(description="inline or flat: linked entities.")] = None,
-    join_level: Annotated[
-        str | None, Query(alias="joinLevel", description="How many links deep to join.")
-    ] = None,
-    dataset_id: Annotated[
-        str | None, Query(alias="datasetId", description="Instances to return; @none: default.")
-    ] = None,
-    geometry_property: Annotated[
-        str | None, Query(alias="geometryProperty", description="GeoJSON geometry attribute.")
-    ] = None,
+    lang: Lang = None,
+    pick: Pick = None,
+    omit: Omit = None,
+    join: Join = None,
+    join_level: JoinLevel = None,
+    dataset_id: ShownDatasets = None,
+    geometry_property: GeometryProperty = None,
     local: Annotated[
         str | None, Query(description="true or false: this broker has only local entities.")
     ] = None,
@@ -591,19 +594,13 @@ async def query_entities(
     csf: Annotated[
         str | None, Query(description="Context source filter (no sources here: checked only).")
     ] = None,
-    lang: Annotated[str | None, Query(description="Language of LanguageProperties.")] = None,
-    pick: Annotated[str | None, Query(description="Entity members to keep.")] = None,
-    omit: Annotated[str | None, Query(description="Entity members to leave out.")] = None,
-    join: Annotated[str | None, Query(description="inline or flat: linked entities.")] = None,
-    join_level: Annotated[
-        str | None, Query(alias="joinLevel", description="How many links deep to join.")
-    ] = None,
-    dataset_id: Annotated[
-        str | None, Query(alias="datasetId", description="Instances to return; @none: default.")
-    ] = None,
-    geometry_property: Annotated[
-        str | None, Query(alias="geometryProperty", description="GeoJSON geometry attribute.")
-    ] = None,
+    lang: Lang = None,
+    pick: Pick = None,
+    omit: Omit = None,
+    join: Join = None,
+    join_level: JoinLevel = None,
+    dataset_id: ShownDatasets = None,
+    geometry_property: GeometryProperty = None,
     limit: Annotated[
         int,
         Query(

@@ -23,6 +23,7 @@ from stadsnav.api.ngsild.jsonld import (
     read_json,
     request_terms,
 )
+from stadsnav.api.ngsild.params import DeleteAll, DeletedDataset, check_deleted_dataset
 from stadsnav.api.ngsild.routes import ngsild_route
 from stadsnav.api.ngsild.tenancy import tenant_store
 from stadsnav.api.ngsild.writes import (
@@ -41,7 +42,6 @@ from stadsnav.model.entity_input import (
     EntityInput,
     InvalidEntityError,
     Nulls,
-    is_uri,
     parse_attribute,
     parse_entity,
     parse_fragment,
@@ -272,17 +272,12 @@ async def delete_attribute(
     entity_id: str,
     attr_id: str,
     request: Request,
-    dataset_id: Annotated[
-        str | None, Query(alias="datasetId", description="The instance to delete.")
-    ] = None,
-    delete_all: Annotated[
-        bool, Query(alias="deleteAll", description="Delete every instance.")
-    ] = False,
+    dataset_id: DeletedDataset = None,
+    delete_all: DeleteAll = False,
 ) -> Response:
     """Delete the default instance of an attribute, the one with ``datasetId``, or all."""
     check_entity_id(entity_id)
-    if dataset_id is not None and not is_uri(dataset_id):
-        raise ApiError(400, f"datasetId {dataset_id!r} is not a URI", ngsild_type="BadRequestData")
+    check_deleted_dataset(dataset_id)
     terms = await request_terms(request)
     write = DeleteAttribute(
         now=_now(),

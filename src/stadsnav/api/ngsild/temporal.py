@@ -39,6 +39,14 @@ from stadsnav.api.ngsild.entities import (
     split_list,
 )
 from stadsnav.api.ngsild.jsonld import body_terms, ngsild_response, read_json, request_terms
+from stadsnav.api.ngsild.params import (
+    DeleteAll,
+    DeletedDataset,
+    Omit,
+    Pick,
+    ShownDatasets,
+    check_deleted_dataset,
+)
 from stadsnav.api.ngsild.provision import apply, attribute_body
 from stadsnav.api.ngsild.routes import ngsild_route
 from stadsnav.api.ngsild.tenancy import tenant_store
@@ -546,11 +554,9 @@ async def retrieve_temporal(
         str | None,
         Query(alias="aggrPeriodDuration", description="ISO 8601 duration, e.g. PT1H"),
     ] = None,
-    pick: Annotated[str | None, Query(description="Entity members to keep.")] = None,
-    omit: Annotated[str | None, Query(description="Entity members to leave out.")] = None,
-    dataset_id: Annotated[
-        str | None, Query(alias="datasetId", description="Instances to return; @none: default.")
-    ] = None,
+    pick: Pick = None,
+    omit: Omit = None,
+    dataset_id: ShownDatasets = None,
 ) -> Response:
     """Every instance of the entity's attributes in the window, in the chosen representation."""
     check_entity_id(entity_id)
@@ -713,11 +719,9 @@ async def query_temporal(
     limit: Annotated[int, Query(ge=0, description="Entities per page.")] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
     count: Annotated[bool, Query(description="Return the total in NGSILD-Results-Count.")] = False,
-    pick: Annotated[str | None, Query(description="Entity members to keep.")] = None,
-    omit: Annotated[str | None, Query(description="Entity members to leave out.")] = None,
-    dataset_id: Annotated[
-        str | None, Query(alias="datasetId", description="Instances to return; @none: default.")
-    ] = None,
+    pick: Pick = None,
+    omit: Omit = None,
+    dataset_id: ShownDatasets = None,
 ) -> Response:
     """The temporal evolution of the entities matching every filter, ordered by id."""
     terms = await request_terms(request)
@@ -957,17 +961,12 @@ async def delete_temporal_attribute(
     entity_id: str,
     attr_id: str,
     request: Request,
-    dataset_id: Annotated[
-        str | None, Query(alias="datasetId", description="The instances of this dataset.")
-    ] = None,
-    delete_all: Annotated[
-        bool, Query(alias="deleteAll", description="The instances of every dataset.")
-    ] = False,
+    dataset_id: DeletedDataset = None,
+    delete_all: DeleteAll = False,
 ) -> Response:
     """Delete the attribute's instances (default dataset, ``datasetId``'s, or all)."""
     check_entity_id(entity_id)
-    if dataset_id is not None and not is_uri(dataset_id):
-        raise bad_request(f"datasetId {dataset_id!r} is not a URI")
+    check_deleted_dataset(dataset_id)
     name = await _attribute_name(request, attr_id)
     store = tenant_store(request)
     done = await anyio.to_thread.run_sync(
