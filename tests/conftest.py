@@ -11,6 +11,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from notify.receiver import Receiver
 from stadsnav.api.app import create_app
 from stadsnav.runtime import Runtime
 from stadsnav.simulate.tts import tts_uplink
@@ -42,6 +43,14 @@ def workspace_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def workspace(workspace_dir: Path) -> Workspace:
     """The demo workspace, loaded."""
     return load_workspace(workspace_dir)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local HTTP endpoint that records the notifications it receives."""
+    server = Receiver()
+    yield server
+    server.close()
 
 
 @pytest.fixture

@@ -91,11 +91,20 @@ def test_update_needs_existing_entities_and_honours_no_overwrite(client: TestCli
     assert response.json()["success"] == ids(1)
     assert response.json()["errors"][0]["error"]["type"] == ERRORS + "ResourceNotFound"
     assert status_of(client, ids(1)[0]) == "occupied"
+    # An attribute noOverwrite keeps makes the entity a partial failure (5.6.9, ETSI TP 005_02).
     kept = client.post(
-        f"{OPS}/update?options=noOverwrite", json=[{"id": ids(1)[0], "status": "free"}]
+        f"{OPS}/update?options=noOverwrite",
+        json=[{"id": ids(1)[0], "status": "free", "note": "snow"}],
     )
-    assert kept.status_code == 204
+    assert kept.status_code == 207, kept.text
+    assert kept.json()["success"] == []
+    [error] = kept.json()["errors"]
+    assert error["entityId"] == ids(1)[0]
+    assert error["error"]["type"] == ERRORS + "BadRequestData"
+    assert "status" in error["error"]["detail"]
     assert status_of(client, ids(1)[0]) == "occupied"
+    entity = client.get(f"/ngsi-ld/v1/entities/{ids(1)[0]}").json()
+    assert entity["note"]["value"] == "snow"
 
 
 def test_merge_deletes_with_ngsi_ld_null(client: TestClient) -> None:

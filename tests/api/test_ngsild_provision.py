@@ -215,7 +215,7 @@ def test_update_attributes_replaces_a_scope_but_does_not_add_one(client: TestCli
     create(client, car_park())
     response = client.patch(f"{BASE}/{PARK}/attrs", json={"scope": "/Skelleftea/Parking"})
     assert response.status_code == 207
-    assert response.json()["notUpdated"][0]["attributeName"] == "scope"
+    assert response.json()["notUpdated"][0]["attributeName"] == "https://uri.etsi.org/ngsi-ld/scope"
     assert "scope" not in get(client)
     assert client.post(f"{BASE}/{PARK}/attrs", json={"scope": "/Skelleftea"}).status_code == 204
     response = client.patch(f"{BASE}/{PARK}/attrs", json={"scope": "/Skelleftea/Parking"})
@@ -258,8 +258,10 @@ def test_append_adds_and_overwrites_unless_no_overwrite(client: TestClient) -> N
         f"{BASE}/{PARK}/attrs?options=noOverwrite", json={"totalSpotNumber": 1, "floors": 3}
     )
     assert kept.status_code == 207
-    assert kept.json()["updated"] == ["floors"]
-    assert kept.json()["notUpdated"][0]["attributeName"] == "totalSpotNumber"
+    # UpdateResult names are string values, which JSON-LD compaction leaves expanded (TP 010_04).
+    default = "https://uri.etsi.org/ngsi-ld/default-context/"
+    assert kept.json()["updated"] == [default + "floors"]
+    assert kept.json()["notUpdated"][0]["attributeName"] == default + "totalSpotNumber"
     assert get(client)["totalSpotNumber"]["value"] == 450
 
 
@@ -288,6 +290,15 @@ def test_partial_attribute_update_keeps_the_members_not_sent(client: TestClient)
         client.patch(f"{BASE}/{PARK}/attrs/noSuchThing", json={"value": 1}), 404, "ResourceNotFound"
     )
     assert "noSuchThing" in detail
+    # A partial update cannot change the attribute's type (5.6.4, ETSI TP 012_02_03).
+    relationship = {"type": "Relationship", "object": "urn:ngsi-ld:Thing:1"}
+    detail = problem(
+        client.patch(f"{BASE}/{PARK}/attrs/totalSpotNumber", json=relationship),
+        400,
+        "BadRequestData",
+    )
+    assert "Property" in detail
+    assert get(client)["totalSpotNumber"]["value"] == 430
 
 
 def test_replace_attribute_drops_the_members_not_sent(client: TestClient) -> None:

@@ -117,3 +117,18 @@ def test_a_body_without_content_length_is_answered_with_just_411(client: TestCli
         assert response.content == b""
     # A GET is outside the precondition.
     assert client.get("/ngsi-ld/v1/entities", params={"type": "Building"}).status_code == 200
+
+
+def test_an_empty_path_segment_is_bad_request_data_on_every_operation(client: TestClient) -> None:
+    # ETSI TP 010_02_01 … 017_02_05: an id or a name left out of the path is the client's error.
+    emptied = []
+    for method, path in ngsild_operations(client):
+        variants = [path.replace(ENTITY, "", 1), path.replace("/attrs/name/", "/attrs//", 1)]
+        emptied += [(method, v) for v in variants if "//" in v and v != path]
+    assert len(emptied) > 10
+    for method, path in emptied:
+        response = client.request(method, path, json={})
+        assert response.status_code == 400, (method, path, response.text)
+        assert response.json()["type"].endswith("/BadRequestData")
+    # A path with no empty segment that names nothing known is still 404.
+    assert client.get("/ngsi-ld/v1/nothing-here").status_code == 404

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,13 +68,6 @@ def create(client: TestClient, body: dict[str, Any], **headers: str) -> str:
     location: str = response.headers["location"]
     assert location.startswith(SUBSCRIPTIONS + "/")
     return location.rsplit("/", 1)[1]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
 
 
 def test_a_subscription_is_created_and_retrieved_as_given_with_its_status(

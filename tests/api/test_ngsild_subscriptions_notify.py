@@ -5,7 +5,7 @@ loses nothing."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,13 +47,6 @@ def workspace(workspace_dir: Path) -> Workspace:
     settings.max_attempts = 3
     settings.retry_backoff = timedelta(milliseconds=100)
     return loaded
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
 
 
 def subscribe(

@@ -341,6 +341,14 @@ def test_window_last_n_and_simplified_values(client: TestClient) -> None:
         "type": "Property",
         "values": [[values[-2], stamp(START + 10 * STEP)], [values[-1], stamp(START + 11 * STEP)]],
     }
+    # format takes precedence over options and aggrMethods (6.3.12, ETSI TP 021_19_02).
+    chosen = temporal(
+        client, BYSKE, format="temporalValues", options="aggregatedValues", aggrMethods="sum"
+    )
+    assert len(chosen["temperature"]["values"]) == 12
+    # None of the attributes asked for is ResourceNotFound, as in the core API (TP 020_08).
+    missing = client.get(f"{BASE}/{BYSKE}", params={"attrs": "salinity"})
+    problem(missing, 404, "ResourceNotFound")
 
 
 @pytest.mark.parametrize(
@@ -726,6 +734,20 @@ def paged_answers(client: TestClient) -> None:
     )
     assert [i["value"] for i in backwards.json()["temperature"]] == values[-5:]
 
+    # An attribute with instances in the window but none before the cut is shown empty (TP
+    # 020_14): the salinity readings are newer than the fifth temperature.
+    late = readings([0.2, 0.3], START + 5 * STEP)
+    added = client.post(f"{BASE}/{BYSKE}/attrs", json={"oxygen": late})
+    assert added.status_code == 204, added.text
+    after_cut = client.get(f"{BASE}/{BYSKE}", params={"timerel": "after", "timeAt": stamp(START)})
+    assert after_cut.status_code == 206
+    assert after_cut.json()["oxygen"] == []
+    values_cut = client.get(
+        f"{BASE}/{BYSKE}",
+        params={"timerel": "after", "timeAt": stamp(START), "format": "temporalValues"},
+    )
+    assert values_cut.json()["oxygen"] == {"type": "Property", "values": []}
+
     within = client.get(f"{BASE}/{BYSKE}", params={"lastN": 3})
     assert within.status_code == 200
     assert "content-range" not in within.headers
@@ -808,8 +830,49 @@ def test_query_by_id_geo_and_attrs_with_count_and_pages(client: TestClient) -> N
     assert [e["temperature"]["max"][0][0] for e in aggregated] == [21.5, 16.4]
 
 
-def test_query_needs_a_filter(client: TestClient) -> None:
-    problem(client.get(BASE, params={"timerel": "after", "timeAt": stamp(START)}), 400)
+def test_entities_without_instances_in_the_window_are_left_out(client: TestClient) -> None:
+    # 5.7.4, ETSI TP 021_13: such an entity has no temporal evolution to show.
+    create_beaches(client)
+    late = {"type": "WaterQualityObserved", "timerel": "after"}
+    after = client.get(BASE, params={**late, "timeAt": stamp(START + timedelta(hours=7))})
+    assert after.json() == []
+    noon = client.get(BASE, params={**late, "timeAt": stamp(START + timedelta(hours=3))})
+    assert [e["id"] for e in noon.json()] == [BYSKE, KURJOVIKEN]
+    morning = client.get(
+        BASE, params={**late, "timeAt": stamp(START), "timerel": "before", "count": "true"}
+    )
+    assert morning.json() == []
+    assert morning.headers["ngsild-results-count"] == "0"
+
+
+def test_query_needs_a_filter_unless_local(client: TestClient) -> None:
+    window = {"timerel": "after", "timeAt": stamp(START)}
+    problem(client.get(BASE, params=window), 400)
+    # local=true asks for every entity of this broker (ETSI TP 021_25).
+    create_beaches(client)
+    every = client.get(BASE, params={**window, "local": "true"})
+    assert [e["id"] for e in every.json()] == [BYSKE, KURJOVIKEN]
+
+
+def test_query_ordered_by_and_by_creation_time(client: TestClient) -> None:
+    # v1.9 orderBy (4.23, ETSI TP 021_23); current values without observedAt are instances of
+    # the createdAt time property.
+    names = {KURJOVIKEN: "Kurjoviken", BYSKE: "Byske havsbad", WATER: "Ostviken"}
+    for entity_id, name in names.items():
+        entity = {"id": entity_id, "type": "Beach", "name": {"type": "Property", "value": name}}
+        assert client.post("/ngsi-ld/v1/entities", json=entity).status_code == 201
+    params = {"type": "Beach", "timeproperty": "createdAt", "timerel": "after"}
+    params["timeAt"] = "1970-01-01T00:00:00Z"
+    by_name = client.get(BASE, params={**params, "orderBy": "name"}).json()
+    assert [e["id"] for e in by_name] == [BYSKE, KURJOVIKEN, WATER]
+    [instance] = by_name[0]["name"]
+    assert instance["value"] == "Byske havsbad"
+    assert "observedAt" not in instance
+    descending = client.get(BASE, params={**params, "orderBy": "name;desc"}).json()
+    assert [e["id"] for e in descending] == [WATER, KURJOVIKEN, BYSKE]
+    values = client.get(BASE, params={**params, "format": "temporalValues"}).json()
+    assert values[0]["name"]["values"][0][0] == "Byske havsbad"
+    problem(client.get(BASE, params={**params, "orderBy": "name;sideways"}), 400)
 
 
 def test_ids_alone_do_not_make_a_temporal_query(client: TestClient) -> None:

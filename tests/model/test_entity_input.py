@@ -32,7 +32,7 @@ def test_smart_data_models_normalized_examples_pass_unchanged(model: str) -> Non
     example = load(MODELS / model / "example-normalized.jsonld")
     entity = parse_entity(example)
     assert entity.id == example["id"]
-    assert entity.type == model
+    assert entity.type == (model,)
     for name, instances in entity.attributes.items():
         assert instances == [example[name]]
 
@@ -107,7 +107,9 @@ REL = {"type": "Relationship", "object": "urn:ngsi-ld:OffStreetParking:1"}
         ({"type": "Building"}, "no id"),
         ({"id": "not a uri", "type": "Building"}, "not a URI"),
         ({"id": "urn:ngsi-ld:Building:1"}, "no type"),
-        ({"id": "urn:ngsi-ld:Building:1", "type": ["Building", "Vehicle"]}, "several types"),
+        ({"id": "urn:ngsi-ld:Building:1", "type": []}, "list of types is empty"),
+        ({"id": "urn:ngsi-ld:Building:1", "type": ["Building", 7]}, "entity type 7"),
+        ({"id": "urn:ngsi-ld:Building:1", "type": "type"}, "JSON-LD keyword"),
         ({"id": "urn:ngsi-ld:B:1", "type": "B", "a": {"type": "Property"}}, "needs a 'value'"),
         ({"id": "urn:ngsi-ld:B:1", "type": "B", "a": {"type": "Gadget", "value": 1}}, "Gadget"),
         ({"id": "urn:ngsi-ld:B:1", "type": "B", "a": None}, "null"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -162,19 +163,31 @@ def test_the_migration_indexes_the_locations_written_before_it(empty_store: SqlS
 
 
 def _fill_before(store: SqlStore, version: str) -> None:
+    """Migrate to ``version`` and write entities as that schema holds them (today's store code
+    writes columns a later migration adds)."""
     apply_migrations(store, until=version)
-    changes = {entity_id: located("Thing", a) for entity_id, a in BACKFILLED.items()}
-    changes["urn:x:nothing"] = lambda _: EntityChange(
-        type="Thing",
-        put=[
-            ("note", {"type": "Property", "value": "the coordinates are on the sign"}),
-            ("location", geo("Point", ["20.9", "64.7"])),
-            ("shape", {"type": "Property", "value": {"coordinates": []}}),
-        ],
-    )
-    store.change_entities(changes)
-    gps = point(1.0, 2.0, datasetId=GPS)
-    store.change_entities({"urn:x:point": lambda _: EntityChange(put=[("location", gps)])})
+    written = [(i, "location", "", a) for i, a in BACKFILLED.items()]
+    written += [
+        ("urn:x:nothing", "note", "", {"type": "Property", "value": "the coordinates are on it"}),
+        ("urn:x:nothing", "location", "", geo("Point", ["20.9", "64.7"])),
+        ("urn:x:nothing", "shape", "", {"type": "Property", "value": {"coordinates": []}}),
+        ("urn:x:point", "location", GPS, point(1.0, 2.0, datasetId=GPS)),
+    ]
+    now = store.time_in(T0)
+    with store._write() as cursor:
+        cursor.executemany(
+            store.sql(
+                "INSERT INTO entities (id, type, created_at, modified_at) VALUES (?, 'Thing', ?, ?)"
+            ),
+            [(entity_id, now, now) for entity_id in sorted({row[0] for row in written})],
+        )
+        cursor.executemany(
+            store.sql(
+                "INSERT INTO entity_attributes (entity_id, name, dataset_id, attribute, "
+                "modified_at) VALUES (?, ?, ?, ?, ?)"
+            ),
+            [(i, name, d, json.dumps(a), now) for i, name, d, a in written],
+        )
 
 
 def destination(lon: float, lat: float, bearing: float, metres: float) -> tuple[float, float]:

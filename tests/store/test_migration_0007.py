@@ -104,6 +104,7 @@ def test_0007_keeps_0006_data_and_the_pipeline_carries_on(empty_store: SqlStore)
     before = indexes(store)
     assert apply_migrations(store, until="0007_ngsild_entities") == ["0007_ngsild_entities"]
     assert before <= indexes(store)
+    store.migrate()  # today's store code reads the columns later migrations add
 
     sensor = store.get_entity(SENSOR)
     assert sensor is not None

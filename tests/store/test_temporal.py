@@ -53,13 +53,16 @@ def test_add_instances_creates_then_adds(store: SqlStore) -> None:
     later = series([16.0], START + 2 * STEP)
     assert store.add_instances(BYSKE, None, later, create=False) is False
     assert store.add_instances(KURJOVIKEN, None, later, create=False) is None
-    with pytest.raises(ValueError, match="several types"):
-        store.add_instances(BYSKE, "Beach", later, create=True)
     with pytest.raises(ValueError, match="needs a type"):
         store.add_instances(KURJOVIKEN, None, later, create=True)
     entity = store.get_entity(BYSKE)
     assert entity is not None
     assert entity.attributes["temperature"]["value"] == 16.0
+    # Instances naming another type add it to the entity's (4.16).
+    assert store.add_instances(BYSKE, ["Beach"], [], create=True) is False
+    typed = store.get_entity(BYSKE)
+    assert typed is not None
+    assert typed.types == ("WaterQualityObserved", "Beach")
     instances = store.temporal_instances([BYSKE])[BYSKE]["temperature"]
     assert [i.attribute["value"] for i in instances] == [15.0, 15.5, 16.0]
 

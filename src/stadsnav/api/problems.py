@@ -105,6 +105,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
+        path = request.url.path
+        if error.status_code in (404, 405) and path.startswith("/ngsi-ld/") and "//" in path:
+            # No route has an empty segment: an id or a name was left out (ETSI TP 011_02_01).
+            return problem_response(
+                request,
+                400,
+                f"the path {path} has an empty segment where an id or a name belongs",
+                "BadRequestData",
+            )
         return problem_response(
             request, error.status_code, str(error.detail), headers=dict(error.headers or {})
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from stadsnav.model.attributes import ATTRIBUTE_MEMBERS, NGSI_LD_NULL, VALUE_KEYS
+from stadsnav.model.entity import as_types
 from stadsnav.model.geo import GeoQueryError, geometry_from_geojson
 from stadsnav.model.render import SCOPE
 from stadsnav.model.times import parse_time
@@ -28,6 +29,8 @@ _OUTPUT_ONLY: Final = frozenset(
      "previousValueList", "previousObjectList"}
 )  # fmt: skip
 """Members of notifications with showChanges (5.8.1), never of a write."""
+_KEYWORD_ALIASES: Final = frozenset({"id", "type"})
+"""Terms the core @context maps to JSON-LD keywords (@id, @type)."""
 _FORBIDDEN_NAME: Final = re.compile(r"""[<>"'=;()\s]""")
 _SCOPE: Final = re.compile(r"^(/[^/\s#+]+)+$")
 _URI: Final = re.compile(
@@ -59,7 +62,8 @@ class EntityInput:
     """A checked entity or fragment: attribute name → its instances, normalized."""
 
     id: str | None
-    type: str | None
+    type: tuple[str, ...] | None
+    """The types given, in order (one for nearly every entity)."""
     attributes: dict[str, list[dict[str, Any]]]
 
 
@@ -83,7 +87,7 @@ def parse_entity(
             raise InvalidEntityError("the entity has no id")
     elif not is_uri(entity_id) or entity_id == NGSI_LD_NULL:
         raise InvalidEntityError(f"entity id {entity_id!r} is not a URI")
-    entity_type = _entity_type(body.get("type", body.get("@type")), need_type)
+    entity_type = _entity_types(body.get("type", body.get("@type")), need_type)
     attributes: dict[str, list[dict[str, Any]]] = {}
     for name, raw in body.items():
         if name in ENTITY_MEMBERS or name in ("@id", "@type"):
@@ -109,18 +113,23 @@ def _scopes(value: Any, allow_null: bool) -> Any:
     return value
 
 
-def _entity_type(value: Any, required: bool) -> str | None:
+def _entity_types(value: Any, required: bool) -> tuple[str, ...] | None:
     if value is None:
         if required:
             raise InvalidEntityError("the entity has no type")
         return None
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    if isinstance(value, list):
-        raise InvalidEntityError("entities with several types are not supported yet: give one type")
-    if not isinstance(value, str) or not value or _FORBIDDEN_NAME.search(value):
-        raise InvalidEntityError(f"entity type {value!r} must be a non-empty name or IRI")
-    return value
+    names = value if isinstance(value, list) else [value]
+    if not names:
+        raise InvalidEntityError("the entity's list of types is empty: give at least one type")
+    for name in names:
+        if not isinstance(name, str) or not name or _FORBIDDEN_NAME.search(name):
+            raise InvalidEntityError(f"entity type {name!r} must be a non-empty name or IRI")
+        if name.startswith("@") or name in _KEYWORD_ALIASES:
+            raise InvalidEntityError(
+                f"entity type {name!r} is a JSON-LD keyword (the core @context makes it one), "
+                "not a type name"
+            )
+    return as_types(names)
 
 
 def check_name(name: str) -> None:

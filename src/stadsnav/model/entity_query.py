@@ -309,11 +309,12 @@ class EntityQuery:
                 total += 1
                 yield entity
 
-        def key(entity: StoredEntity) -> tuple[Any, ...]:
-            return (*(item.key(entity) for item in self.order_by), entity.id)
-
-        first = heapq.nsmallest(end, counted(), key=key)
+        first = heapq.nsmallest(end, counted(), key=self.order_key)
         return Matches(first[offset:], total, complete=True)
+
+    def order_key(self, entity: StoredEntity) -> tuple[Any, ...]:
+        """Where the entity comes in ``order_by`` order (ties by id)."""
+        return (*(item.key(entity) for item in self.order_by), entity.id)
 
     def stream(
         self, finder: Finder, *, pushdown: bool = True, first: int = CHUNK
@@ -397,11 +398,8 @@ def _bindable(number: int | float) -> bool:
 
 
 def entity_types(entity: StoredEntity) -> frozenset[str]:
-    """The entity's types (one today; a list when entities may have several)."""
-    kind: Any = entity.type
-    if isinstance(kind, list | tuple):
-        return frozenset(str(item) for item in kind)
-    return frozenset((str(kind),))
+    """The entity's types."""
+    return frozenset(entity.types)
 
 
 __all__ = [

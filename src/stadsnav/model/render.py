@@ -56,7 +56,7 @@ def render_entity(
     LanguageProperty in one language. ``names`` translates stored names for the response.
     """
     rename = names or _same
-    body: dict[str, Any] = {"id": entity.id, "type": _rename_terms(entity.type, rename)}
+    body: dict[str, Any] = {"id": entity.id, "type": _rename_terms(entity.type_value(), rename)}
     scopes = entity.attributes.get(SCOPE)
     if scopes is not None:
         body[SCOPE] = scopes.get("value") if isinstance(scopes, Mapping) else scopes

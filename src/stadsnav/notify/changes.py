@@ -65,7 +65,7 @@ def updated(previous: StoredEntity, current: StoredEntity) -> Change | None:
     updated_keys = frozenset(
         key for key in after.keys() & before.keys() if after[key] != before[key]
     )
-    same_entity = previous.type == current.type and previous.attributes.get(
+    same_entity = previous.types == current.types and previous.attributes.get(
         SCOPE
     ) == current.attributes.get(SCOPE)
     if same_entity and not (created_keys or deleted_keys or updated_keys):

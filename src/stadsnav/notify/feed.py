@@ -123,7 +123,9 @@ class TenantFeed:
         else:
             missing = [] if held is None else sorted(wanted - held)
             # What no subscription concerns any more is forgotten.
-            self.snapshot = {k: v for k, v in self.snapshot.items() if v.type in wanted}
+            self.snapshot = {
+                k: v for k, v in self.snapshot.items() if not wanted.isdisjoint(v.types)
+            }
         if missing is None or missing:
             entities, later = self.store.entities_as_of(self.cursor, missing)
             self.snapshot.update((entity.id, entity) for entity in entities)

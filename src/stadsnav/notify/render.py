@@ -111,7 +111,7 @@ def deleted_entity(
         # Deleted before the notifier saw it: no times or attributes of it are known.
         previous = StoredEntity(change.entity_id, change.entity_type, {}, now, now)
         rendering = replace(rendering, sys_attrs=False)
-    bare = StoredEntity(previous.id, previous.type, {}, previous.created_at, previous.modified_at)
+    bare = replace(previous, attributes={}, datasets={})
     state = _State(bare)
     for key, instance in sorted(instances(previous).items()):
         if key[0] in shown:
@@ -170,7 +170,4 @@ class _State:
             self.attributes[name] = instance
 
     def entity(self) -> StoredEntity:
-        base = self.base
-        return StoredEntity(
-            base.id, base.type, self.attributes, base.created_at, base.modified_at, self.datasets
-        )
+        return replace(self.base, attributes=self.attributes, datasets=self.datasets)

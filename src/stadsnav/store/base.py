@@ -143,9 +143,9 @@ class EntityChange:
     fields are not looked at.
     """
 
-    type: str | None = None
-    """The entity's type: required to create an entity; when given for an existing one, replaces
-    its type."""
+    type: str | Sequence[str] | None = None
+    """The entity's type, or its types: required to create an entity; when given for an existing
+    one, replaces its types."""
     clear: bool = False
     """Delete every attribute instance (all datasets) before ``put`` (an entity replace)."""
     put: Sequence[tuple[str, dict[str, Any]]] = ()
@@ -426,7 +426,7 @@ class ContextStore(Protocol):
     def add_instances(
         self,
         entity_id: str,
-        entity_type: str | None,
+        entity_type: str | Sequence[str] | None,
         instances: Sequence[tuple[str, dict[str, Any]]],
         *,
         create: bool,
@@ -436,7 +436,7 @@ class ContextStore(Protocol):
         Per attribute and dataset, the newest instance becomes the current value when it is at
         least as new as the current one; instances without observedAt only set the current
         value. None when the entity does not exist and ``create`` is False. Creating needs
-        ``entity_type``; another type than the entity's is a ValueError.
+        ``entity_type``; types the entity lacks are added to it (4.16).
         """
         ...
 

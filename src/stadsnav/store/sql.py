@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from stadsnav.model.entity import as_types
 from stadsnav.model.entity_query import Prefilter
 from stadsnav.model.geo import Box
 from stadsnav.model.render import format_time, provenance_property
@@ -41,7 +42,7 @@ _DEAD_COLUMNS = (
     "id, source, message_id, received_at, content_type, body, topic, stage, reason, failed_at"
 )
 _ENTITY_TEXTS = (
-    "SELECT e.type, a.name, a.dataset_id, a.attribute FROM entities e "
+    "SELECT e.type, e.more_types, a.name, a.dataset_id, a.attribute FROM entities e "
     "LEFT JOIN entity_attributes a ON a.entity_id = e.id WHERE e.id = ? ORDER BY a.name"
 )
 _HISTORY_COLUMNS = (
@@ -106,9 +107,11 @@ _INSERT_DEAD = (
 # The NGSI-LD API's writes replace what they name, whatever its observation time or source.
 # A create upserts: a pipeline batch (which takes no entity lock) may have made the id since.
 _CREATE_ENTITY = (
-    "INSERT INTO entities (id, type, created_at, modified_at) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (id) DO UPDATE SET type = excluded.type"
+    "INSERT INTO entities (id, type, more_types, created_at, modified_at) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET type = excluded.type, more_types = excluded.more_types"
 )
+_RETYPE = "UPDATE entities SET type = ?, more_types = ? WHERE id = ?"
+_ADD_MORE_TYPE = "INSERT INTO entity_more_types (entity_id, type) VALUES (?, ?)"
 _PUT_LATEST = (
     "INSERT INTO entity_attributes (entity_id, name, dataset_id, observed_at, attribute, "
     "modified_at) VALUES (?, ?, ?, ?, ?, ?) "
@@ -128,6 +131,10 @@ _ADD_REMOVAL = (
     "INSERT INTO entity_removals (entity_id, type, version) VALUES (?, ?, ?) "
     "ON CONFLICT (entity_id, type) DO UPDATE SET version = excluded.version"
 )
+_ENTITY_TYPE_ROWS = (
+    "(SELECT id, type FROM entities UNION ALL SELECT entity_id, type FROM entity_more_types)"
+)
+"""(entity id, type) for every type of every entity."""
 _SQL_OPS = {"==": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 """The operators of a q comparison in SQL."""
 TENANT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -658,8 +665,11 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
         rows = self._query(_ENTITY_TEXTS, [entity_id])
         if not rows:
             return None
-        parts = [b'{"id":', orjson.dumps(entity_id), b',"type":', orjson.dumps(rows[0][0])]
-        for _, name, dataset_id, attribute in rows:
+        entity_type, more_types = rows[0][0], rows[0][1]
+        if more_types:
+            entity_type = [entity_type, *more_types.split(" ")]
+        parts = [b'{"id":', orjson.dumps(entity_id), b',"type":', orjson.dumps(entity_type)]
+        for _, _, name, dataset_id, attribute in rows:
             if name is None:
                 continue
             if dataset_id:
@@ -690,10 +700,7 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
         conditions: list[str] = []
         params: list[Any] = []
         if types is not None:
-            # One type: the (type, id) index gives its entities in id order, so a limit stops
-            # the scan early instead of sorting every match first.
-            conditions.append("e.type = ?" if len(types) == 1 else self._in_list("e.type"))
-            params.append(types[0] if len(types) == 1 else self._list_param(types))
+            self._of_types(types, conditions, params)
         if ids is not None:
             conditions.append(self._in_list("e.id"))
             params.append(self._list_param(ids))
@@ -712,6 +719,20 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
             params.append(limit)
         narrowed = prefilter is not None or limit is not None
         return self._entities(where, params, planned=narrowed)
+
+    def _of_types(self, types: Sequence[str], conditions: list[str], params: list[Any]) -> None:
+        """Add the condition that the entity ``e`` has one of ``types``."""
+        # One type: the (type, id) index gives its entities in id order, so a limit stops the
+        # scan early instead of sorting every match first. Only when some entity has one of the
+        # types as a further type must that index share the query with entity_more_types.
+        first = "e.type = ?" if len(types) == 1 else self._in_list("e.type")
+        params.append(types[0] if len(types) == 1 else self._list_param(types))
+        further = f"SELECT m.entity_id FROM entity_more_types m WHERE {self._in_list('m.type')}"
+        if not self._query(f"{further} LIMIT 1", [self._list_param(types)]):
+            conditions.append(first)
+            return
+        conditions.append(f"({first} OR e.id IN ({further}))")
+        params.append(self._list_param(types))
 
     def _prefilter(self, prefilter: Prefilter, conditions: list[str], params: list[Any]) -> None:
         """Add the prefilter's conditions on the entity ``e``."""
@@ -771,6 +792,9 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
         # Version first, then removals, then entities: a change committed in between comes
         # again next time, and an entity removed and created again is in ``changed``.
         [(version,)] = self._query("SELECT version FROM change_counter")
+        conditions: list[str] = []
+        params: list[Any] = []
+        self._of_types(types, conditions, params)
         removed: list[str] = []
         if removals:
             removed = [
@@ -778,26 +802,27 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
                 for row in self._query(
                     "SELECT DISTINCT r.entity_id FROM entity_removals r "
                     f"WHERE {self._in_list('r.type')} AND r.version > ? AND NOT EXISTS "
-                    "(SELECT 1 FROM entities e WHERE e.id = r.entity_id "
-                    f"AND {self._in_list('e.type')}) ORDER BY r.entity_id",
-                    [self._list_param(types), after, self._list_param(types)],
+                    f"(SELECT 1 FROM entities e WHERE e.id = r.entity_id AND {conditions[0]}) "
+                    "ORDER BY r.entity_id",
+                    [self._list_param(types), after, *params],
                 )
             ]
-        where = self._in_list("e.type")
-        params: list[Any] = [self._list_param(types)]
         if after is not None:
-            where += " AND e.change_version > ?"
+            conditions.append("e.change_version > ?")
             params.append(after)
-        return EntityDelta(int(version), self._entities(where, params), removed)
+        return EntityDelta(int(version), self._entities(" AND ".join(conditions), params), removed)
 
     def count_changes(self, types: Sequence[str], after: int, limit: int) -> int:
         """How many entities of ``types`` changed or were removed after version ``after``,
         counted to ``limit``."""
+        conditions: list[str] = []
+        params: list[Any] = []
+        self._of_types(types, conditions, params)
         rows = self._query(
-            "SELECT count(*) FROM (SELECT 1 FROM entities "
-            f"WHERE {self._in_list('type')} AND change_version > ? UNION ALL SELECT 1 FROM "
+            "SELECT count(*) FROM (SELECT 1 FROM entities e "
+            f"WHERE {conditions[0]} AND e.change_version > ? UNION ALL SELECT 1 FROM "
             f"entity_removals WHERE {self._in_list('type')} AND version > ? LIMIT ?) AS changed",
-            [self._list_param(types), after, self._list_param(types), after, limit],
+            [*params, after, self._list_param(types), after, limit],
         )
         return int(rows[0][0])
 
@@ -808,15 +833,18 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
         the target with Relationship ``relationship``, and their newest ``attribute`` time."""
         target = self.relationship_object.format("r.attribute")
         value = self.property_value.format("s.attribute")
+        of_type: list[str] = []
+        params: list[Any] = []
+        self._of_types([entity_type], of_type, params)
         rows = self._query(
             f"SELECT {target}, {value}, count(*), max(s.observed_at) "
             "FROM entity_attributes r "
-            "JOIN entities e ON e.id = r.entity_id AND e.type = ? "
+            f"JOIN entities e ON e.id = r.entity_id AND {of_type[0]} "
             "JOIN entity_attributes s ON s.entity_id = r.entity_id AND s.name = ? "
             "AND s.dataset_id = '' "
             f"WHERE r.name = ? AND r.dataset_id = '' AND {self._in_list(target)} "
             f"GROUP BY {target}, {value}",
-            [entity_type, attribute, relationship, self._list_param(targets)],
+            [*params, attribute, relationship, self._list_param(targets)],
         )
         return [
             RelatedCount(
@@ -869,7 +897,7 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
             cursor.execute(self.sql(query), (self._list_param(plan.deleted),))
         if plan.created:
             cursor.executemany(
-                self.sql(_CREATE_ENTITY), [(i, t, now, now) for i, t in plan.created]
+                self.sql(_CREATE_ENTITY), [(i, t, more, now, now) for i, t, more in plan.created]
             )
         if plan.cleared:
             query = f"DELETE FROM entity_attributes WHERE {self._in_list('entity_id')}"
@@ -884,7 +912,12 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
         cursor.execute("UPDATE change_counter SET version = version + 1 RETURNING version")
         version = cursor.fetchone()[0]
         if plan.retyped:
-            cursor.executemany(self.sql("UPDATE entities SET type = ? WHERE id = ?"), plan.retyped)
+            cursor.executemany(self.sql(_RETYPE), plan.retyped)
+        if plan.more_typed:
+            query = f"DELETE FROM entity_more_types WHERE {self._in_list('entity_id')}"
+            cursor.execute(self.sql(query), (self._list_param(list(plan.more_typed)),))
+            typed = [(i, t) for i, more in plan.more_typed.items() for t in more]
+            cursor.executemany(self.sql(_ADD_MORE_TYPE), typed)
         if plan.touched:
             query = (
                 "UPDATE entities SET modified_at = ?, change_version = ? "
@@ -899,19 +932,21 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
 
     def entity_types(self) -> dict[str, int]:
         """Entity type → number of entities."""
-        rows = self._query("SELECT type, count(*) FROM entities GROUP BY type ORDER BY type")
+        rows = self._query(
+            f"SELECT t.type, count(*) FROM {_ENTITY_TYPE_ROWS} t GROUP BY t.type ORDER BY t.type"
+        )
         return {entity_type: int(count) for entity_type, count in rows}
 
     def attribute_names(self, types: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
         """Attribute name → {entity type → number of entities having it} (over types, or all)."""
         where, params = "", []
         if types is not None:
-            where, params = f"WHERE {self._in_list('e.type')}", [self._list_param(types)]
+            where, params = f"WHERE {self._in_list('t.type')}", [self._list_param(types)]
         # DISTINCT: an entity with several instances (datasets) of an attribute counts once.
         rows = self._query(
-            "SELECT a.name, e.type, count(DISTINCT a.entity_id) FROM entity_attributes a "
-            f"JOIN entities e ON e.id = a.entity_id {where} "
-            "GROUP BY a.name, e.type ORDER BY a.name, e.type",
+            "SELECT a.name, t.type, count(DISTINCT a.entity_id) FROM entity_attributes a "
+            f"JOIN {_ENTITY_TYPE_ROWS} t ON t.id = a.entity_id {where} "
+            "GROUP BY a.name, t.type ORDER BY a.name, t.type",
             params,
         )
         names: dict[str, dict[str, int]] = {}
@@ -923,11 +958,11 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
         """Attribute name → the NGSI-LD attribute types it has (Property, Relationship ...)."""
         where, params = "", []
         if types is not None:
-            where, params = f"WHERE {self._in_list('e.type')}", [self._list_param(types)]
+            where, params = f"WHERE {self._in_list('t.type')}", [self._list_param(types)]
         kind = self.attribute_type.format("a.attribute")
         rows = self._query(
             f"SELECT DISTINCT a.name, {kind} FROM entity_attributes a "
-            f"JOIN entities e ON e.id = a.entity_id {where} ORDER BY a.name, {kind}",
+            f"JOIN {_ENTITY_TYPE_ROWS} t ON t.id = a.entity_id {where} ORDER BY a.name, {kind}",
             params,
         )
         kinds: dict[str, list[str]] = {}
@@ -941,15 +976,17 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
         """The entities ``where`` selects; ``planned``: planned for these very parameters."""
         query = self._query_planned if planned else self._query
         rows = query(
-            "SELECT e.id, e.type, e.created_at, e.modified_at, a.name, a.dataset_id, a.attribute "
-            "FROM entities e LEFT JOIN entity_attributes a ON a.entity_id = e.id "
+            "SELECT e.id, e.type, e.more_types, e.created_at, e.modified_at, a.name, a.dataset_id, "
+            "a.attribute FROM entities e LEFT JOIN entity_attributes a ON a.entity_id = e.id "
             f"WHERE {where} ORDER BY e.id, a.name, a.dataset_id",
             params,
         )
         entities: dict[str, StoredEntity] = {}
         # Entities written by one batch share its times: convert each distinct one once.
         times: dict[Any, datetime] = {}
-        for entity_id, entity_type, created_at, modified_at, name, dataset_id, attribute in rows:
+        for row in rows:
+            entity_id, entity_type, more_types, created_at, modified_at = row[:5]
+            name, dataset_id, attribute = row[5:]
             entity = entities.get(entity_id)
             if entity is None:
                 created = times.get(created_at)
@@ -958,7 +995,8 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
                 modified = times.get(modified_at)
                 if modified is None:
                     modified = times[modified_at] = self._time_out(modified_at)
-                entity = StoredEntity(entity_id, entity_type, {}, created, modified)
+                more = tuple(more_types.split(" ")) if more_types else ()
+                entity = StoredEntity(entity_id, entity_type, {}, created, modified, {}, more)
                 entities[entity_id] = entity
             if name is None:
                 continue
@@ -1089,9 +1127,12 @@ class _ChangePlan:
         self._deleted_at = deleted_at
         """When given, each instance ``delete`` removes leaves the history a record of it then."""
         self.deleted: list[str] = []
-        self.created: list[tuple[str, str]] = []
-        self.retyped: list[tuple[str, str]] = []
-        """(new type, id)."""
+        self.created: list[tuple[str, str, str | None]] = []
+        """(id, type, further types or None)."""
+        self.retyped: list[tuple[str, str | None, str]] = []
+        """(new type, new further types or None, id)."""
+        self.more_typed: dict[str, tuple[str, ...]] = {}
+        """id → further types, for the entities whose entity_more_types rows are rewritten."""
         self.cleared: list[str] = []
         self.dropped: list[tuple[str, str, str]] = []
         """(id, name, dataset id) of the instances to remove."""
@@ -1109,17 +1150,23 @@ class _ChangePlan:
         if change.delete_entity:
             if current is not None:
                 self.deleted.append(entity_id)
-                self.removed.append((entity_id, current.type))
+                self.removed += [(entity_id, old) for old in current.types]
             return
         if current is None:
             if change.type is None:
                 raise ValueError(f"entity {entity_id} does not exist; creating it needs a type")
-            self.created.append((entity_id, change.type))
-            self.revived.append((entity_id, change.type))
-        elif change.type is not None and change.type != current.type:
-            self.retyped.append((change.type, entity_id))
-            self.removed.append((entity_id, current.type))
-            self.revived.append((entity_id, change.type))
+            first, *more = as_types(change.type)
+            self.created.append((entity_id, first, " ".join(more) or None))
+            self.revived += [(entity_id, new) for new in (first, *more)]
+            if more:
+                self.more_typed[entity_id] = tuple(more)
+        elif change.type is not None and as_types(change.type) != current.types:
+            first, *more = types = as_types(change.type)
+            self.retyped.append((first, " ".join(more) or None, entity_id))
+            self.removed += [(entity_id, old) for old in current.types if old not in types]
+            self.revived += [(entity_id, new) for new in types if new not in current.types]
+            if more or current.more_types:
+                self.more_typed[entity_id] = tuple(more)
         if change.clear and current is not None:
             self.cleared.append(entity_id)
         for name, dataset_id in change.delete:

@@ -84,6 +84,10 @@ class SubscriptionRows(SqlHooks):
     def _entities(self, where: str, params: list[Any]) -> list[StoredEntity]:
         """The entities matching an SQL condition on ``entities e``, ordered by id."""
 
+    @abstractmethod
+    def _of_types(self, types: Sequence[str], conditions: list[str], params: list[Any]) -> None:
+        """Add the condition that the entity ``e`` has one of ``types``."""
+
     # subscriptions
     def add_subscription(self, record: SubscriptionRecord) -> SubscriptionRecord | None:
         """Store a new subscription, stamped with the change version now; None if the id is
@@ -232,39 +236,40 @@ class SubscriptionRows(SqlHooks):
         # Version first, then removals, then entities, as entity_delta reads them: a change
         # committed in between comes again next time.
         [(version,)] = self._query("SELECT version FROM change_counter")
-        removal_filter, entity_filter = "", "e.change_version > ?"
+        removal_filter = ""
         removal_params: list[Any] = [after]
-        entity_params: list[Any] = [after]
+        conditions, entity_params = ["e.change_version > ?"], [after]
         if types is not None:
             removal_filter = f" AND {self._in_list('r.type')}"
             removal_params.append(self._list_param(types))
-            entity_filter += f" AND {self._in_list('e.type')}"
-            entity_params.append(self._list_param(types))
+            self._of_types(types, conditions, entity_params)
+        # An entity with several types has a removal per type: it is listed once.
         removed = [
             (str(entity_id), str(entity_type))
             for entity_id, entity_type in self._query(
-                "SELECT r.entity_id, r.type FROM entity_removals r WHERE r.version > ?"
+                "SELECT r.entity_id, min(r.type) FROM entity_removals r WHERE r.version > ?"
                 f"{removal_filter} AND NOT EXISTS "
-                "(SELECT 1 FROM entities e WHERE e.id = r.entity_id) ORDER BY r.entity_id",
+                "(SELECT 1 FROM entities e WHERE e.id = r.entity_id) "
+                "GROUP BY r.entity_id ORDER BY r.entity_id",
                 removal_params,
             )
         ]
-        return EntityFeed(int(version), self._entities(entity_filter, entity_params), removed)
+        entities = self._entities(" AND ".join(conditions), entity_params)
+        return EntityFeed(int(version), entities, removed)
 
     def entities_as_of(
         self, version: int, types: Sequence[str] | None = None
     ) -> tuple[list[StoredEntity], list[str]]:
         """The entities (of ``types``, or any) unchanged since ``version``, as they are; and the
         ids of those changed after it, whose state at ``version`` is gone."""
-        where, params = "e.change_version <= ?", [version]
-        later_where, later_params = "change_version > ?", [version]
+        conditions: list[str] = []
+        params: list[Any] = []
         if types is not None:
-            where += f" AND {self._in_list('e.type')}"
-            params.append(self._list_param(types))
-            later_where += f" AND {self._in_list('type')}"
-            later_params.append(self._list_param(types))
-        later = self._query(f"SELECT id FROM entities WHERE {later_where}", later_params)
-        return self._entities(where, params), [str(row[0]) for row in later]
+            self._of_types(types, conditions, params)
+        later = " AND ".join(["e.change_version > ?", *conditions])
+        rows = self._query(f"SELECT e.id FROM entities e WHERE {later}", [version, *params])
+        unchanged = " AND ".join(["e.change_version <= ?", *conditions])
+        return self._entities(unchanged, [version, *params]), [str(row[0]) for row in rows]
 
     def queue_notifications(
         self,

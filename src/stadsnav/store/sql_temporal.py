@@ -31,7 +31,7 @@ from stadsnav.model.aggregation import (
     from_epoch_micros,
 )
 from stadsnav.model.attributes import VALUE_KEYS, null_value
-from stadsnav.model.entity import AttributeInstance, Provenance, StoredEntity
+from stadsnav.model.entity import AttributeInstance, Provenance, StoredEntity, added_types
 from stadsnav.model.render import SCOPE
 from stadsnav.store.base import EntityChange
 from stadsnav.store.sql_hooks import SqlHooks
@@ -342,7 +342,7 @@ class TemporalRows(SqlHooks):
     def add_instances(
         self,
         entity_id: str,
-        entity_type: str | None,
+        entity_type: str | Sequence[str] | None,
         instances: Sequence[tuple[str, dict[str, Any]]],
         *,
         create: bool,
@@ -352,7 +352,7 @@ class TemporalRows(SqlHooks):
         Per attribute and dataset, the newest instance becomes the current value when it is at
         least as new as the current one; instances without observedAt only set the current
         value. None when the entity does not exist and ``create`` is False. Creating needs
-        ``entity_type``; another type than the entity's is a ValueError.
+        ``entity_type``; types the entity lacks are added to it (4.16).
         """
         from stadsnav.store.sql import _ChangePlan
 
@@ -362,14 +362,12 @@ class TemporalRows(SqlHooks):
                 return None
             if current is None and entity_type is None:
                 raise ValueError(f"entity {entity_id} does not exist; creating it needs a type")
-            if current is not None and entity_type not in (None, current.type):
-                raise ValueError(
-                    f"entity {entity_id} is a {current.type}: entities with several types are "
-                    f"not supported, so instances cannot add the type {entity_type}"
-                )
+            types = entity_type
+            if current is not None and entity_type is not None:
+                types = added_types(current, entity_type)
             latest, history = _split_latest(current, instances)
             plan = _ChangePlan(self.time_in)
-            change = EntityChange(type=entity_type if current is None else None, put=latest)
+            change = EntityChange(type=types, put=latest)
             plan.add(entity_id, current, change)
             self._apply(cursor, plan, self.time_in(datetime.now(UTC)))
             rows = [

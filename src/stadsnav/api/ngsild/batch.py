@@ -79,8 +79,8 @@ class _Batch:
 
     @property
     def succeeded(self) -> list[str]:
-        """The ids of the entities written."""
-        return [i for i, write in self.writes if write.error is None]
+        """The ids of the entities written in full."""
+        return [i for i, write in self.writes if _error_of(write) is None]
 
     async def run(self, request: Request, create: bool) -> None:
         """Apply the writes; an id given twice goes into a later transaction, so in order."""
@@ -107,7 +107,14 @@ class _Batch:
 
 
 def _error_of(entry: Write | ApiError) -> ApiError | None:
-    return entry if isinstance(entry, ApiError) else entry.error
+    """Why the entity failed; an entity some of whose attributes were not updated (noOverwrite)
+    failed in part (5.6.9, ETSI TP 005_02_01)."""
+    if isinstance(entry, ApiError):
+        return entry
+    if entry.error is None and entry.not_updated:
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in entry.not_updated)
+        return ApiError(400, f"attributes not updated: {reasons}", ngsild_type="BadRequestData")
+    return entry.error
 
 
 async def _items(request: Request) -> list[Any]:

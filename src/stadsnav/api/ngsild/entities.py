@@ -41,7 +41,9 @@ from stadsnav.api.ngsild.params import (
     Join,
     JoinLevel,
     Lang,
+    Local,
     Omit,
+    OrderBy,
     Pick,
     ShownDatasets,
 )
@@ -615,13 +617,8 @@ async def query_entities(
     format: Annotated[
         str | None, Query(description="normalized, concise, keyValues or simplified")
     ] = None,
-    local: Annotated[
-        bool | None, Query(description="Only this broker's entities (the only ones it has).")
-    ] = None,
-    order_by: Annotated[
-        str | None,
-        Query(alias="orderBy", description="Members to order by, e.g. name;desc,id (v1.9, 4.23)."),
-    ] = None,
+    local: Local = None,
+    order_by: OrderBy = None,
 ) -> Response:
     """Entities matching every given filter, ordered by id."""
     wildcard = type is not None and type.strip() == "*"

@@ -22,6 +22,13 @@ ShownDatasets = Annotated[
 GeometryProperty = Annotated[
     str | None, Query(alias="geometryProperty", description="GeoJSON geometry attribute.")
 ]
+Local = Annotated[
+    bool | None, Query(description="Only this broker's entities (the only ones it has).")
+]
+OrderBy = Annotated[
+    str | None,
+    Query(alias="orderBy", description="Members to order by, e.g. name;desc,id (v1.9, 4.23)."),
+]
 DeletedDataset = Annotated[
     str | None, Query(alias="datasetId", description="The instances of this dataset.")
 ]

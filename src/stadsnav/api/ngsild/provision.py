@@ -82,16 +82,20 @@ def entity_input(
 
 
 def finished(write: Write, terms: Vocabulary) -> Response:
-    """204, or 207 with an UpdateResult when some attributes were not updated."""
+    """204, or 207 with an UpdateResult when some attributes were not updated.
+
+    The UpdateResult names attributes by their full IRI: its names are string values, which
+    JSON-LD compaction leaves as they are (ETSI TP 010_04_01).
+    """
     if write.error is not None:
         raise write.error
     if not write.not_updated:
         return _NO_CONTENT
+    expand = terms.stored.expand
     body = {
-        "updated": sorted({terms.to_request(name) for name in write.updated}),
+        "updated": sorted({expand(name) for name in write.updated}),
         "notUpdated": [
-            {"attributeName": terms.to_request(name), "reason": reason}
-            for name, reason in write.not_updated
+            {"attributeName": expand(name), "reason": reason} for name, reason in write.not_updated
         ],
     }
     return Response(orjson.dumps(body), status_code=207, media_type=JSON)

@@ -15,7 +15,7 @@ other time property leaves them out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
@@ -42,7 +42,9 @@ from stadsnav.api.ngsild.jsonld import body_terms, ngsild_response, read_json, r
 from stadsnav.api.ngsild.params import (
     DeleteAll,
     DeletedDataset,
+    Local,
     Omit,
+    OrderBy,
     Pick,
     ShownDatasets,
     check_deleted_dataset,
@@ -75,7 +77,14 @@ from stadsnav.model.jsonld import Vocabulary
 from stadsnav.model.language import NONE_KEY
 from stadsnav.model.linked import Node, project
 from stadsnav.model.q import QExpr
-from stadsnav.model.render import SCOPE, format_time, key_value, render_attribute
+from stadsnav.model.render import (
+    SCOPE,
+    attribute_instances,
+    attribute_names,
+    format_time,
+    key_value,
+    render_attribute,
+)
 from stadsnav.model.times import parse_time
 from stadsnav.store.base import ContextStore
 from stadsnav.store.sql_temporal import dataset_of, stored_instance_id
@@ -196,7 +205,10 @@ def representation(
     aggr_methods: str | Sequence[str] | None,
     aggr_period: str | None,
 ) -> Representation:
-    """The representation asked for; aggrMethods alone asks for aggregatedValues."""
+    """The representation asked for; aggrMethods alone asks for aggregatedValues.
+
+    ``format`` takes precedence over ``options`` (6.3.12) and over aggrMethods (TP 021_19_02).
+    """
     opts = set(split_list(options) or [])
     unknown = opts - _OPTIONS
     # An unknown option or format is InvalidRequest, as in the core API (6.3.12, 6.3.20).
@@ -208,7 +220,7 @@ def representation(
         )
     chosen = {format} if format is not None else opts - {"sysAttrs"}
     kinds = {"temporalValues" if c in _VALUES_ALIASES else c for c in chosen}
-    if aggr_methods is not None:
+    if aggr_methods is not None and format is None:
         kinds.add("aggregatedValues")
     kinds.discard("normalized")
     if len(kinds) > 1:
@@ -237,11 +249,19 @@ class Timed:
     time: datetime
     name: str
     instance: AttributeInstance
+    current: bool = False
+    """A current value without observedAt, which the history does not hold (see
+    :func:`current_values`)."""
 
     @property
     def dataset_id(self) -> str:
         """'' for the default instance."""
         return dataset_of(self.instance.attribute)
+
+    @property
+    def kind(self) -> str:
+        """The attribute's type: Property, Relationship ..."""
+        return str(self.instance.attribute.get("type", "Property"))
 
 
 History = dict[str, list[Timed]]
@@ -255,6 +275,9 @@ class Cut:
     start: datetime
     end: datetime
     size: str
+    emptied: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Entity id → the attributes with instances in the window but none in the answer, with
+    their type: they are shown without instances (6.3.10, TP 020_14)."""
 
     def header(self) -> str:
         """The Content-Range value (GS CIM 009, 6.3.10)."""
@@ -286,45 +309,77 @@ def deleted(instance: AttributeInstance) -> bool:
 
 def read_history(
     store: ContextStore,
-    entity_ids: Sequence[str],
+    entities: Sequence[StoredEntity],
     attrs: Sequence[str] | None,
     query: TimeQuery,
     limit: int,
 ) -> tuple[History, Cut | None]:
     """The instances of the entities in the window, lastN and the instance limit applied."""
     fetch = limit + 1 if query.last_n is None else min(query.last_n, limit + 1)
-    history = windowed_history(store, entity_ids, attrs, query, fetch)
+    history = windowed_history(store, entities, attrs, query, fetch)
     return history, _page(history, query, limit)
 
 
 def windowed_history(
     store: ContextStore,
-    entity_ids: Sequence[str],
+    entities: Sequence[StoredEntity],
     attrs: Sequence[str] | None,
     query: TimeQuery,
     per_series: int | None = None,
 ) -> History:
     """Every instance of the entities in the window (per series at most ``per_series``, the
     oldest, or the newest with lastN), by time."""
+    ids = [entity.id for entity in entities]
     if query.timeproperty == "observedAt":
         newest = query.last_n is not None
         rows = store.temporal_instances(
-            entity_ids, attrs, query.time_from, query.time_to, per_series, newest
+            ids, attrs, query.time_from, query.time_to, per_series, newest
         )
     else:
-        rows = store.temporal_instances(entity_ids, attrs)
+        rows = store.temporal_instances(ids, attrs)
     history: History = {}
-    for entity_id, per_name in rows.items():
-        found = history.setdefault(entity_id, [])
-        for name, instances in per_name.items():
+    for entity in entities:
+        found = history.setdefault(entity.id, [])
+        stored = rows.get(entity.id, {})
+        for name, instances in stored.items():
             for instance in instances:
-                if not query.selects(dataset_of(instance.attribute)):
-                    continue
-                moment = instance_time(instance, query.timeproperty)
-                if moment is not None and _inside(moment, query):
-                    found.append(Timed(moment, name, instance))
+                _add_timed(found, name, instance, query, current=False)
+        if query.timeproperty in ("createdAt", "modifiedAt"):
+            for name, instance in current_values(entity, attrs):
+                _add_timed(found, name, instance, query, current=True)
         found.sort(key=lambda timed: (timed.time, timed.name, timed.dataset_id))
     return history
+
+
+def _add_timed(
+    found: list[Timed], name: str, instance: AttributeInstance, query: TimeQuery, current: bool
+) -> None:
+    if not query.selects(dataset_of(instance.attribute)):
+        return
+    moment = instance_time(instance, query.timeproperty)
+    if moment is not None and _inside(moment, query):
+        found.append(Timed(moment, name, instance, current))
+
+
+def current_values(
+    entity: StoredEntity, attrs: Sequence[str] | None
+) -> Iterator[tuple[str, AttributeInstance]]:
+    """The entity's current instances without observedAt, as instances at their createdAt.
+
+    The history holds only observed values; these have just their current value, with its
+    createdAt and modifiedAt, which the timeproperties of those names select (TP 021_23).
+    """
+    for name in attribute_names(entity):
+        if name == SCOPE or (attrs is not None and name not in attrs):
+            continue
+        for instance in attribute_instances(entity, name):
+            created = instance.get("createdAt")
+            if "observedAt" in instance or not isinstance(created, str):
+                continue
+            try:
+                yield name, AttributeInstance(instance, parse_time(created), None)
+            except ValueError:
+                continue
 
 
 def _inside(moment: datetime, query: TimeQuery) -> bool:
@@ -360,16 +415,16 @@ def _page(history: History, query: TimeQuery, limit: int) -> Cut | None:
         return None
     times = [item.time for timed in history.values() for item in timed]
     if backwards:
-        end = max(boundaries)
-        start = query.time_to or max(times)
-        for entity_id, timed in history.items():
-            history[entity_id] = [item for item in timed if item.time >= end]
-        return Cut(start, end, str(query.last_n))
-    end = min(boundaries)
-    start = query.time_from or min(times)
+        end, start = max(boundaries), query.time_to or max(times)
+    else:
+        end, start = min(boundaries), query.time_from or min(times)
+    emptied: dict[str, dict[str, str]] = {}
     for entity_id, timed in history.items():
-        history[entity_id] = [item for item in timed if item.time <= end]
-    return Cut(start, end, "*")
+        kept = [item for item in timed if (item.time >= end if backwards else item.time <= end)]
+        shown = {item.name for item in kept}
+        emptied[entity_id] = {i.name: i.kind for i in timed if i.name not in shown}
+        history[entity_id] = kept
+    return Cut(start, end, str(query.last_n) if backwards else "*", emptied)
 
 
 # Rendering
@@ -381,9 +436,13 @@ def render_history(
     shape: Representation,
     terms: Vocabulary,
     timeproperty: str = "observedAt",
+    cut: Cut | None = None,
 ) -> dict[str, Any]:
     """The entity's temporal representation, normalized or temporalValues, in request terms."""
     body = _head(entity, shape, terms)
+    for name, kind in sorted(cut.emptied.get(entity.id, {}).items()) if cut is not None else ():
+        empty = {"type": kind, _TEMPORAL_VALUES.get(kind, "values"): []}
+        body[terms.to_request(name)] = empty if shape.kind == "temporalValues" else []
     by_name: dict[str, list[Timed]] = {}
     for item in timed:
         by_name.setdefault(item.name, []).append(item)
@@ -398,7 +457,8 @@ def render_history(
 
 
 def _head(entity: StoredEntity, shape: Representation, terms: Vocabulary) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": entity.id, "type": terms.to_request(entity.type)}
+    types = [terms.to_request(name) for name in entity.types]
+    body: dict[str, Any] = {"id": entity.id, "type": types if len(types) > 1 else types[0]}
     if shape.sys_attrs:
         body["createdAt"] = format_time(entity.created_at)
         body["modifiedAt"] = format_time(entity.modified_at)
@@ -410,7 +470,9 @@ def _normalized(entity_id: str, item: Timed, sys_attrs: bool, terms: Vocabulary)
     rendered = render_attribute(instance.attribute, sys_attrs=sys_attrs)
     rendered.pop("instanceId", None)
     # A deletion is stored at its deletion time: that is its deletedAt, and it has no observedAt.
-    rendered["deletedAt" if deleted(instance) else "observedAt"] = format_time(instance.observed_at)
+    if not item.current:
+        when = format_time(instance.observed_at)
+        rendered["deletedAt" if deleted(instance) else "observedAt"] = when
     rendered["instanceId"] = stored_instance_id(
         entity_id, item.name, item.dataset_id, instance.observed_at, instance.attribute
     )
@@ -423,8 +485,7 @@ def _values(items: Sequence[Timed], terms: Vocabulary, timeproperty: str) -> Any
     names = None if terms.identity else terms.to_request
     bodies: dict[str, dict[str, Any]] = {}
     for item in items:
-        attribute = item.instance.attribute
-        kind = str(attribute.get("type", "Property"))
+        attribute, kind = item.instance.attribute, item.kind
         body = bodies.get(item.dataset_id)
         if body is None:
             body = bodies[item.dataset_id] = {"type": kind}
@@ -575,10 +636,14 @@ async def retrieve_temporal(
         entity = store.get_entity(entity_id)
         if entity is None:
             return None
+        if names is not None and not set(names).intersection(attribute_names(entity)):
+            # As the core API's retrieval (5.7.1): none of attrs is ResourceNotFound (TP 020_08).
+            raise ApiError(404, f"entity {entity_id} has none of the attributes {attrs}")
         if shape.kind == "aggregatedValues":
             return render_aggregated(entity, store, names, query, shape, terms), None
-        history, cut = read_history(store, [entity_id], names, query, limit)
-        body = render_history(entity, history.get(entity_id, []), shape, terms, query.timeproperty)
+        history, cut = read_history(store, [entity], names, query, limit)
+        timed = history.get(entity_id, [])
+        body = render_history(entity, timed, shape, terms, query.timeproperty, cut)
         return body, cut
 
     found = await read_store(store, work)
@@ -608,7 +673,10 @@ class TemporalSelection:
     attrs: frozenset[str] | None = None
 
     def matches(self, timed: Sequence[Timed]) -> bool:
-        """Whether the entity's windowed instances satisfy attrs and q."""
+        """Whether the entity has instances in the window, and they satisfy attrs and q: an
+        entity without any has no temporal evolution to show (5.7.4, TP 021_13)."""
+        if not timed:
+            return False
         if self.attrs is not None and not any(item.name in self.attrs for item in timed):
             return False
         if self.q is None:
@@ -632,14 +700,19 @@ def selection(
     q: str | None,
     geo: tuple[str, str, Any, str] | None,
     scope_q: str | None,
+    order_by: str | None = None,
+    local: bool = False,
 ) -> TemporalSelection:
     """The TemporalSelection of a query's parameters, in stored names.
 
     400 without types, attrs, q, a geo-query or scopeQ (5.7.4.4), as for the core API: ids alone
-    do not make a temporal query.
+    do not make a temporal query; ``local`` asks for every entity (TP 021_25).
     """
-    built = build_query(terms, selectors=selectors, attrs=attrs, q=q, geo=geo, scope_q=scope_q)
-    check_narrowed(built)
+    built = build_query(
+        terms, selectors=selectors, attrs=attrs, q=q, geo=geo, scope_q=scope_q, order_by=order_by
+    )
+    if not local:
+        check_narrowed(built)
     return TemporalSelection(replace(built, q=None, attrs=None), built.q, built.attrs)
 
 
@@ -659,19 +732,21 @@ async def answer_temporal_query(
 
     def work() -> tuple[int, list[dict[str, Any]], Cut | None]:
         candidates = chosen.entities.run(store.find_entities)
-        if chosen.q is not None or chosen.attrs is not None:
-            ids = [entity.id for entity in candidates]
-            window = windowed_history(store, ids, chosen.fetched(), _unpaged(query))
-            candidates = [e for e in candidates if chosen.matches(window.get(e.id, []))]
+        # Without q, one instance per series tells whether the window has any (TP 021_13).
+        per_series = None if chosen.q is not None else 1
+        window = windowed_history(store, candidates, chosen.fetched(), _unpaged(query), per_series)
+        candidates = [e for e in candidates if chosen.matches(window.get(e.id, []))]
+        if chosen.entities.order_by:
+            candidates.sort(key=chosen.entities.order_key)
         chosen_page = candidates[page.offset : page.offset + page.limit]
         shown = None if chosen.attrs is None else sorted(chosen.attrs)
         if shape.kind == "aggregatedValues":
             bodies = aggregate_all(chosen_page, store, shown, query, shape, terms)
             return len(candidates), bodies, None
-        ids = [entity.id for entity in chosen_page]
-        history, cut = read_history(store, ids, shown, query, limit)
+        history, cut = read_history(store, chosen_page, shown, query, limit)
+        timeproperty = query.timeproperty
         bodies = [
-            render_history(entity, history.get(entity.id, []), shape, terms, query.timeproperty)
+            render_history(entity, history.get(entity.id, []), shape, terms, timeproperty, cut)
             for entity in chosen_page
         ]
         return len(candidates), bodies, cut
@@ -722,6 +797,8 @@ async def query_temporal(
     pick: Pick = None,
     omit: Omit = None,
     dataset_id: ShownDatasets = None,
+    local: Local = None,
+    order_by: OrderBy = None,
 ) -> Response:
     """The temporal evolution of the entities matching every filter, ordered by id."""
     terms = await request_terms(request)
@@ -738,6 +815,8 @@ async def query_temporal(
         q,
         geo,
         scope_q,
+        order_by,
+        local is True,
     )
     view = parse_view(
         request, terms, pick=pick, omit=omit, attrs_given=attrs is not None, dataset_id=dataset_id
@@ -777,6 +856,7 @@ async def query_temporal_post(
         members.text("q"),
         members.geo(),
         members.text("scopeQ"),
+        members.text("orderBy"),
     )
     view = parse_view(
         request,
@@ -877,7 +957,7 @@ async def add_temporal_attributes(entity_id: str, request: Request) -> Response:
 async def _add(
     store: ContextStore,
     entity_id: str,
-    entity_type: str | None,
+    entity_type: tuple[str, ...] | None,
     instances: list[tuple[str, dict[str, Any]]],
     *,
     create: bool,
@@ -895,8 +975,8 @@ async def _add(
 
 def temporal_input(
     body: Any, terms: Vocabulary, *, need_id: bool
-) -> tuple[str | None, str | None, list[tuple[str, dict[str, Any]]]]:
-    """(id, type, [(attribute, instance)]) of a temporal entity (4.5.7), checked and stamped.
+) -> tuple[str | None, tuple[str, ...] | None, list[tuple[str, dict[str, Any]]]]:
+    """(id, types, [(attribute, instance)]) of a temporal entity (4.5.7), checked and stamped.
 
     Each attribute is an array of instances, or one instance; they may share a datasetId,
     told apart by observedAt. A ``scope`` (4.18) of scope strings becomes the entity's scope,

@@ -16,6 +16,7 @@ from typing import Any
 
 from stadsnav.api.problems import ApiError
 from stadsnav.model.attributes import ATTRIBUTE_MEMBERS, NGSI_LD_NULL
+from stadsnav.model.entity import added_types
 from stadsnav.model.entity_input import EntityInput
 from stadsnav.model.entity_query import entity_types
 from stadsnav.model.render import SCOPE, format_time
@@ -49,19 +50,6 @@ class Write(ABC):
         """Record why the write was refused; the store then applies nothing for it."""
         self.error = ApiError(status, detail, ngsild_type=ngsild_type)
 
-    def other_type(self, current: StoredEntity) -> bool:
-        """Refuse (and say why) a fragment that names another type than the entity has."""
-        entity = getattr(self, "entity", None)
-        if entity is None or entity.type is None or entity.type == current.type:
-            return False
-        self.fail(
-            400,
-            f"entity {current.id} is a {current.type}: entities with several types are not "
-            f"supported yet, so a fragment cannot add the type {entity.type}",
-            "BadRequestData",
-        )
-        return True
-
     def stamped(
         self, instance: Mapping[str, Any], previous: Mapping[str, Any] | None
     ) -> dict[str, Any]:
@@ -93,6 +81,12 @@ def instances_of(entity: StoredEntity | None, name: str) -> Instances:
     for dataset_id, instance in entity.datasets.get(name, {}).items():
         found[dataset_id] = instance
     return found
+
+
+def types_after(current: StoredEntity, fragment: EntityInput) -> tuple[str, ...] | None:
+    """The types an entity has after a fragment naming types is appended or merged: its own,
+    then those it lacks (4.16); None when the fragment names none."""
+    return None if fragment.type is None else added_types(current, fragment.type)
 
 
 def attribute_names(entity: StoredEntity) -> Iterator[str]:
@@ -135,7 +129,7 @@ class ReplaceEntity(Write):
                 return None
             self.created = True
             return EntityChange(type=self.entity.type, put=self.puts(self.entity, None))
-        entity_type = self.entity.type or current.type
+        entity_type = self.entity.type or current.types
         puts = self.puts(self.entity, None)
         # What the replacement leaves out is deleted: named, so its history records when (4.5.7).
         kept = {(name, instance.get("datasetId")) for name, instance in puts}
@@ -184,7 +178,7 @@ class AppendAttributes(Write):
                         continue
                 puts.append((name, self.stamped(instance, previous)))
                 self.updated.append(name)
-        return None if self.other_type(current) else EntityChange(put=puts)
+        return EntityChange(type=types_after(current, self.entity), put=puts)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -192,7 +186,8 @@ class UpdateAttributes(Write):
     """Replace the attributes given, adding those the entity lacks (5.6.2, ETSI TP 011_01_03).
 
     ``urn:ngsi-ld:null`` deletes the instance it names (011_07, 011_09). The scope is not an
-    attribute: it is only replaced when the entity has one (4.18, 011_05).
+    attribute: it is only replaced when the entity has one (4.18, 011_05). Types the fragment
+    names are added to the entity's (4.16, 011_06).
     """
 
     entity: EntityInput
@@ -220,7 +215,10 @@ class UpdateAttributes(Write):
                 else:
                     puts.append((name, self.stamped(instance, previous)))
                 self.updated.append(name)
-        return EntityChange(put=puts, delete=deletes) if puts or deletes else None
+        types = types_after(current, self.entity)
+        if not (puts or deletes or types):
+            return None
+        return EntityChange(type=types, put=puts, delete=deletes)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -251,9 +249,7 @@ class MergeEntity(Write):
                     continue
                 merged = merge_instance(previous or {}, instance, patch_values=True)
                 puts.append((name, self.stamped(merged, previous)))
-        if self.other_type(current):
-            return None
-        return EntityChange(put=puts, delete=deletes)
+        return EntityChange(type=types_after(current, self.entity), put=puts, delete=deletes)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -282,6 +278,15 @@ class PatchAttribute(Write):
         if is_null(self.instance):
             # A partial update with urn:ngsi-ld:null deletes the instance (5.6.4, TP 012_05).
             return EntityChange(delete=[(self.name, dataset_id)])
+        kind, was = self.instance.get("type"), previous.get("type", "Property")
+        if not self.replace and kind is not None and kind != was:
+            self.fail(
+                400,
+                f"attribute {self.name} is a {was}: a partial update cannot make it a {kind} "
+                "(replace the attribute to change its type)",
+                "BadRequestData",
+            )
+            return None
         merged = self.instance if self.replace else merge_instance(previous, self.instance)
         return EntityChange(put=[(self.name, self.stamped(merged, previous))])
 
