@@ -700,7 +700,9 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
         conditions: list[str] = []
         params: list[Any] = []
         if types is not None:
-            self._of_types(types, conditions, params)
+            condition, type_params = self._of_types(types)
+            conditions.append(condition)
+            params += type_params
         if ids is not None:
             conditions.append(self._in_list("e.id"))
             params.append(self._list_param(ids))
@@ -720,19 +722,17 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
         narrowed = prefilter is not None or limit is not None
         return self._entities(where, params, planned=narrowed)
 
-    def _of_types(self, types: Sequence[str], conditions: list[str], params: list[Any]) -> None:
-        """Add the condition that the entity ``e`` has one of ``types``."""
+    def _of_types(self, types: Sequence[str]) -> tuple[str, list[Any]]:
+        """The condition that the entity ``e`` has one of ``types``, with its parameters."""
         # One type: the (type, id) index gives its entities in id order, so a limit stops the
         # scan early instead of sorting every match first. Only when some entity has one of the
         # types as a further type must that index share the query with entity_more_types.
         first = "e.type = ?" if len(types) == 1 else self._in_list("e.type")
-        params.append(types[0] if len(types) == 1 else self._list_param(types))
+        params = [types[0] if len(types) == 1 else self._list_param(types)]
         further = f"SELECT m.entity_id FROM entity_more_types m WHERE {self._in_list('m.type')}"
         if not self._query(f"{further} LIMIT 1", [self._list_param(types)]):
-            conditions.append(first)
-            return
-        conditions.append(f"({first} OR e.id IN ({further}))")
-        params.append(self._list_param(types))
+            return first, params
+        return f"({first} OR e.id IN ({further}))", [*params, self._list_param(types)]
 
     def _prefilter(self, prefilter: Prefilter, conditions: list[str], params: list[Any]) -> None:
         """Add the prefilter's conditions on the entity ``e``."""
@@ -792,9 +792,7 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
         # Version first, then removals, then entities: a change committed in between comes
         # again next time, and an entity removed and created again is in ``changed``.
         [(version,)] = self._query("SELECT version FROM change_counter")
-        conditions: list[str] = []
-        params: list[Any] = []
-        self._of_types(types, conditions, params)
+        of_types, params = self._of_types(types)
         removed: list[str] = []
         if removals:
             removed = [
@@ -802,25 +800,23 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
                 for row in self._query(
                     "SELECT DISTINCT r.entity_id FROM entity_removals r "
                     f"WHERE {self._in_list('r.type')} AND r.version > ? AND NOT EXISTS "
-                    f"(SELECT 1 FROM entities e WHERE e.id = r.entity_id AND {conditions[0]}) "
+                    f"(SELECT 1 FROM entities e WHERE e.id = r.entity_id AND {of_types}) "
                     "ORDER BY r.entity_id",
                     [self._list_param(types), after, *params],
                 )
             ]
         if after is not None:
-            conditions.append("e.change_version > ?")
+            of_types += " AND e.change_version > ?"
             params.append(after)
-        return EntityDelta(int(version), self._entities(" AND ".join(conditions), params), removed)
+        return EntityDelta(int(version), self._entities(of_types, params), removed)
 
     def count_changes(self, types: Sequence[str], after: int, limit: int) -> int:
         """How many entities of ``types`` changed or were removed after version ``after``,
         counted to ``limit``."""
-        conditions: list[str] = []
-        params: list[Any] = []
-        self._of_types(types, conditions, params)
+        of_types, params = self._of_types(types)
         rows = self._query(
             "SELECT count(*) FROM (SELECT 1 FROM entities e "
-            f"WHERE {conditions[0]} AND e.change_version > ? UNION ALL SELECT 1 FROM "
+            f"WHERE {of_types} AND e.change_version > ? UNION ALL SELECT 1 FROM "
             f"entity_removals WHERE {self._in_list('type')} AND version > ? LIMIT ?) AS changed",
             [*params, after, self._list_param(types), after, limit],
         )
@@ -833,13 +829,11 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
         the target with Relationship ``relationship``, and their newest ``attribute`` time."""
         target = self.relationship_object.format("r.attribute")
         value = self.property_value.format("s.attribute")
-        of_type: list[str] = []
-        params: list[Any] = []
-        self._of_types([entity_type], of_type, params)
+        of_type, params = self._of_types([entity_type])
         rows = self._query(
             f"SELECT {target}, {value}, count(*), max(s.observed_at) "
             "FROM entity_attributes r "
-            f"JOIN entities e ON e.id = r.entity_id AND {of_type[0]} "
+            f"JOIN entities e ON e.id = r.entity_id AND {of_type} "
             "JOIN entity_attributes s ON s.entity_id = r.entity_id AND s.name = ? "
             "AND s.dataset_id = '' "
             f"WHERE r.name = ? AND r.dataset_id = '' AND {self._in_list(target)} "

@@ -85,8 +85,8 @@ class SubscriptionRows(SqlHooks):
         """The entities matching an SQL condition on ``entities e``, ordered by id."""
 
     @abstractmethod
-    def _of_types(self, types: Sequence[str], conditions: list[str], params: list[Any]) -> None:
-        """Add the condition that the entity ``e`` has one of ``types``."""
+    def _of_types(self, types: Sequence[str]) -> tuple[str, list[Any]]:
+        """The condition that the entity ``e`` has one of ``types``, with its parameters."""
 
     # subscriptions
     def add_subscription(self, record: SubscriptionRecord) -> SubscriptionRecord | None:
@@ -236,13 +236,15 @@ class SubscriptionRows(SqlHooks):
         # Version first, then removals, then entities, as entity_delta reads them: a change
         # committed in between comes again next time.
         [(version,)] = self._query("SELECT version FROM change_counter")
-        removal_filter = ""
+        removal_filter, entity_filter = "", "e.change_version > ?"
         removal_params: list[Any] = [after]
-        conditions, entity_params = ["e.change_version > ?"], [after]
+        entity_params: list[Any] = [after]
         if types is not None:
             removal_filter = f" AND {self._in_list('r.type')}"
             removal_params.append(self._list_param(types))
-            self._of_types(types, conditions, entity_params)
+            of_types, type_params = self._of_types(types)
+            entity_filter += f" AND {of_types}"
+            entity_params += type_params
         # An entity with several types has a removal per type: it is listed once.
         removed = [
             (str(entity_id), str(entity_type))
@@ -254,22 +256,21 @@ class SubscriptionRows(SqlHooks):
                 removal_params,
             )
         ]
-        entities = self._entities(" AND ".join(conditions), entity_params)
-        return EntityFeed(int(version), entities, removed)
+        return EntityFeed(int(version), self._entities(entity_filter, entity_params), removed)
 
     def entities_as_of(
         self, version: int, types: Sequence[str] | None = None
     ) -> tuple[list[StoredEntity], list[str]]:
         """The entities (of ``types``, or any) unchanged since ``version``, as they are; and the
         ids of those changed after it, whose state at ``version`` is gone."""
-        conditions: list[str] = []
-        params: list[Any] = []
-        if types is not None:
-            self._of_types(types, conditions, params)
-        later = " AND ".join(["e.change_version > ?", *conditions])
-        rows = self._query(f"SELECT e.id FROM entities e WHERE {later}", [version, *params])
-        unchanged = " AND ".join(["e.change_version <= ?", *conditions])
-        return self._entities(unchanged, [version, *params]), [str(row[0]) for row in rows]
+        of_types, params = ("", []) if types is None else self._of_types(types)
+        if of_types:
+            of_types = f" AND {of_types}"
+        later = self._query(
+            f"SELECT e.id FROM entities e WHERE e.change_version > ?{of_types}", [version, *params]
+        )
+        unchanged = self._entities(f"e.change_version <= ?{of_types}", [version, *params])
+        return unchanged, [str(row[0]) for row in later]
 
     def queue_notifications(
         self,
