@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from notify.receiver import Receiver
 from stadsnav.api.app import create_app
+from stadsnav.gateway.keys import new_key, secret_hash
 from stadsnav.runtime import Runtime
 from stadsnav.simulate.tts import tts_uplink
 from stadsnav.store.postgres import PostgresStore
@@ -112,6 +113,14 @@ def runtime(workspace: Workspace, runtime_of: Callable[[Workspace], Runtime]) ->
         if integration.source.type in ("mqtt", "http_poll"):
             workspace.integrations.pop(integration.id)
     return runtime_of(workspace)
+
+
+@pytest.fixture
+def admin_headers(runtime: Runtime) -> dict[str, str]:
+    """An ``X-API-Key`` header with a new key of the ``admin`` scope."""
+    key, text = new_key("the tests", ["admin"], datetime.now(UTC))
+    runtime.store.add_api_key(key, secret_hash(text))
+    return {"X-API-Key": text}
 
 
 @pytest.fixture

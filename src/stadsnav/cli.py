@@ -1,4 +1,4 @@
-"""The ``stadsnav`` command: run, demo, lint, dead letters."""
+"""The ``stadsnav`` command: run, demo, lint, dead letters, devices, codecs, keys."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from stadsnav.cli_codecs import codecs_app, decode
 from stadsnav.cli_common import WorkspaceArg, err, load_checked, out, print_problems
 from stadsnav.cli_deadletters import deadletters_app
 from stadsnav.cli_devices import devices_app
+from stadsnav.cli_keys import keys_app
 from stadsnav.codecs.repository import known_codecs
 from stadsnav.logs import configure_logging
 from stadsnav.workspace import (
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(codecs_app, name="codecs")
 app.add_typer(devices_app, name="devices")
+app.add_typer(keys_app, name="keys")
 app.command()(decode)
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import FastAPI
+import pytest
 from fastapi.testclient import TestClient
 
-from stadsnav.api import admin
 from stadsnav.runtime import Runtime
 from stadsnav.store.base import NewInboxMessage
 from support import BYSKE_SENSOR, UplinkFactory, process_inbox
@@ -15,12 +14,10 @@ from support import BYSKE_SENSOR, UplinkFactory, process_inbox
 UNKNOWN = "a81758fffe0a0b0c"
 
 
-def admin_client(client: TestClient) -> TestClient:
-    """The test app with the admin router, as app.py will include it."""
-    app = client.app
-    assert isinstance(app, FastAPI)
-    if not any(getattr(r, "path", "") == "/admin/devices/unknown" for r in app.routes):
-        app.include_router(admin.router)
+@pytest.fixture
+def admin(client: TestClient, admin_headers: dict[str, str]) -> TestClient:
+    """The app's client, sending a key of the admin scope."""
+    client.headers.update(admin_headers)
     return client
 
 
@@ -41,17 +38,17 @@ def inbox(runtime: Runtime, make_uplink: UplinkFactory, *dev_euis: str) -> None:
     process_inbox(runtime)
 
 
-def test_no_unknown_devices(client: TestClient) -> None:
-    response = admin_client(client).get("/admin/devices/unknown")
+def test_no_unknown_devices(admin: TestClient) -> None:
+    response = admin.get("/admin/devices/unknown")
     assert response.status_code == 200
     assert response.json() == []
 
 
 def test_unknown_devices_are_grouped_by_dev_eui(
-    client: TestClient, runtime: Runtime, make_uplink: UplinkFactory
+    admin: TestClient, runtime: Runtime, make_uplink: UplinkFactory
 ) -> None:
     inbox(runtime, make_uplink, UNKNOWN, BYSKE_SENSOR, UNKNOWN)
-    response = admin_client(client).get("/admin/devices/unknown")
+    response = admin.get("/admin/devices/unknown")
     assert response.status_code == 200
     [device] = response.json()
     ids = device.pop("deadLetterIds")
@@ -66,7 +63,7 @@ def test_unknown_devices_are_grouped_by_dev_eui(
     }
 
 
-def test_scan_is_bounded(client: TestClient) -> None:
-    response = admin_client(client).get("/admin/devices/unknown", params={"scan": 0})
+def test_scan_is_bounded(admin: TestClient) -> None:
+    response = admin.get("/admin/devices/unknown", params={"scan": 0})
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"

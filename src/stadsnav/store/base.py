@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from stadsnav.gateway.keys import ApiKey
 from stadsnav.model.aggregation import Bucket, Period
 from stadsnav.model.entity import AttributeInstance, Provenance, StoredEntity
 from stadsnav.model.entity_query import Prefilter
@@ -254,6 +255,23 @@ class ContextStore(Protocol):
 
         Returns what became of each message, as ``inbox_append`` does.
         """
+        ...
+
+    # API keys
+    def add_api_key(self, key: ApiKey, secret_hash: str) -> None:
+        """Store a new key with the hash of its text."""
+        ...
+
+    def api_keys(self) -> list[ApiKey]:
+        """Every key, revoked and expired ones too, oldest first."""
+        ...
+
+    def api_key(self, key_id: str) -> tuple[ApiKey, str] | None:
+        """The key with this id and the hash of its text; None when there is none."""
+        ...
+
+    def revoke_api_key(self, key_id: str, at: datetime) -> ApiKey | None:
+        """Revoke a key from ``at`` on; the key as it is then, None when there is none."""
         ...
 
     # dead letters

@@ -34,6 +34,7 @@ from stadsnav.store.base import (
 )
 from stadsnav.store.migrate import apply_migrations
 from stadsnav.store.sql_contexts import JsonLdContextRows
+from stadsnav.store.sql_keys import ApiKeyRows
 from stadsnav.store.sql_subscriptions import SubscriptionRows
 from stadsnav.store.sql_temporal import LIVE_ROW, TemporalRows, deletion_record, latest_instance
 
@@ -150,7 +151,7 @@ class _RollbackError(Exception):
     """Raised inside a transaction to undo it on purpose."""
 
 
-class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ABC):
+class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ApiKeyRows, ABC):
     """A ContextStore on one database, with one connection per thread."""
 
     dialect: ClassVar[str]

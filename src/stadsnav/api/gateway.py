@@ -1,0 +1,84 @@
+"""Who is asking: the API key a request presents, checked, and the scopes a route needs.
+
+A key comes in ``X-API-Key`` or as ``Authorization: Bearer <key>``. No key is the anonymous
+caller. A key that is unknown, forged, expired or revoked is 401, whatever the route: a caller
+that sends a key means to be that key's holder, and must learn that it is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from stadsnav.api.deps import RuntimeDep, read_store
+from stadsnav.api.problems import ApiError
+from stadsnav.gateway.keys import ApiKey, key_id, matches
+
+API_KEY_HEADER = "X-API-Key"
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="stadsnav"'}
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The caller: the holder of an active key, or anonymous (``key`` None)."""
+
+    key: ApiKey | None = None
+
+    def has(self, scope: str) -> bool:
+        """Whether the caller's key grants ``scope`` (``read:parking`` is granted by ``read``)."""
+        if self.key is None:
+            return False
+        general = scope.split(":", 1)[0]
+        return scope in self.key.scopes or general in self.key.scopes
+
+
+def _presented(request: Request) -> str | None:
+    text = request.headers.get(API_KEY_HEADER)
+    if text is not None:
+        return text.strip()
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
+
+
+async def identity(request: Request, runtime: RuntimeDep) -> Identity:
+    """The caller of this request; 401 for a key that does not open anything."""
+    text = _presented(request)
+    if text is None:
+        return Identity()
+    found_id = key_id(text)
+    store = runtime.store
+    found = None if found_id is None else await read_store(store, lambda: store.api_key(found_id))
+    if found is None or not matches(text, found[1]):
+        raise ApiError(
+            401, "the API key is not valid: check that it is copied whole", headers=_CHALLENGE
+        )
+    key = found[0]
+    status = key.status(datetime.now(UTC))
+    if status != "active":
+        raise ApiError(
+            401,
+            f"the API key {key.id} is {status}: ask its issuer for a new one",
+            headers=_CHALLENGE,
+        )
+    return Identity(key)
+
+
+IdentityDep = Annotated[Identity, Depends(identity)]
+
+
+def require(scope: str) -> Callable[[Identity], Awaitable[Identity]]:
+    """A dependency that lets through only callers whose key grants ``scope``: 401 without a
+    key, 403 with one that does not grant it."""
+
+    async def check(caller: IdentityDep) -> Identity:
+        if caller.key is None:
+            raise ApiError(401, f"this needs an API key with the {scope} scope", headers=_CHALLENGE)
+        if not caller.has(scope):
+            raise ApiError(403, f"the API key {caller.key.id} does not have the {scope} scope")
+        return caller
+
+    return check

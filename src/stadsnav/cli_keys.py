@@ -1,0 +1,98 @@
+"""``stadsnav keys create|list|revoke``: the API keys of a workspace's platform."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from pydantic import TypeAdapter, ValidationError
+from rich.table import Table
+from rich.text import Text
+
+from stadsnav.cli_common import WorkspaceArg, err, load_checked, open_workspace_store, out
+from stadsnav.gateway.keys import InvalidKeyError, new_key, secret_hash
+from stadsnav.model.times import local_time
+
+keys_app = typer.Typer(help="Issue, list and revoke API keys.", no_args_is_help=True)
+
+
+def _expiry(text: str | None, now: datetime) -> datetime | None:
+    """``--expires`` as an ISO 8601 duration from now; exits 2 when it is not one."""
+    if text is None:
+        return None
+    try:
+        return now + TypeAdapter(timedelta).validate_python(text)
+    except ValidationError:
+        err().print(f"--expires {text!r} is not a duration like P90D or PT12H")
+        raise typer.Exit(2) from None
+
+
+@keys_app.command("create")
+def create_command(
+    workspace: WorkspaceArg,
+    owner: Annotated[str, typer.Option(help="Who holds the key and answers for its use.")],
+    scope: Annotated[
+        list[str],
+        typer.Option(help="admin, read or write, alone or for a dataset (read:parking); repeat."),
+    ],
+    expires: Annotated[
+        str | None, typer.Option(help="How long it is valid: P90D, PT12H (default: until revoked).")
+    ] = None,
+    purpose: Annotated[str | None, typer.Option(help="Why it reads personal data.")] = None,
+) -> None:
+    """Issue a key and print it: this is the only time its text is shown."""
+    ws = load_checked(workspace)
+    now = datetime.now(UTC)
+    try:
+        key, text = new_key(owner, scope, now, expires_at=_expiry(expires, now), purpose=purpose)
+    except InvalidKeyError as error:
+        err().print(str(error))
+        raise typer.Exit(2) from None
+    store = open_workspace_store(ws)
+    try:
+        store.add_api_key(key, secret_hash(text))
+    finally:
+        store.close()
+    # Plain text: rich would read "write:parking:" as an emoji code and "[..]" as markup. Only
+    # the key goes to standard output, so a script can capture it.
+    print(f"key {key.id} for {key.owner}, scopes {', '.join(key.scopes)}:", file=sys.stderr)
+    print(text)
+    err().print("Store it now: Stadsnav keeps only its hash and cannot show it again.")
+
+
+@keys_app.command("list")
+def list_command(workspace: WorkspaceArg) -> None:
+    """Show every key: id, owner, scopes, status, times. Never a key's text."""
+    ws = load_checked(workspace)
+    store = open_workspace_store(ws)
+    try:
+        keys = store.api_keys()
+    finally:
+        store.close()
+    now, zone = datetime.now(UTC), ws.settings.workspace.timezone
+    table = Table("id", "owner", "scopes", "status", "created", "expires")
+    for key in keys:
+        expires = "" if key.expires_at is None else local_time(key.expires_at, zone)
+        cells = [key.id, key.owner, ", ".join(key.scopes), key.status(now)]
+        cells += [local_time(key.created_at, zone), expires]
+        table.add_row(*(Text(cell) for cell in cells))
+    out().print(table)
+
+
+@keys_app.command("revoke")
+def revoke_command(
+    workspace: WorkspaceArg, key_id: Annotated[str, typer.Argument(help="The key's id.")]
+) -> None:
+    """Revoke a key from now on."""
+    ws = load_checked(workspace)
+    store = open_workspace_store(ws)
+    try:
+        key = store.revoke_api_key(key_id, datetime.now(UTC))
+    finally:
+        store.close()
+    if key is None:
+        err().print(f"there is no API key {key_id!r}; `stadsnav keys list` shows them")
+        raise typer.Exit(1)
+    print(f"key {key.id} of {key.owner} is revoked")

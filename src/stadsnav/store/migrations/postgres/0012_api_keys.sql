@@ -1,0 +1,11 @@
+-- API keys (docs/gateway.md): the id is part of the key, only the SHA-256 of the key is kept.
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    purpose TEXT,
+    created_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ,
+    revoked_at TIMESTAMPTZ
+);
