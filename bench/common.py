@@ -21,7 +21,9 @@ from pathlib import Path
 import orjson
 import yaml
 
+from stadsnav.gateway.keys import new_key, secret_hash
 from stadsnav.simulate.tts import tts_uplink
+from stadsnav.store.sqlite import SqliteStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO = REPO_ROOT / "workspaces" / "demo"
@@ -237,6 +239,19 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait()
+
+
+def issue_key(db: Path, *scopes: str) -> str:
+    """A new API key of ``scopes`` in the SQLite database at ``db`` (migrated first), as
+    ``stadsnav keys create`` issues it; its text."""
+    store = SqliteStore(db)
+    try:
+        store.migrate()
+        key, text = new_key("the benchmark", list(scopes), datetime.now(UTC))
+        store.add_api_key(key, secret_hash(text))
+    finally:
+        store.close()
+    return text
 
 
 @contextmanager

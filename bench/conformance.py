@@ -86,7 +86,9 @@ def workspace_toml(port: int, storage_url: str, contexts: dict[str, Path]) -> st
         f'[storage]\nurl = "{storage_url}"\n\n'
         f'[server]\nhost = "127.0.0.1"\nport = {port}\n\n'
         # The suite pages temporal answers of 20 instances per attribute and expects 5 whole.
-        f"[ngsild]\ntemporal_instances = 10\ncontexts = {{ {served} }}\n"
+        f"[ngsild]\ntemporal_instances = 10\ncontexts = {{ {served} }}\n\n"
+        # The suite sends no API key: its run reads and writes as anyone may in a laboratory.
+        '[gateway]\nanonymous_scopes = ["read", "write"]\n'
     )
 
 

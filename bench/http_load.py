@@ -37,9 +37,11 @@ class LoadResult:
         return self.statuses.get(status, 0)
 
 
-def post_requests(path: str, bodies: list[bytes]) -> list[bytes]:
-    """One HTTP/1.1 keep-alive POST of JSON per body."""
+def post_requests(path: str, bodies: list[bytes], api_key: str | None = None) -> list[bytes]:
+    """One HTTP/1.1 keep-alive POST of JSON per body (with the API key, if given)."""
     head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    if api_key is not None:
+        head += f"X-API-Key: {api_key}\r\n"
     return [head.encode() + b"Content-Length: %d\r\n\r\n" % len(body) + body for body in bodies]
 
 

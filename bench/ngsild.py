@@ -17,6 +17,7 @@ from bench.common import (
     bare_server,
     copy_workspace,
     http_get,
+    issue_key,
     progress,
     stadsnav_server,
     temp_dir,
@@ -76,11 +77,13 @@ def run(count: int = 100_000) -> Result:
     """Upsert ``count`` entities in batches of 1,000, then run 400 ``q`` + ``near`` queries."""
     entities = spots(count)
     bodies = [orjson.dumps(entities[i : i + BATCH]) for i in range(0, count, BATCH)]
-    upserts = post_requests("/ngsi-ld/v1/entityOperations/upsert", bodies)
     paths = query_paths(QUERIES)
     queries = [request for path in paths for request in get_requests(path, 1)]
     with temp_dir() as folder:
         workspace = copy_workspace(folder, keep=())
+        # A partner's key, as a parking operator's system would send its spots with.
+        key = issue_key(folder / "stadsnav.db", "write:parking")
+        upserts = post_requests("/ngsi-ld/v1/entityOperations/upsert", bodies, key)
         with stadsnav_server(workspace, folder / "stadsnav.db") as server:
             progress(
                 "ngsild", f"stadsnav run: upserting {count:,} entities in {len(bodies)} batches"

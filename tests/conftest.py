@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 
 from notify.receiver import Receiver
 from stadsnav.api.app import create_app
-from stadsnav.gateway.keys import new_key, secret_hash
 from stadsnav.runtime import Runtime
 from stadsnav.simulate.tts import tts_uplink
 from stadsnav.store.postgres import PostgresStore
@@ -25,6 +24,7 @@ from support import (
     UplinkFactory,
     drop_schema,
     fresh_schema,
+    key_headers,
     postgres_url,
 )
 
@@ -118,13 +118,18 @@ def runtime(workspace: Workspace, runtime_of: Callable[[Workspace], Runtime]) ->
 @pytest.fixture
 def admin_headers(runtime: Runtime) -> dict[str, str]:
     """An ``X-API-Key`` header with a new key of the ``admin`` scope."""
-    key, text = new_key("the tests", ["admin"], datetime.now(UTC))
-    runtime.store.add_api_key(key, secret_hash(text))
-    return {"X-API-Key": text}
+    return key_headers(runtime.store, "admin")
 
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    """An HTTP client of the app; the runtime runs while the client is open."""
-    with TestClient(create_app(runtime)) as test_client:
+    """An HTTP client of the app with a key that reads and writes every dataset; the runtime
+    runs while the client is open."""
+    with TestClient(create_app(runtime), headers=key_headers(runtime.store)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def anonymous(client: TestClient) -> TestClient:
+    """A client of the same app that sends no key."""
+    return TestClient(client.app)

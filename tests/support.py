@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,15 @@ SUNDSVALL_BEACH_PAYLOAD = bytes.fromhex("070d8a0c00c1")  # fPort 5 → 19.3 °C,
 BYSKE_SENSOR = "a81758fffe05c3a1"
 
 UplinkFactory = Callable[..., bytes]
+
+
+def key_headers(store: Any, *scopes: str) -> dict[str, str]:
+    """An ``X-API-Key`` header with a new key of ``scopes`` (default: read and write all)."""
+    from stadsnav.gateway.keys import new_key, secret_hash
+
+    key, text = new_key("the tests", list(scopes or ("read", "write")), datetime.now(UTC))
+    store.add_api_key(key, secret_hash(text))
+    return {"X-API-Key": text}
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:

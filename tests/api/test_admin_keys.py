@@ -27,7 +27,7 @@ def status(client: TestClient, **headers: str) -> int:
 
 
 def test_an_issued_key_is_shown_once_listed_without_secret_and_revocable(
-    client: TestClient, admin_headers: dict[str, str]
+    client: TestClient, anonymous: TestClient, admin_headers: dict[str, str]
 ) -> None:
     issued = issue(client, admin_headers, scopes=["admin"], purpose="the city's console")
     text = str(issued["key"])
@@ -39,25 +39,25 @@ def test_an_issued_key_is_shown_once_listed_without_secret_and_revocable(
     assert shown["purpose"] == "the city's console"
     assert text not in client.get(KEYS, headers=admin_headers).text
     # The key works in either header.
-    assert status(client, **{"X-API-Key": text}) == 200
-    assert status(client, Authorization=f"Bearer {text}") == 200
+    assert status(anonymous, **{"X-API-Key": text}) == 200
+    assert status(anonymous, Authorization=f"Bearer {text}") == 200
     revoked = client.delete(f"{KEYS}/{issued['id']}", headers=admin_headers)
     assert revoked.status_code == 204
-    refused = client.get(KEYS, headers={"X-API-Key": text})
+    refused = anonymous.get(KEYS, headers={"X-API-Key": text})
     assert refused.status_code == 401
     assert "revoked" in refused.json()["detail"]
     assert client.delete(f"{KEYS}/nosuchid", headers=admin_headers).status_code == 404
 
 
 def test_without_a_valid_admin_key_nothing_gets_in(
-    client: TestClient, admin_headers: dict[str, str], runtime: Runtime
+    client: TestClient, anonymous: TestClient, admin_headers: dict[str, str], runtime: Runtime
 ) -> None:
-    anonymous = client.get(KEYS)
-    assert anonymous.status_code == 401
-    assert anonymous.headers["www-authenticate"].startswith("Bearer")
-    assert anonymous.headers["content-type"] == "application/problem+json"
+    nobody = anonymous.get(KEYS)
+    assert nobody.status_code == 401
+    assert nobody.headers["www-authenticate"].startswith("Bearer")
+    assert nobody.headers["content-type"] == "application/problem+json"
     reader = str(issue(client, admin_headers)["key"])
-    assert status(client, **{"X-API-Key": reader}) == 403
+    assert status(anonymous, **{"X-API-Key": reader}) == 403
     assert (
         client.post(
             KEYS, json={"owner": "me", "scopes": ["admin"]}, headers={"X-API-Key": reader}
@@ -65,11 +65,11 @@ def test_without_a_valid_admin_key_nothing_gets_in(
         == 403
     )
     forged = "snk_abcdefgh_" + "A" * 43
-    assert status(client, **{"X-API-Key": forged}) == 401
+    assert status(anonymous, **{"X-API-Key": forged}) == 401
     tampered = reader[:-1] + ("B" if reader[-1] != "B" else "C")
-    assert status(client, **{"X-API-Key": tampered}) == 401
-    assert status(client, **{"X-API-Key": "not a key"}) == 401
-    assert status(client, Authorization="Basic dXNlcjpwYXNz") == 401
+    assert status(anonymous, **{"X-API-Key": tampered}) == 401
+    assert status(anonymous, **{"X-API-Key": "not a key"}) == 401
+    assert status(anonymous, Authorization="Basic dXNlcjpwYXNz") == 401
     expired, text = new_key(
         "old",
         ["admin"],
@@ -77,7 +77,7 @@ def test_without_a_valid_admin_key_nothing_gets_in(
         expires_at=datetime.now(UTC) - timedelta(days=1),
     )
     runtime.store.add_api_key(expired, secret_hash(text))
-    answer = client.get(KEYS, headers={"X-API-Key": text})
+    answer = anonymous.get(KEYS, headers={"X-API-Key": text})
     assert answer.status_code == 401
     assert "expired" in answer.json()["detail"]
 

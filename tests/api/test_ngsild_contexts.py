@@ -31,7 +31,7 @@ from stadsnav.model.context import CORE_CONTEXT_URL, JSONLD_CONTEXT_REL
 from stadsnav.runtime import Runtime
 from stadsnav.workspace import Workspace, load_workspace
 from stadsnav.workspace.models import NgsildSettings
-from support import REPO_ROOT, free_port
+from support import REPO_ROOT, free_port, key_headers
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "jsonld"
 PARKING = json.loads((FIXTURES / "smart-data-models-parking-context.jsonld").read_text("utf-8"))
@@ -357,7 +357,8 @@ def test_workspace_contexts_are_served_from_files_without_fetching(
         if integration.source.type in ("mqtt", "http_poll"):
             workspace.integrations.pop(integration.id)
 
-    with TestClient(create_app(runtime_of(workspace))) as client:
+    runtime = runtime_of(workspace)
+    with TestClient(create_app(runtime), headers=key_headers(runtime.store)) as client:
         created = create(client, ENTITY, unreachable)
         linked = client.get(f"/ngsi-ld/v1/entities/{SPOT}", headers=link(unreachable))
         listed = client.get(CONTEXTS, params={"kind": "Cached"}).json()

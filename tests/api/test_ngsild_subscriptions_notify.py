@@ -24,6 +24,7 @@ from support import (
     UplinkFactory,
     drop_schema,
     fresh_schema,
+    key_headers,
     postgres_url,
     process_inbox,
     wait_for,
@@ -475,7 +476,8 @@ def test_a_restart_keeps_the_status_and_loses_no_notification(
     open_runtime, cleanup = reopenable(workspace, backend)
     other = "urn:ngsi-ld:Room:kiruna:2"
     try:
-        with TestClient(create_app(open_runtime())) as client:
+        first = open_runtime()
+        with TestClient(create_app(first), headers=key_headers(first.store)) as client:
             down = subscribe(client, receiver.url("/down"), notification={"format": "keyValues"})
             subscribe(client, receiver.url("/up"), notification={"format": "keyValues"})
             create_room(client)
@@ -489,7 +491,7 @@ def test_a_restart_keeps_the_status_and_loses_no_notification(
         runtime.store.change_entities({other: lambda _: EntityChange(type="Room", put=warm)})
         receiver.status["/down"] = 200
         failures = len(receiver.received("/down"))
-        with TestClient(create_app(runtime)) as client:
+        with TestClient(create_app(runtime), headers=key_headers(runtime.store)) as client:
             receiver.wait(failures + 1, "/down", timeout=5)
             receiver.wait(2, "/up")
             settle()

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from stadsnav.api.app import create_app
 from stadsnav.model.context import CORE_CONTEXT_URL
 from stadsnav.runtime import Runtime
-from support import SHARED_DATA, UplinkFactory, process_inbox
+from support import SHARED_DATA, UplinkFactory, key_headers, process_inbox
 
 ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
 BASE = "/ngsi-ld/v1/temporal/entities"
@@ -711,7 +711,7 @@ def test_invalid_aggregations_are_bad_requests(
 
 def test_instances_over_the_limit_are_paged_with_content_range(runtime: Runtime) -> None:
     runtime.workspace.settings.ngsild.temporal_instances = 5
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime), headers=key_headers(runtime.store)) as client:
         paged_answers(client)
 
 

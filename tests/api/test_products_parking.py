@@ -24,7 +24,7 @@ from stadsnav.store.base import AttributeWrite, ContextStore
 from stadsnav.store.factory import open_store
 from stadsnav.store.postgres import PostgresStore
 from stadsnav.workspace import Workspace, load_workspace
-from support import drop_schema, fresh_schema, postgres_url, wait_for
+from support import drop_schema, fresh_schema, key_headers, postgres_url, wait_for
 
 OFF, ON = "OffStreetParking", "OnStreetParking"
 HERE = "20.9525,64.7507"  # Skellefteå, Stadshuset
@@ -96,7 +96,7 @@ def parking(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Runtime]
 @pytest.fixture
 def client(parking: Runtime) -> Iterator[TestClient]:
     """An HTTP client of the parking runtime's app."""
-    with TestClient(create_app(parking)) as test_client:
+    with TestClient(create_app(parking), headers=key_headers(parking.store)) as test_client:
         yield test_client
 
 

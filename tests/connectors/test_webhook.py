@@ -20,7 +20,7 @@ from stadsnav.store.base import ContextStore
 from stadsnav.store.postgres import PostgresStore
 from stadsnav.store.sqlite import SqliteStore
 from stadsnav.workspace import Workspace
-from support import BYSKE_SENSOR, SHARED_DATA, UplinkFactory, wait_for
+from support import BYSKE_SENSOR, SHARED_DATA, UplinkFactory, key_headers, wait_for
 
 URL = "/ingest/beach-sensors-tts"
 ENTITY = "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
@@ -236,7 +236,7 @@ def chirpstack(workspace: Workspace) -> Iterator[tuple[TestClient, Runtime]]:
     workspace.integrations.pop("beach-sensors-mqtt")
     workspace.integrations["beach-sensors-tts"].source.format = "chirpstack_v4"
     runtime = Runtime.open(workspace)
-    with TestClient(create_app(runtime)) as test_client:
+    with TestClient(create_app(runtime), headers=key_headers(runtime.store)) as test_client:
         yield test_client, runtime
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 from test_run_e2e import Server
+from typer.testing import CliRunner
 
+from stadsnav.cli import app
 from support import REPO_ROOT, free_port
 
 pytestmark = pytest.mark.e2e
@@ -29,15 +31,25 @@ def broker(workspace_dir: Path) -> Iterator[Server]:
         running.process.wait()
 
 
-def test_ngsildclient_session(broker: Server) -> None:
+def test_ngsildclient_session(broker: Server, workspace_dir: Path) -> None:
     if not CLIENT_PYTHON.exists():
         message = f"ngsildclient is not installed in {CLIENT_PYTHON.parent.parent}: run make test"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
     port = broker.url.rsplit(":", 1)[1]
+    # The partner's key, issued as the city's IT would issue it.
+    issued = CliRunner().invoke(
+        app,
+        [
+            *("keys", "create", str(workspace_dir), "--owner", "Skellefteå Parkering AB"),
+            *("--scope", "read:parking", "--scope", "write:parking"),
+        ],
+    )
+    assert issued.exit_code == 0, issued.output
+    key = issued.stdout.strip()
     done = subprocess.run(
-        [str(CLIENT_PYTHON), str(SESSION), port], capture_output=True, text=True, timeout=120
+        [str(CLIENT_PYTHON), str(SESSION), port, key], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])

@@ -120,6 +120,21 @@ class Platform:
         self.env = {**os.environ, "STADSNAV_STORAGE_URL": storage_url, **(extra_env or {})}
         self.log = workspace.parent / "stadsnav-run.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self._read_key: str | None = None
+
+    def read_key(self) -> str:
+        """An API key that reads every dataset, issued once with ``stadsnav keys create``."""
+        if self._read_key is None:
+            create = ["keys", "create", str(self.workspace), "--owner=tests", "--scope=read"]
+            issued = subprocess.run(
+                [*STADSNAV, *create],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            self._read_key = issued.stdout.strip()
+        return self._read_key
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the process and wait until ``/healthz`` answers."""
@@ -202,7 +217,11 @@ def post_webhook(
 
 def stored_entity(platform: Platform, entity_id: str) -> dict[str, Any] | None:
     """The NGSI-LD entity as ``GET /ngsi-ld/v1/entities/{id}`` answers it; None while 404."""
-    response = httpx.get(f"{platform.url}/ngsi-ld/v1/entities/{entity_id}", timeout=10)
+    response = httpx.get(
+        f"{platform.url}/ngsi-ld/v1/entities/{entity_id}",
+        headers={"X-API-Key": platform.read_key()},
+        timeout=10,
+    )
     if response.status_code == 404:
         return None
     assert response.status_code == 200, response.text

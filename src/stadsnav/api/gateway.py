@@ -16,7 +16,10 @@ from fastapi import Depends, Request
 
 from stadsnav.api.deps import RuntimeDep, read_store
 from stadsnav.api.problems import ApiError
+from stadsnav.gateway.access import Access, access_of
 from stadsnav.gateway.keys import ApiKey, key_id, matches
+from stadsnav.runtime import Runtime
+from stadsnav.workspace import Workspace
 
 API_KEY_HEADER = "X-API-Key"
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="stadsnav"'}
@@ -68,6 +71,57 @@ async def identity(request: Request, runtime: RuntimeDep) -> Identity:
 
 
 IdentityDep = Annotated[Identity, Depends(identity)]
+
+
+async def caller_access(request: Request) -> Access:
+    """What the caller of this request may read and write; worked out once per request."""
+    found: Access | None = getattr(request.state, "access", None)
+    if found is None:
+        runtime: Runtime = request.app.state.runtime
+        who = await identity(request, runtime)
+        found = access_for(who, runtime.workspace)
+        request.state.access, request.state.identity = found, who
+    return found
+
+
+async def visibility(request: Request) -> Access | None:
+    """The caller's access when it limits what it may read; None when it may read anything."""
+    access = await caller_access(request)
+    return None if access.read_all and not access.personal else access
+
+
+def access_for(who: Identity, workspace: Workspace) -> Access:
+    """The access of a caller: its key's scopes and the workspace's anonymous ones."""
+    scopes = [*workspace.settings.gateway.anonymous_scopes, *(who.key.scopes if who.key else ())]
+    purpose = who.key.purpose if who.key is not None else None
+    return access_of(scopes, purpose, workspace.datasets.values())
+
+
+def refused(request: Request, what: str) -> ApiError:
+    """401 for an anonymous caller (with the challenge to send a key), 403 for a key holder."""
+    who: Identity | None = getattr(request.state, "identity", None)
+    if who is None or who.key is None:
+        return ApiError(401, f"{what} needs an API key that grants it", headers=_CHALLENGE)
+    return ApiError(403, f"the API key {who.key.id} does not grant {what}")
+
+
+async def writer(request: Request) -> None:
+    """Let through only callers that may write some entities (per-entity checks follow)."""
+    access = await caller_access(request)
+    if not (access.write_all or access.writable):
+        raise refused(request, "writing entities")
+
+
+async def reader_of_all(request: Request) -> None:
+    """Let through only callers that may read every non-personal dataset (``read``)."""
+    if not (await caller_access(request)).read_all:
+        raise refused(request, "this operation (the read scope for every dataset)")
+
+
+async def writer_of_all(request: Request) -> None:
+    """Let through only callers that may write every non-personal dataset (``write``)."""
+    if not (await caller_access(request)).write_all:
+        raise refused(request, "this operation (the write scope for every dataset)")
 
 
 def require(scope: str) -> Callable[[Identity], Awaitable[Identity]]:

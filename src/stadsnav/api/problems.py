@@ -13,8 +13,12 @@ from starlette.responses import Response
 NGSILD_ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
 PROBLEM_JSON = "application/problem+json"
 
+FORBIDDEN = "Forbidden"
+"""The error type of a 403 on the NGSI-LD API, which names none for it."""
 _NGSILD_TYPES = {
     400: "BadRequestData",
+    401: "Unauthorized",
+    403: FORBIDDEN,
     404: "ResourceNotFound",
     405: "OperationNotSupported",
     406: "NotAcceptable",

@@ -13,8 +13,8 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
@@ -26,7 +26,7 @@ from stadsnav.model.geo import Box, GeoQuery
 from stadsnav.model.q import And, Literal, QExpr, Term
 from stadsnav.model.render import SCOPE, attribute_instances, attribute_names, query_attributes
 from stadsnav.model.scope import ScopeExpr, entity_scopes
-from stadsnav.model.typequery import TypeExpr
+from stadsnav.model.typequery import AnyOf, TypeExpr, TypeName
 
 CHUNK: Final = 500
 """Candidates read from the store at a time."""
@@ -244,6 +244,18 @@ class Matches:
     """Whether every match was counted, so ``seen`` is the total."""
 
 
+class Visibility(Protocol):
+    """Which entities a caller may read, by their types."""
+
+    def can_read(self, types: Collection[str]) -> bool:
+        """Whether an entity of these types may be read."""
+        ...
+
+    def pushdown(self) -> frozenset[str] | None:
+        """The only types that may be read, for the store to narrow by; None: not so few."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class EntityQuery:
     """The filters of a query, with attribute and type names as stored."""
@@ -257,6 +269,8 @@ class EntityQuery:
     scope: ScopeExpr | None = None
     order_by: tuple[OrderKey, ...] = ()
     """How a page orders the matches (then by id); none: by id."""
+    visible: Visibility | None = None
+    """The entities the caller may read (by their types); None: every one."""
 
     def too_wide(self) -> bool:
         """Whether the query names no entity type, no attribute (in attrs or q), no geo-query
@@ -325,6 +339,15 @@ class EntityQuery:
         """
         prefilter = self.prefilter() if pushdown else None
         selectors = self.selectors or (EntitySelector(),)
+        readable = None if self.visible is None else self.visible.pushdown()
+        if readable is not None:
+            if not readable:
+                return iter(())
+            # A selector of any type asks the store for the readable ones only.
+            narrowed = AnyOf(tuple(TypeName(name) for name in sorted(readable)))
+            selectors = tuple(
+                replace(s, types=narrowed) if s.types is None else s for s in selectors
+            )
         streams = [selector.stream(finder, prefilter, first) for selector in selectors]
         candidates = streams[0] if len(streams) == 1 else _union(streams)
         return (entity for entity in candidates if self.matches(entity))
@@ -341,7 +364,9 @@ class EntityQuery:
         return Prefilter(self.attrs, values, area)
 
     def matches(self, entity: StoredEntity) -> bool:
-        """Whether the entity passes attrs, q, the geo-query and scopeQ."""
+        """Whether the entity passes attrs, q, the geo-query and scopeQ, and may be read."""
+        if self.visible is not None and not self.visible.can_read(entity.types):
+            return False
         if self.attrs is not None and not self.attrs.intersection(attribute_names(entity)):
             return False
         if self.scope is not None and not self.scope.matches(

@@ -19,6 +19,7 @@ import anyio.to_thread
 import structlog
 
 from stadsnav.model.entity import StoredEntity
+from stadsnav.model.entity_query import Visibility
 from stadsnav.model.jsonld import Vocabulary
 from stadsnav.notify import changes
 from stadsnav.notify.matching import Matcher, compile_subscription
@@ -62,6 +63,8 @@ class TenantFeed:
     failed: dict[str, str] = field(default_factory=dict)
     """Subscription id → why it could not be compiled (its @context failed to load)."""
     retry_failed_at: float = 0.0
+    visible: Visibility | None = None
+    """The entities notifications may carry (None: every one)."""
 
     async def refresh(self, resolve: Resolve) -> None:
         """Read the subscriptions again if one changed, or one could not be compiled."""
@@ -81,7 +84,9 @@ class TenantFeed:
             try:
                 q_terms = await resolve(record.context, self.store)
                 render_terms = await resolve(record.jsonld_context, self.store)
-                matchers[record.id] = compile_subscription(record, q_terms, render_terms)
+                matchers[record.id] = compile_subscription(
+                    record, q_terms, render_terms, self.visible
+                )
             except Exception as error:  # a context that cannot be loaded: try again next time
                 failed[record.id] = str(error)
                 if self.failed.get(record.id) != str(error):

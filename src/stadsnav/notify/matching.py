@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from stadsnav.model.entity import StoredEntity
-from stadsnav.model.entity_query import ENTITY_MEMBERS, EntityQuery, entity_types
+from stadsnav.model.entity_query import ENTITY_MEMBERS, EntityQuery, Visibility, entity_types
 from stadsnav.model.geo import parse_geo_query
 from stadsnav.model.jsonld import Vocabulary
 from stadsnav.model.language import parse_lang
@@ -106,6 +106,8 @@ class Matcher:
         types = entity_types(subject) if subject is not None else frozenset({change.entity_type})
         if not self.selects(change.entity_id, types):
             return None
+        if self.query.visible is not None and not self.query.visible.can_read(types):
+            return None
         if change.kind == "deleted":
             return self._deleted(change, store, now)
         current = change.current
@@ -183,10 +185,13 @@ class Matcher:
 
 
 def compile_subscription(
-    record: SubscriptionRecord, q_terms: Vocabulary, render_terms: Vocabulary
+    record: SubscriptionRecord,
+    q_terms: Vocabulary,
+    render_terms: Vocabulary,
+    visible: Visibility | None = None,
 ) -> Matcher:
     """A matcher for a stored subscription; ``q_terms`` is the vocabulary its q is written in,
-    ``render_terms`` that of its jsonldContext."""
+    ``render_terms`` that of its jsonldContext; it notifies only entities ``visible`` allows."""
     document = record.document
     notification: dict[str, Any] = document["notification"]
     watched = document.get("watchedAttributes")
@@ -195,7 +200,7 @@ def compile_subscription(
         selectors=tuple(_selector(item) for item in document.get("entities", [])),
         triggers=frozenset(document.get("notificationTrigger", subscription.DEFAULT_TRIGGERS)),
         watched=None if watched is None else frozenset(watched),
-        query=_query(document, q_terms),
+        query=replace(_query(document, q_terms), visible=visible),
         rendering=_rendering(document, notification, render_terms),
         endpoint=_endpoint(notification["endpoint"]),
         interval=document.get("timeInterval"),

@@ -18,6 +18,8 @@ import structlog
 
 from stadsnav.api.ngsild.contexts import ContextResolver
 from stadsnav.api.ngsild.jsonld import core_vocabulary
+from stadsnav.gateway.access import access_of
+from stadsnav.model.entity_query import Visibility
 from stadsnav.model.jsonld import Vocabulary, is_core_context
 from stadsnav.notify.delivery import Deliverer
 from stadsnav.notify.feed import TenantFeed, utc_now
@@ -39,9 +41,15 @@ class Notifier:
     """Matches entity changes against the subscriptions of every tenant and notifies them."""
 
     def __init__(
-        self, store: ContextStore, settings: NotificationSettings, contexts: ContextResolver
+        self,
+        store: ContextStore,
+        settings: NotificationSettings,
+        contexts: ContextResolver,
+        visible: Visibility | None = None,
     ) -> None:
         self.store = store
+        self.visible = visible
+        """The entities notifications may carry: none of a personal dataset's."""
         self.settings = settings
         self.contexts = contexts
         self._feeds: dict[str, TenantFeed] = {}
@@ -56,7 +64,10 @@ class Notifier:
     @classmethod
     def of(cls, workspace: Workspace, store: ContextStore) -> Notifier:
         """The notifier of a workspace's ``[notifications]`` settings and @contexts."""
-        return cls(store, workspace.settings.notifications, ContextResolver.of(workspace))
+        datasets = workspace.datasets.values()
+        personal = any(dataset.classification == "personal" for dataset in datasets)
+        visible = access_of(["read"], None, datasets) if personal else None
+        return cls(store, workspace.settings.notifications, ContextResolver.of(workspace), visible)
 
     def start(self) -> None:
         """Start the rounds, in a task of the running event loop."""
@@ -138,14 +149,18 @@ class Notifier:
                 store = self.store.for_tenant(name, False)
                 if store is None:
                     continue
-                self._feeds[name] = TenantFeed(name, store, self.settings.max_entities)
+                self._feeds[name] = TenantFeed(
+                    name, store, self.settings.max_entities, visible=self.visible
+                )
             feeds.append(self._feeds[name])
         return feeds
 
     def _feed(self, name: str, store: ContextStore) -> TenantFeed:
         feed = self._feeds.get(name)
         if feed is None:
-            feed = self._feeds[name] = TenantFeed(name, store, self.settings.max_entities)
+            feed = self._feeds[name] = TenantFeed(
+                name, store, self.settings.max_entities, visible=self.visible
+            )
         return feed
 
     async def _vocabulary(self, context: Any, store: ContextStore) -> Vocabulary:

@@ -14,11 +14,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 
 from stadsnav.connectors.envelopes import FORMATS
 from stadsnav.connectors.topics import DEFAULT_UPLINK_TOPICS
+from stadsnav.gateway.keys import SCOPE
 from stadsnav.store.factory import SCHEMES
 from stadsnav.workspace.fields import (
     CodecId,
@@ -183,6 +185,25 @@ class NgsildSettings(StrictModel):
         return self
 
 
+class GatewaySettings(StrictModel):
+    """``[gateway]``: who may use the APIs without an API key (docs/gateway.md)."""
+
+    anonymous_scopes: list[str] = []
+    """Scopes every caller has, with or without a key, on top of reading open datasets. Keep it
+    empty in production; ``["read", "write"]`` opens every non-personal dataset to anyone, for a
+    laboratory or a conformance test run."""
+
+    @field_validator("anonymous_scopes")
+    @classmethod
+    def _known_scopes(cls, scopes: list[str]) -> list[str]:
+        bad = [scope for scope in scopes if not SCOPE.fullmatch(scope)]
+        if bad:
+            raise ValueError(f"{bad}: give read or write, alone or for a dataset (read:parking)")
+        if "admin" in scopes:
+            raise ValueError("admin cannot be given to anonymous callers")
+        return scopes
+
+
 class NotificationSettings(StrictModel):
     """``[notifications]``: how NGSI-LD subscriptions are matched and notified."""
 
@@ -213,6 +234,7 @@ class Settings(StrictModel):
     mqtt: MqttSettings = MqttSettings()
     ngsild: NgsildSettings = NgsildSettings()
     notifications: NotificationSettings = NotificationSettings()
+    gateway: GatewaySettings = GatewaySettings()
 
 
 # datasets/*.yaml

@@ -1,18 +1,34 @@
 """A session of the ngsildclient package against a broker; prints what it saw as one JSON object.
 
 Runs in ngsildclient's own virtualenv (it pins libraries that clash with Stadsnav's), so it is
-started as a subprocess by tests/e2e/test_ngsildclient.py: `python ngsildclient_session.py PORT`.
+started as a subprocess by tests/e2e/test_ngsildclient.py: `python ngsildclient_session.py PORT
+KEY`, KEY being a Stadsnav API key that may write the parking dataset.
 """
 
 import json
 import sys
 
 from ngsildclient import Client, Entity
+from requests.auth import AuthBase
 
 port = int(sys.argv[1])
 seen: dict[str, object] = {}
 
-with Client(hostname="127.0.0.1", port=port, verbose=False) as client:
+
+class ApiKey(AuthBase):
+    """Sends the key as a partner system would: in the X-API-Key header."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __call__(self, request):  # type: ignore[no-untyped-def]
+        request.headers["X-API-Key"] = self.key
+        return request
+
+
+with Client(
+    hostname="127.0.0.1", port=port, verbose=False, custom_auth=ApiKey(sys.argv[2])
+) as client:
     # A car park of Skellefteå Parkerings AB and two of its bays, as a partner system would send.
     park = Entity("OffStreetParking", "skelleftea:p-kanalgatan")
     park.prop("name", "P-hus Kanalgatan")

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from stadsnav.api.gateway import caller_access, writer
 from stadsnav.api.ngsild.entities import split_list
 from stadsnav.api.ngsild.jsonld import (
     JSON,
@@ -40,7 +41,10 @@ from stadsnav.model.entity_input import EntityInput, is_uri
 from stadsnav.model.jsonld import Vocabulary
 
 router = APIRouter(
-    prefix="/ngsi-ld/v1/entityOperations", tags=["NGSI-LD"], route_class=ngsild_route()
+    prefix="/ngsi-ld/v1/entityOperations",
+    tags=["NGSI-LD"],
+    route_class=ngsild_route(),
+    dependencies=[Depends(writer)],
 )
 
 MAX_BATCH = 1000
@@ -85,6 +89,7 @@ class _Batch:
     async def run(self, request: Request, create: bool) -> None:
         """Apply the writes; an id given twice goes into a later transaction, so in order."""
         store = tenant_store(request, create=create)
+        access = await caller_access(request)
         pending = self.writes
         while pending:
             round_: dict[str, Write] = {}
@@ -94,7 +99,7 @@ class _Batch:
                     later.append((entity_id, write))
                 else:
                     round_[entity_id] = write
-            await apply(store, round_)
+            await apply(store, round_, access)
             pending = later
 
     def result(self) -> Response:

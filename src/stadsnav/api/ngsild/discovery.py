@@ -10,11 +10,13 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from stadsnav.api.gateway import visibility
 from stadsnav.api.ngsild.jsonld import ngsild_response, request_terms
 from stadsnav.api.ngsild.routes import ngsild_route
 from stadsnav.api.ngsild.tenancy import tenant_store
 from stadsnav.api.problems import ApiError
 from stadsnav.model.jsonld import Vocabulary
+from stadsnav.store.base import ContextStore
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=ngsild_route())
 T = TypeVar("T")
@@ -30,6 +32,22 @@ async def _read(read: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(read)
 
 
+async def _shown_types(request: Request, store: ContextStore) -> dict[str, int]:
+    """Entity type → count, of the types the caller may read (it learns of no others)."""
+    types: dict[str, int] = await _read(store.entity_types)
+    visible = await visibility(request)
+    if visible is None:
+        return types
+    return {name: count for name, count in types.items() if visible.can_read([name])}
+
+
+async def _restriction(request: Request, store: ContextStore) -> list[str] | None:
+    """The types the caller may read when it may not read every one; None otherwise."""
+    if await visibility(request) is None:
+        return None
+    return list(await _shown_types(request, store))
+
+
 @router.get("/types", summary="Entity types")
 # The list also answers at "/types/" (as clients build it from the collection's path), ahead
 # of the one-type route, whose empty name would otherwise take it.
@@ -38,7 +56,7 @@ async def entity_types(request: Request, details: Details = False) -> Response:
     """The entity types there are: an EntityTypeList, or with ``details`` EntityType objects."""
     terms = await request_terms(request)
     store = tenant_store(request)
-    types: dict[str, int] = await _read(store.entity_types)
+    types = await _shown_types(request, store)
     if not details:
         names = [terms.to_request(name) for name in types]
         body: Any = {
@@ -47,7 +65,8 @@ async def entity_types(request: Request, details: Details = False) -> Response:
             "typeList": names,
         }
         return ngsild_response(request, body, terms=terms)
-    attributes: dict[str, dict[str, int]] = await _read(store.attribute_names)
+    shown = await _restriction(request, store)
+    attributes = await _read(lambda: store.attribute_names(shown))
     body = [
         {
             "id": _iri(terms, entity_type),
@@ -68,7 +87,7 @@ async def entity_type(type_name: str, request: Request) -> Response:
     terms = await request_terms(request)
     store = tenant_store(request)
     stored = terms.to_stored(type_name)
-    count = (await _read(store.entity_types)).get(stored)
+    count = (await _shown_types(request, store)).get(stored)
     if not count:
         detail = f"there are no entities of type {type_name}"
         raise ApiError(404, detail, ngsild_type="ResourceNotFound")
@@ -98,7 +117,8 @@ async def attributes(request: Request, details: Details = False) -> Response:
     """The attributes there are: an AttributeList, or with ``details`` Attribute objects."""
     terms = await request_terms(request)
     store = tenant_store(request)
-    names: dict[str, dict[str, int]] = await _read(store.attribute_names)
+    shown = await _restriction(request, store)
+    names = await _read(lambda: store.attribute_names(shown))
     if not details:
         body: Any = {
             "id": f"urn:ngsi-ld:AttributeList:{uuid.uuid4()}",
@@ -126,11 +146,12 @@ async def attribute(attr_name: str, request: Request) -> Response:
     terms = await request_terms(request)
     store = tenant_store(request)
     stored = terms.to_stored(attr_name)
-    names: dict[str, dict[str, int]] = await _read(store.attribute_names)
+    shown = await _restriction(request, store)
+    names = await _read(lambda: store.attribute_names(shown))
     if stored not in names:
         detail = f"no entity has an attribute {attr_name}"
         raise ApiError(404, detail, ngsild_type="ResourceNotFound")
-    kinds: dict[str, list[str]] = await _read(store.attribute_kinds)
+    kinds = await _read(lambda: store.attribute_kinds(shown))
     body = _attribute(terms, stored, names[stored], kinds.get(stored, []))
     return ngsild_response(request, body, terms=terms)
 

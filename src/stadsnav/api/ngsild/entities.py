@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from stadsnav.api.deps import read_store
+from stadsnav.api.gateway import visibility
 from stadsnav.api.ngsild.jsonld import (
     GEO_JSON,
     JSON,
@@ -52,7 +53,7 @@ from stadsnav.api.ngsild.tenancy import TENANT_HEADER, tenant_store
 from stadsnav.api.plain import header, send_response, with_shortcut
 from stadsnav.api.problems import ApiError
 from stadsnav.model.context import CORE_CONTEXT_URL
-from stadsnav.model.entity import StoredEntity
+from stadsnav.model.entity import StoredEntity, as_types
 from stadsnav.model.entity_query import (
     ENTITY_MEMBERS,
     EntityQuery,
@@ -405,11 +406,12 @@ async def retrieve_entity(
     wanted_types = type_expression(type, terms)
     names = _attrs(attrs, terms)
     store = tenant_store(request)
+    visible = await visibility(request)
 
     def work() -> list[dict[str, Any]] | None:
         entity = store.get_entity(entity_id)
-        if entity is None:
-            return None
+        if entity is None or (visible is not None and not visible.can_read(entity.types)):
+            return None  # whether an entity the caller may not read exists is not its to know
         if wanted_types is not None and not wanted_types.matches(entity_types(entity)):
             return None
         if names is not None and not names.intersection(attribute_names(entity)):
@@ -448,9 +450,12 @@ async def retrieve_stored_json(scope: Scope, receive: Receive, send: Send) -> bo
         return False
     entity_id: str = scope["path_params"]["entity_id"]
     check_entity_id(entity_id)
+    visible = await visibility(Request(scope, receive))
     body = await read_store(store, lambda: store.entity_json(entity_id))
     if body is None:
         return False
+    if visible is not None and not visible.can_read(as_types(orjson.loads(body)["type"])):
+        return False  # the normal path answers 404, as for an entity that does not exist
     media = media_type_for(accept)
     if media == JSON_LD:
         await send_response(send, 200, body[:-1] + _CONTEXT_MEMBER, _JSON_LD_HEADERS)
@@ -509,7 +514,7 @@ async def answer_query(
 ) -> Response:
     """Run a query on the request's tenant and answer with the page."""
     page.check()
-    query = _picking(query, view, terms)
+    query = replace(_picking(query, view, terms), visible=await visibility(request))
     store = tenant_store(request)
 
     def work() -> tuple[int, list[dict[str, Any]]]:

@@ -14,9 +14,10 @@ from urllib.parse import quote
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from stadsnav.api.gateway import writer_of_all
 from stadsnav.api.ngsild.contexts import (
     CACHED,
     CachedContext,
@@ -49,7 +50,7 @@ _KINDS: Final = (HOSTED, CACHED, IMPLICIT)
 _NOT_FOUND = "ResourceNotFound"
 
 
-@router.post("/jsonldContexts", status_code=201)
+@router.post("/jsonldContexts", status_code=201, dependencies=[Depends(writer_of_all)])
 async def add_context(request: Request) -> Response:
     """Host a client's @context (5.13.2); its URL is in the Location header."""
     document = await _posted_context(request)
@@ -113,7 +114,9 @@ async def serve_context(
     return Response(orjson.dumps(_cached_details(cached)), media_type=media)
 
 
-@router.delete("/jsonldContexts/{context_id:path}", status_code=204)
+@router.delete(
+    "/jsonldContexts/{context_id:path}", status_code=204, dependencies=[Depends(writer_of_all)]
+)
 async def delete_context(
     context_id: str, request: Request, reload: Annotated[str | None, Query()] = None
 ) -> Response:

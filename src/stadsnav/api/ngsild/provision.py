@@ -5,16 +5,17 @@ ETSI GS CIM 009 clauses 5.6.1-5.6.6, 5.6.17-5.6.19 over ``/ngsi-ld/v1/entities``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from stadsnav.api.gateway import caller_access, writer
 from stadsnav.api.ngsild.entities import check_entity_id, split_list, type_expression
 from stadsnav.api.ngsild.jsonld import (
     JSON,
@@ -37,7 +38,9 @@ from stadsnav.api.ngsild.writes import (
     UpdateAttributes,
     Write,
 )
-from stadsnav.api.problems import ApiError
+from stadsnav.api.problems import FORBIDDEN, ApiError
+from stadsnav.gateway.access import Access
+from stadsnav.model.entity import as_types
 from stadsnav.model.entity_input import (
     EntityInput,
     InvalidEntityError,
@@ -48,16 +51,46 @@ from stadsnav.model.entity_input import (
 )
 from stadsnav.model.jsonld import Vocabulary
 from stadsnav.model.render import SCOPE
-from stadsnav.store.base import ContextStore
+from stadsnav.store.base import ContextStore, EntityChange, StoredEntity
 
-router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=ngsild_route())
+router = APIRouter(
+    prefix="/ngsi-ld/v1",
+    tags=["NGSI-LD"],
+    route_class=ngsild_route(),
+    dependencies=[Depends(writer)],
+)
 
 _NO_CONTENT = Response(status_code=204)
 
 
-async def apply(store: ContextStore, writes: Mapping[str, Write]) -> None:
-    """Run the writes in one store transaction, off the event loop."""
-    await anyio.to_thread.run_sync(lambda: store.change_entities(dict(writes)))
+async def apply(store: ContextStore, writes: Mapping[str, Write], access: Access) -> None:
+    """Run the writes in one store transaction, off the event loop, each only on an entity of
+    types ``access`` may write (decided on the entity as it is in that transaction)."""
+    guarded = {entity_id: _guarded(write, access) for entity_id, write in writes.items()}
+    await anyio.to_thread.run_sync(lambda: store.change_entities(guarded))
+
+
+def _guarded(write: Write, access: Access) -> Callable[[StoredEntity | None], EntityChange | None]:
+    def run(current: StoredEntity | None) -> EntityChange | None:
+        if current is not None and not access.can_write(current.types):
+            if access.can_read(current.types):
+                write.fail(
+                    403, f"the caller may not write entities of {current.id}'s types", FORBIDDEN
+                )
+            else:  # whether it exists is not the caller's to know
+                write.fail(404, f"there is no entity {current.id}", "ResourceNotFound")
+            return None
+        change = write(current)
+        if change is not None and change.type is not None:
+            types = as_types(change.type)
+            if not access.can_write(types):
+                write.fail(
+                    403, f"the caller may not write entities of type {', '.join(types)}", FORBIDDEN
+                )
+                return None
+        return change
+
+    return run
 
 
 def entity_input(
@@ -128,7 +161,9 @@ async def create_entity(request: Request) -> Response:
     entity = entity_input(body, terms)
     write = CreateEntity(now=_now(), entity=entity)
     assert entity.id is not None
-    await apply(tenant_store(request, create=True), {entity.id: write})
+    await apply(
+        tenant_store(request, create=True), {entity.id: write}, await caller_access(request)
+    )
     if write.error is not None:
         raise write.error
     location = f"/ngsi-ld/v1/entities/{quote(entity.id, safe=':')}"
@@ -143,7 +178,7 @@ async def replace_entity(entity_id: str, request: Request) -> Response:
     _path_entity(entity_id, body.get("id") if isinstance(body, dict) else None)
     entity = entity_input(body, terms, need_id=False, need_type=False)
     write = ReplaceEntity(now=_now(), entity=_with_id(entity, entity_id))
-    await apply(tenant_store(request), {entity_id: write})
+    await apply(tenant_store(request), {entity_id: write}, await caller_access(request))
     return finished(write, terms)
 
 
@@ -155,7 +190,7 @@ async def merge_entity(entity_id: str, request: Request) -> Response:
     _path_entity(entity_id, body.get("id") if isinstance(body, dict) else None)
     entity = entity_input(body, terms, need_id=False, need_type=False, nulls="merge")
     write = MergeEntity(now=_now(), entity=entity, entity_id=entity_id)
-    await apply(tenant_store(request), {entity_id: write})
+    await apply(tenant_store(request), {entity_id: write}, await caller_access(request))
     return finished(write, terms)
 
 
@@ -164,7 +199,7 @@ async def delete_entity(entity_id: str, request: Request) -> Response:
     """Delete the entity, its attributes and its history."""
     check_entity_id(entity_id)
     write = DeleteEntity(now=_now(), entity_id=entity_id)
-    await apply(tenant_store(request), {entity_id: write})
+    await apply(tenant_store(request), {entity_id: write}, await caller_access(request))
     return finished(write, core_vocabulary())
 
 
@@ -186,7 +221,7 @@ async def append_attributes(
     overwrite = "noOverwrite" not in (split_list(options) or [])
     entity = entity_input(body, terms, need_id=False, need_type=False)
     write = AppendAttributes(now=_now(), entity=entity, entity_id=entity_id, overwrite=overwrite)
-    await apply(tenant_store(request), {entity_id: write})
+    await apply(tenant_store(request), {entity_id: write}, await caller_access(request))
     return finished(write, terms)
 
 
@@ -210,7 +245,7 @@ async def update_attributes(
     entity = entity_input(body, terms, need_id=False, need_type=False, nulls="delete")
     types = type_expression(type, terms)
     write = UpdateAttributes(now=_now(), entity=entity, entity_id=entity_id, types=types)
-    await apply(tenant_store(request), {entity_id: write})
+    await apply(tenant_store(request), {entity_id: write}, await caller_access(request))
     return finished(write, terms)
 
 
@@ -265,7 +300,7 @@ async def _one_attribute(entity_id: str, attr_id: str, request: Request, replace
     write = PatchAttribute(
         now=_now(), name=name, instance=instance, entity_id=entity_id, replace=replace
     )
-    await apply(tenant_store(request), {entity_id: write})
+    await apply(tenant_store(request), {entity_id: write}, await caller_access(request))
     return finished(write, terms)
 
 
@@ -290,7 +325,7 @@ async def delete_attribute(
         delete_all=delete_all,
         entity_id=entity_id,
     )
-    await apply(tenant_store(request), {entity_id: write})
+    await apply(tenant_store(request), {entity_id: write}, await caller_access(request))
     return finished(write, terms)
 
 

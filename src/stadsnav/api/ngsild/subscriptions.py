@@ -13,9 +13,10 @@ from typing import Annotated, Any, Final
 from urllib.parse import quote
 
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from stadsnav.api.gateway import reader_of_all
 from stadsnav.api.ngsild.entities import DEFAULT_LIMIT, MAX_LIMIT, bad_request, check_limit
 from stadsnav.api.ngsild.jsonld import (
     body_terms,
@@ -46,7 +47,14 @@ from stadsnav.notify.subscription import (
 from stadsnav.store.base import ContextStore
 from stadsnav.store.sql_subscriptions import SubscriptionRecord
 
-router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=ngsild_route())
+# Notifications are not yet filtered by their subscriber's access: only holders of the read
+# scope for every dataset manage subscriptions, and none reaches personal data.
+router = APIRouter(
+    prefix="/ngsi-ld/v1",
+    tags=["NGSI-LD"],
+    route_class=ngsild_route(),
+    dependencies=[Depends(reader_of_all)],
+)
 
 PATH: Final = "/ngsi-ld/v1/subscriptions"
 _RESULTS_COUNT: Final = "NGSILD-Results-Count"

@@ -22,10 +22,11 @@ from typing import Annotated, Any, Final
 from urllib.parse import quote
 
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from stadsnav.api.deps import read_store
+from stadsnav.api.gateway import caller_access, visibility, writer
 from stadsnav.api.ngsild.entities import (
     Page,
     QueryBody,
@@ -53,7 +54,7 @@ from stadsnav.api.ngsild.provision import apply, attribute_body
 from stadsnav.api.ngsild.routes import ngsild_route
 from stadsnav.api.ngsild.tenancy import tenant_store
 from stadsnav.api.ngsild.writes import DeleteEntity, merge_instance
-from stadsnav.api.problems import ApiError
+from stadsnav.api.problems import FORBIDDEN, ApiError
 from stadsnav.model.aggregation import (
     AggregationError,
     Period,
@@ -631,10 +632,11 @@ async def retrieve_temporal(
     names = _stored_names(split_list(attrs), terms)
     store = tenant_store(request)
     limit = instance_limit(request)
+    visible = await visibility(request)
 
     def work() -> tuple[dict[str, Any], Cut | None] | None:
         entity = store.get_entity(entity_id)
-        if entity is None:
+        if entity is None or (visible is not None and not visible.can_read(entity.types)):
             return None
         if names is not None and not set(names).intersection(attribute_names(entity)):
             # As the core API's retrieval (5.7.1): none of attrs is ResourceNotFound (TP 020_08).
@@ -729,15 +731,16 @@ async def answer_temporal_query(
     page.check()
     store = tenant_store(request)
     limit = instance_limit(request)
+    entities = replace(chosen.entities, visible=await visibility(request))
 
     def work() -> tuple[int, list[dict[str, Any]], Cut | None]:
-        candidates = chosen.entities.run(store.find_entities)
+        candidates = entities.run(store.find_entities)
         # Without q, one instance per series tells whether the window has any (TP 021_13).
         per_series = None if chosen.q is not None else 1
         window = windowed_history(store, candidates, chosen.fetched(), _unpaged(query), per_series)
         candidates = [e for e in candidates if chosen.matches(window.get(e.id, []))]
-        if chosen.entities.order_by:
-            candidates.sort(key=chosen.entities.order_key)
+        if entities.order_by:
+            candidates.sort(key=entities.order_key)
         chosen_page = candidates[page.offset : page.offset + page.limit]
         shown = None if chosen.attrs is None else sorted(chosen.attrs)
         if shape.kind == "aggregatedValues":
@@ -920,6 +923,7 @@ def _texts(value: Any) -> bool:
 @router.post(
     "/temporal/entities",
     status_code=201,
+    dependencies=[Depends(writer)],
     summary="Create or update the temporal evolution of an entity",
     responses={204: {"description": "The entity existed; the instances were added"}},
 )
@@ -930,6 +934,7 @@ async def create_temporal(request: Request) -> Response:
     entity_id, entity_type, instances = temporal_input(body, terms, need_id=True)
     assert entity_id is not None
     store = tenant_store(request, create=True)
+    await may_write(request, store, entity_id, entity_type)
     created = await _add(store, entity_id, entity_type, instances, create=True)
     if not created:
         return Response(status_code=204)
@@ -940,6 +945,7 @@ async def create_temporal(request: Request) -> Response:
 @router.post(
     "/temporal/entities/{entity_id}/attrs",
     status_code=204,
+    dependencies=[Depends(writer)],
     summary="Add attribute instances to the temporal evolution of an entity",
 )
 async def add_temporal_attributes(entity_id: str, request: Request) -> Response:
@@ -950,8 +956,35 @@ async def add_temporal_attributes(entity_id: str, request: Request) -> Response:
     body_id, entity_type, instances = temporal_input(body, terms, need_id=False)
     if body_id is not None and body_id != entity_id:
         raise bad_request(f"the body's id {body_id} differs from the id in the path {entity_id}")
-    await _add(tenant_store(request), entity_id, entity_type, instances, create=False)
+    store = tenant_store(request)
+    await may_write(request, store, entity_id, entity_type)
+    await _add(store, entity_id, entity_type, instances, create=False)
     return Response(status_code=204)
+
+
+async def may_write(
+    request: Request,
+    store: ContextStore,
+    entity_id: str,
+    types: tuple[str, ...] | None = None,
+) -> None:
+    """403 (404 when it may not read it either) unless the caller may write the entity with
+    ``types`` added to its own."""
+    access = await caller_access(request)
+    if access.write_all and not access.personal:
+        return
+    entity = await read_store(store, lambda: store.get_entity(entity_id))
+    current = () if entity is None else entity.types
+    if entity is not None and not access.can_write(current):
+        if not access.can_read(current):
+            raise ApiError(404, f"there is no entity {entity_id}", ngsild_type="ResourceNotFound")
+        raise ApiError(403, f"the caller may not write {entity_id}'s types", ngsild_type=FORBIDDEN)
+    if types is not None and not access.can_write(types):
+        raise ApiError(
+            403,
+            f"the caller may not write entities of type {', '.join(types)}",
+            ngsild_type=FORBIDDEN,
+        )
 
 
 async def _add(
@@ -1020,13 +1053,14 @@ def _instances(body: Mapping[str, Any]) -> Any:
 @router.delete(
     "/temporal/entities/{entity_id}",
     status_code=204,
+    dependencies=[Depends(writer)],
     summary="Delete the temporal evolution of an entity (the entity itself)",
 )
 async def delete_temporal(entity_id: str, request: Request) -> Response:
     """Delete the entity with its attributes and their history."""
     check_entity_id(entity_id)
     write = DeleteEntity(now=datetime.now(UTC), entity_id=entity_id)
-    await apply(tenant_store(request), {entity_id: write})
+    await apply(tenant_store(request), {entity_id: write}, await caller_access(request))
     if write.error is not None:
         raise write.error
     return Response(status_code=204)
@@ -1035,6 +1069,7 @@ async def delete_temporal(entity_id: str, request: Request) -> Response:
 @router.delete(
     "/temporal/entities/{entity_id}/attrs/{attr_id}",
     status_code=204,
+    dependencies=[Depends(writer)],
     summary="Delete an attribute's instances from the temporal evolution of an entity",
 )
 async def delete_temporal_attribute(
@@ -1049,6 +1084,7 @@ async def delete_temporal_attribute(
     check_deleted_dataset(dataset_id)
     name = await _attribute_name(request, attr_id)
     store = tenant_store(request)
+    await may_write(request, store, entity_id)
     done = await anyio.to_thread.run_sync(
         lambda: store.delete_history(entity_id, name, dataset_id, delete_all)
     )
@@ -1059,6 +1095,7 @@ async def delete_temporal_attribute(
 @router.patch(
     "/temporal/entities/{entity_id}/attrs/{attr_id}/{instance_id}",
     status_code=204,
+    dependencies=[Depends(writer)],
     summary="Modify one attribute instance",
 )
 async def modify_temporal_instance(
@@ -1080,6 +1117,7 @@ async def modify_temporal_instance(
         return {**merged, "createdAt": previous.get("createdAt", now), "modifiedAt": now}
 
     store = tenant_store(request)
+    await may_write(request, store, entity_id)
     done = await anyio.to_thread.run_sync(
         lambda: store.modify_instance(entity_id, name, instance_id, change)
     )
@@ -1090,6 +1128,7 @@ async def modify_temporal_instance(
 @router.delete(
     "/temporal/entities/{entity_id}/attrs/{attr_id}/{instance_id}",
     status_code=204,
+    dependencies=[Depends(writer)],
     summary="Delete one attribute instance",
 )
 async def delete_temporal_instance(
@@ -1100,6 +1139,7 @@ async def delete_temporal_instance(
     _check_instance_id(instance_id)
     name = await _attribute_name(request, attr_id)
     store = tenant_store(request)
+    await may_write(request, store, entity_id)
     done = await anyio.to_thread.run_sync(
         lambda: store.delete_instance(entity_id, name, instance_id)
     )

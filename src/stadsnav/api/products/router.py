@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from stadsnav.api.deps import RuntimeDep, read_store
+from stadsnav.api.gateway import caller_access, refused
 from stadsnav.api.problems import ApiError
 from stadsnav.api.products.filters import filter_parameters, parse_filters
 from stadsnav.api.products.formats import choose_format, render_items, render_one, render_rows
@@ -52,8 +53,18 @@ def product_router(product: Product, workspace: Workspace) -> APIRouter:
     view = ProductView(product, workspace)
     dataset = workspace.datasets[product.dataset]
     timezone = workspace.settings.workspace.timezone
-    router = APIRouter(prefix=f"/api/v1/{product.path}", tags=[product.title])
     types = " or ".join(product.entity_types)
+
+    async def readable(request: Request) -> None:
+        """Let through only callers that may read every type the product shows."""
+        if not (await caller_access(request)).can_read(view.types):
+            raise refused(request, f"reading {product.path}")
+
+    router = APIRouter(
+        prefix=f"/api/v1/{product.path}",
+        tags=[product.title],
+        dependencies=[Depends(readable)],
+    )
 
     def meta() -> dict[str, Any]:
         body: dict[str, Any] = {

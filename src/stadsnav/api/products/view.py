@@ -68,7 +68,8 @@ class ProductView:
         self.builder = ItemBuilder(product, freshness)
         self.listed_types = frozenset(product.entity_types)
         self.observer_type = self.observation.entity_type if self.observation else None
-        self._types = [*product.entity_types, *filter(None, [self.observer_type])]
+        self.types = [*product.entity_types, *filter(None, [self.observer_type])]
+        """Every entity type the product reads: its own and the one it observes."""
         self._lock = threading.Lock()
         # One long-lived thread: a store keeps a connection per thread, so a thread per
         # refresh would leave a connection (and its page cache) behind each time.
@@ -157,7 +158,7 @@ class ProductView:
         handed_over = False
         try:
             current = self._cached_for(store) or cached
-            waiting = store.count_changes(self._types, current.version, INLINE_PATCH + 1)
+            waiting = store.count_changes(self.types, current.version, INLINE_PATCH + 1)
             if waiting <= INLINE_PATCH:
                 return self._refreshed(store)
             # A large change (a feed's whole page): this answer comes from the cached items
@@ -180,7 +181,7 @@ class ProductView:
     def _refreshed(self, store: ContextStore) -> Snapshot:
         """The cache brought up to date from wherever it is; the caller holds the lock."""
         current = self._cached_for(store)
-        delta = store.entity_delta(self._types, current.version if current else None)
+        delta = store.entity_delta(self.types, current.version if current else None)
         unchanged = not (delta.changed or delta.removed)
         if current is not None and unchanged and delta.version == current.version:
             return current

@@ -1,0 +1,205 @@
+"""Authorisation by dataset on every API (OWASP API1 object level, API5 function level).
+
+The demo's datasets are open; this workspace adds an internal one (energy) and a personal one
+(care), as a city would for its buildings' meters and its elderly-care sensors.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from notify.receiver import Receiver
+from stadsnav.runtime import Runtime
+from stadsnav.workspace import Workspace, load_workspace
+from stadsnav.workspace.models import Dataset, Owner
+from support import key_headers
+
+ENTITIES = "/ngsi-ld/v1/entities"
+BEACH = "urn:ngsi-ld:Beach:skelleftea:byske"
+METER = "urn:ngsi-ld:EnergyMeter:skelleftea:stadshuset"
+SENSOR = "urn:ngsi-ld:HomeSensor:care:fridge-17"
+OWNER = Owner(name="Skellefteå kommun", email="it@skelleftea.se")
+
+
+@pytest.fixture
+def workspace(workspace_dir: Path) -> Workspace:
+    loaded = load_workspace(workspace_dir)
+    for dataset_id, classification, entity_type in [
+        ("energy", "internal", "EnergyMeter"),
+        ("care", "personal", "HomeSensor"),
+    ]:
+        loaded.datasets[dataset_id] = Dataset(
+            id=dataset_id,
+            title=dataset_id,
+            owner=OWNER,
+            classification=classification,  # type: ignore[arg-type]
+            entity_types=[entity_type],
+        )
+    loaded.settings.notifications.poll_interval = 0.05
+    loaded.settings.notifications.retry_backoff = timedelta(milliseconds=100)
+    return loaded
+
+
+def entity(entity_id: str, entity_type: str, value: Any = 1) -> dict[str, Any]:
+    return {"id": entity_id, "type": entity_type, "reading": {"type": "Property", "value": value}}
+
+
+def keyed(client: TestClient, runtime: Runtime, *scopes: str, purpose: str | None = None) -> dict:
+    headers = key_headers(runtime.store, *scopes)
+    if purpose is not None:
+        from stadsnav.gateway.keys import new_key, secret_hash
+
+        key, text = new_key("a carer's app", list(scopes), key_created(), purpose=purpose)
+        runtime.store.add_api_key(key, secret_hash(text))
+        headers = {"X-API-Key": text}
+    return headers
+
+
+def key_created() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+@pytest.fixture
+def city(client: TestClient, runtime: Runtime) -> TestClient:
+    """A beach (open), a meter (internal) and a home sensor (personal), written with keys."""
+    for body in (entity(BEACH, "Beach"), entity(METER, "EnergyMeter", 42.0)):
+        assert client.post(ENTITIES, json=body).status_code == 201
+    carer = keyed(client, runtime, "write:care")
+    created = client.post(ENTITIES, json=entity(SENSOR, "HomeSensor", "open"), headers=carer)
+    assert created.status_code == 201, created.text
+    return client
+
+
+def ids(response: Any) -> list[str]:
+    assert response.status_code == 200, response.text
+    return sorted(item["id"] for item in response.json())
+
+
+def test_anyone_reads_open_data_and_learns_of_nothing_else(
+    city: TestClient, anonymous: TestClient
+) -> None:
+    assert anonymous.get(f"{ENTITIES}/{BEACH}").status_code == 200
+    for hidden in (METER, SENSOR):
+        answer = anonymous.get(f"{ENTITIES}/{hidden}")
+        assert answer.status_code == 404, answer.text
+        assert anonymous.get(f"/ngsi-ld/v1/temporal/entities/{hidden}").status_code == 404
+    assert ids(anonymous.get(ENTITIES, params={"type": "EnergyMeter"})) == []
+    wide = anonymous.get(ENTITIES, params={"attrs": "reading", "count": "true"})
+    assert ids(wide) == [BEACH]
+    assert wide.headers["ngsild-results-count"] == "1"
+    posted = anonymous.post(
+        "/ngsi-ld/v1/entityOperations/query",
+        json={"type": "Query", "entities": [{"type": "EnergyMeter"}, {"type": "Beach"}]},
+    )
+    assert BEACH in ids(posted)
+    assert METER not in ids(posted)
+    types = anonymous.get("/ngsi-ld/v1/types").json()["typeList"]
+    assert "Beach" in types
+    assert not {"EnergyMeter", "HomeSensor"} & set(types)
+    assert anonymous.get("/ngsi-ld/v1/types/EnergyMeter").status_code == 404
+    attributes = anonymous.get("/ngsi-ld/v1/attributes", params={"details": "true"}).json()
+    assert all(set(a["typeNames"]) <= set(types) for a in attributes)
+
+
+def test_anyone_writing_is_asked_for_a_key(anonymous: TestClient) -> None:
+    for response in (
+        anonymous.post(ENTITIES, json=entity(BEACH, "Beach")),
+        anonymous.patch(f"{ENTITIES}/{BEACH}/attrs", json={"reading": 2}),
+        anonymous.delete(f"{ENTITIES}/{BEACH}"),
+        anonymous.post("/ngsi-ld/v1/entityOperations/upsert", json=[entity(BEACH, "Beach")]),
+        anonymous.post("/ngsi-ld/v1/temporal/entities", json=entity(BEACH, "Beach")),
+        anonymous.post("/ngsi-ld/v1/jsonldContexts", json={"@context": {"a": "urn:a"}}),
+        anonymous.get("/ngsi-ld/v1/subscriptions"),
+    ):
+        assert response.status_code == 401, response.text
+        assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_a_key_reads_and_writes_its_own_dataset_only(
+    city: TestClient, anonymous: TestClient, runtime: Runtime
+) -> None:
+    energy = keyed(city, runtime, "read:energy", "write:energy")
+    assert anonymous.get(f"{ENTITIES}/{METER}", headers=energy).status_code == 200
+    other = "urn:ngsi-ld:EnergyMeter:skelleftea:badhuset"
+    made = anonymous.post(ENTITIES, json=entity(other, "EnergyMeter"), headers=energy)
+    assert made.status_code == 201, made.text
+    # Object level: a readable entity of another dataset is 403, an unreadable one 404.
+    patched = anonymous.patch(f"{ENTITIES}/{BEACH}/attrs", json={"reading": 9}, headers=energy)
+    assert patched.status_code == 403, patched.text
+    assert anonymous.delete(f"{ENTITIES}/{SENSOR}", headers=energy).status_code == 404
+    retyped = anonymous.post(f"{ENTITIES}/{METER}/attrs", json={"type": "Beach"}, headers=energy)
+    assert retyped.status_code == 403, retyped.text
+    assert (
+        anonymous.post(ENTITIES, json=entity("urn:x:b", "Beach"), headers=energy).status_code == 403
+    )
+    batch = anonymous.post(
+        "/ngsi-ld/v1/entityOperations/upsert",
+        json=[entity(METER, "EnergyMeter", 43.0), entity(BEACH, "Beach", 7)],
+        headers=energy,
+    )
+    assert batch.status_code == 207, batch.text
+    assert batch.json()["success"] == [METER]
+    assert [e["entityId"] for e in batch.json()["errors"]] == [BEACH]
+    assert city.get(f"{ENTITIES}/{BEACH}").json()["reading"]["value"] == 1
+    # Function level: a key that reads may not write.
+    reader = keyed(city, runtime, "read")
+    refused = anonymous.delete(f"{ENTITIES}/{METER}", headers=reader)
+    assert refused.status_code == 403, refused.text
+    temporal = anonymous.post(
+        "/ngsi-ld/v1/temporal/entities", json=entity(BEACH, "Beach"), headers=energy
+    )
+    assert temporal.status_code == 403, temporal.text
+
+
+def test_personal_data_needs_its_scope_and_a_purpose(
+    city: TestClient, anonymous: TestClient, runtime: Runtime
+) -> None:
+    assert city.get(f"{ENTITIES}/{SENSOR}").status_code == 404  # read and write do not open it
+    assert ids(city.get(ENTITIES, params={"type": "HomeSensor"})) == []
+    no_purpose = keyed(city, runtime, "read:care")
+    assert anonymous.get(f"{ENTITIES}/{SENSOR}", headers=no_purpose).status_code == 404
+    carer = keyed(city, runtime, "read:care", purpose="alerting relatives of deviations")
+    assert anonymous.get(f"{ENTITIES}/{SENSOR}", headers=carer).status_code == 200
+    assert ids(anonymous.get(ENTITIES, params={"type": "HomeSensor"}, headers=carer)) == [SENSOR]
+
+
+def test_subscriptions_need_read_and_never_carry_personal_data(
+    client: TestClient, anonymous: TestClient, runtime: Runtime, receiver: Receiver
+) -> None:
+    body = {
+        "type": "Subscription",
+        "entities": [{"type": "HomeSensor"}, {"type": "Beach"}],
+        "notification": {"endpoint": {"uri": receiver.url()}, "format": "keyValues"},
+    }
+    narrow = keyed(client, runtime, "read:beaches")
+    assert anonymous.post("/ngsi-ld/v1/subscriptions", json=body, headers=narrow).status_code == 403
+    assert client.post("/ngsi-ld/v1/subscriptions", json=body).status_code == 201
+    carer = keyed(client, runtime, "write:care")
+    assert (
+        client.post(ENTITIES, json=entity(SENSOR, "HomeSensor"), headers=carer).status_code == 201
+    )
+    assert client.post(ENTITIES, json=entity(BEACH, "Beach")).status_code == 201
+    [notification] = receiver.wait(1)
+    assert [e["id"] for e in notification.body["data"]] == [BEACH]
+    time.sleep(0.3)  # a notification of the sensor would have come with or after the beach's
+    assert len(receiver.received()) == 1
+
+
+def test_a_product_of_an_internal_dataset_needs_its_scope(
+    anonymous: TestClient, runtime: Runtime
+) -> None:
+    assert anonymous.get("/api/v1/beaches").status_code == 200
+    runtime.workspace.datasets["beaches"].classification = "internal"
+    assert anonymous.get("/api/v1/beaches").status_code == 401
+    other = key_headers(runtime.store, "read:parking")
+    assert anonymous.get("/api/v1/beaches", headers=other).status_code == 403
+    beaches = key_headers(runtime.store, "read:beaches")
+    assert anonymous.get("/api/v1/beaches", headers=beaches).status_code == 200

@@ -1,0 +1,63 @@
+"""What a caller may read and write, from its scopes and the datasets' classifications."""
+
+from __future__ import annotations
+
+from stadsnav.gateway.access import access_of
+from stadsnav.workspace.models import Dataset, Owner
+
+OWNER = Owner(name="Skellefteå kommun", email="it@skelleftea.se")
+
+
+def dataset(dataset_id: str, classification: str, *types: str) -> Dataset:
+    return Dataset(
+        id=dataset_id,
+        title=dataset_id,
+        owner=OWNER,
+        classification=classification,  # type: ignore[arg-type]
+        entity_types=list(types),
+    )
+
+
+DATASETS = [
+    dataset("beaches", "open", "Beach"),
+    dataset("energy", "internal", "EnergyMeter"),
+    dataset("care", "personal", "HomeSensor"),
+]
+
+
+def test_anyone_reads_open_data_and_nothing_else() -> None:
+    anyone = access_of(None, None, DATASETS)
+    assert anyone.can_read(["Beach"])
+    assert not anyone.can_read(["EnergyMeter"])
+    assert not anyone.can_read(["Unlisted"])  # no dataset: internal
+    assert not anyone.can_read(["Beach", "EnergyMeter"])  # several types: all of them
+    assert not anyone.can_write(["Beach"])
+    assert anyone.pushdown() == frozenset({"Beach"})
+
+
+def test_dataset_scopes_open_their_dataset_only() -> None:
+    energy = access_of(["read:energy", "write:energy"], None, DATASETS)
+    assert energy.can_read(["EnergyMeter"])
+    assert energy.can_read(["Beach"])
+    assert not energy.can_read(["HomeSensor"])
+    assert energy.can_write(["EnergyMeter"])
+    assert not energy.can_write(["Beach"])
+
+
+def test_read_and_admin_do_not_open_personal_data() -> None:
+    for scopes in (["read", "write"], ["admin"]):
+        wide = access_of(scopes, None, DATASETS)
+        assert wide.can_read(["EnergyMeter"])
+        assert wide.can_read(["Unlisted"])
+        assert wide.can_write(["Unlisted"])
+        assert not wide.can_read(["HomeSensor"])
+        assert not wide.can_write(["HomeSensor"])
+        assert wide.pushdown() is None
+
+
+def test_personal_data_needs_its_scope_and_a_purpose() -> None:
+    assert not access_of(["read:care"], None, DATASETS).can_read(["HomeSensor"])
+    carer = access_of(["read:care"], "alerting relatives", DATASETS)
+    assert carer.can_read(["HomeSensor"])
+    assert not carer.can_write(["HomeSensor"])
+    assert access_of(["write:care"], None, DATASETS).can_write(["HomeSensor"])
