@@ -12,7 +12,17 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import codecs, entity, mqtt_ingest, ngsild, parking, pipeline, temporal, webhook
+from bench import (
+    codecs,
+    entity,
+    gateway,
+    mqtt_ingest,
+    ngsild,
+    parking,
+    pipeline,
+    temporal,
+    webhook,
+)
 from bench.common import Result
 
 Bench = Callable[[int], Result]
@@ -21,6 +31,7 @@ BENCHES: dict[str, tuple[Bench, int, int]] = {
     "mqtt": (mqtt_ingest.run, 20_000, 2_000),
     "pipeline": (pipeline.run, 100_000, 10_000),
     "entity": (entity.run, 20_000, 2_000),
+    "gateway": (gateway.run, 20_000, 2_000),
     "codecs-native": (codecs.run_native, 100_000, 10_000),
     "codecs-js": (codecs.run_js, 100_000, 10_000),
     "parking": (parking.run, 300, 30),

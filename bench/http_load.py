@@ -45,9 +45,10 @@ def post_requests(path: str, bodies: list[bytes], api_key: str | None = None) ->
     return [head.encode() + b"Content-Length: %d\r\n\r\n" % len(body) + body for body in bodies]
 
 
-def get_requests(path: str, count: int) -> list[bytes]:
-    """``count`` identical keep-alive GETs."""
-    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\r\n"
+def get_requests(path: str, count: int, api_key: str | None = None) -> list[bytes]:
+    """``count`` identical keep-alive GETs (with the API key, if given)."""
+    key = "" if api_key is None else f"X-API-Key: {api_key}\r\n"
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n{key}\r\n"
     return [request.encode()] * count
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from stadsnav.cli import app
+from stadsnav.cli_keys import issue_demo_keys
 from stadsnav.gateway.keys import key_id, matches
 from stadsnav.runtime import Runtime
 from stadsnav.workspace import load_workspace
@@ -81,3 +83,22 @@ def test_mistakes_say_what_to_fix(workspace_dir: Path) -> None:
     unknown = runner.invoke(app, ["keys", "revoke", str(workspace_dir), "nosuchid"])
     assert unknown.exit_code == 1
     assert "keys list" in unknown.output
+
+
+def test_each_demo_start_issues_fresh_demo_keys_and_revokes_the_last(workspace_dir: Path) -> None:
+    ws = load_workspace(workspace_dir)
+    first = issue_demo_keys(ws)
+    second = issue_demo_keys(ws)
+    assert [key.scopes for key, _ in second] == [
+        ("read", "write"),
+        ("read:parking", "write:parking"),
+    ]
+    runtime = Runtime.open(ws)
+    try:
+        stored = {key.id: key for key in runtime.store.api_keys()}
+    finally:
+        runtime.store.close()
+    now = datetime.now(UTC)
+    assert [stored[key.id].status(now) for key, _ in first] == ["revoked", "revoked"]
+    assert [stored[key.id].status(now) for key, _ in second] == ["active", "active"]
+    assert all(key_id(text) == key.id for key, text in second)

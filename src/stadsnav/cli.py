@@ -18,8 +18,9 @@ from stadsnav.cli_codecs import codecs_app, decode
 from stadsnav.cli_common import WorkspaceArg, err, load_checked, out, print_problems
 from stadsnav.cli_deadletters import deadletters_app
 from stadsnav.cli_devices import devices_app
-from stadsnav.cli_keys import keys_app
+from stadsnav.cli_keys import issue_demo_keys, keys_app
 from stadsnav.codecs.repository import known_codecs
+from stadsnav.gateway.keys import ApiKey
 from stadsnav.logs import configure_logging
 from stadsnav.workspace import (
     HttpPollSource,
@@ -122,8 +123,9 @@ def demo(
     # lacks gets a demo value, which the simulators then expect. Real keys live only there.
     for name in _api_key_variables(ws):
         os.environ.setdefault(name, f"demo-{name.lower()}")
+    keys = issue_demo_keys(ws)
     server = _server(ws, None, port, True)
-    asyncio.run(_demo(ws, server, interval, backfill))
+    asyncio.run(_demo(ws, server, interval, backfill, keys))
 
 
 def _api_key_variables(workspace: Workspace) -> list[str]:
@@ -137,7 +139,11 @@ def _api_key_variables(workspace: Workspace) -> list[str]:
 
 
 async def _demo(
-    workspace: Workspace, server: uvicorn.Server, interval: float, backfill: int
+    workspace: Workspace,
+    server: uvicorn.Server,
+    interval: float,
+    backfill: int,
+    keys: list[tuple[ApiKey, str]],
 ) -> None:
     from stadsnav.simulate.beaches import BeachSimulator
     from stadsnav.simulate.parking import ParkingSimulators
@@ -171,6 +177,10 @@ async def _demo(
         ("Metrics", "/metrics"),
     ]:
         out().print(f"  {label:<18} {base}{path}")
+    # Anyone reads the open datasets; these keys show what else a key opens (docs/gateway.md).
+    print("\nAPI keys of this demo run (send as X-API-Key; new ones at each start):")
+    for key, text in keys:
+        print(f"  {key.owner} ({', '.join(key.scopes)}):\n    {text}")
     sim = BeachSimulator.for_workspace(workspace)
     networks = sorted({sensor.format for sensor in sim.sensors})
     out().print(

@@ -12,8 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from stadsnav.cli_common import WorkspaceArg, err, load_checked, open_workspace_store, out
-from stadsnav.gateway.keys import InvalidKeyError, new_key, secret_hash
+from stadsnav.gateway.keys import ApiKey, InvalidKeyError, new_key, secret_hash
 from stadsnav.model.times import local_time
+from stadsnav.workspace import Workspace
 
 keys_app = typer.Typer(help="Issue, list and revoke API keys.", no_args_is_help=True)
 
@@ -96,3 +97,28 @@ def revoke_command(
         err().print(f"there is no API key {key_id!r}; `stadsnav keys list` shows them")
         raise typer.Exit(1)
     print(f"key {key.id} of {key.owner} is revoked")
+
+
+DEMO_KEYS = (
+    ("Demo: the city's internal app", ["read", "write"]),
+    ("Demo: a partner, the parking operator", ["read:parking", "write:parking"]),
+)
+"""Who ``stadsnav demo`` issues keys to, and with which scopes."""
+
+
+def issue_demo_keys(ws: Workspace) -> list[tuple[ApiKey, str]]:
+    """Revoke the demo keys of an earlier start and issue new ones: their text is shown only
+    when issued, and a demo prints it."""
+    now = datetime.now(UTC)
+    owners = {owner for owner, _ in DEMO_KEYS}
+    store = open_workspace_store(ws)
+    try:
+        for key in store.api_keys():
+            if key.owner in owners and key.status(now) == "active":
+                store.revoke_api_key(key.id, now)
+        issued = [new_key(owner, scopes, now) for owner, scopes in DEMO_KEYS]
+        for key, text in issued:
+            store.add_api_key(key, secret_hash(text))
+    finally:
+        store.close()
+    return issued

@@ -16,7 +16,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from bench.common import Result  # noqa: E402
 
-from bench import codecs, entity, mqtt_ingest, ngsild, pipeline, webhook  # noqa: E402
+from bench import codecs, entity, gateway, mqtt_ingest, ngsild, pipeline, webhook  # noqa: E402
 
 SIZE = 200
 
@@ -32,7 +32,15 @@ def check(result: Result) -> None:
 @pytest.mark.e2e
 @pytest.mark.parametrize(
     "run",
-    [webhook.run, pipeline.run, entity.run, codecs.run_native, codecs.run_js, ngsild.run],
+    [
+        webhook.run,
+        pipeline.run,
+        entity.run,
+        gateway.run,
+        codecs.run_native,
+        codecs.run_js,
+        ngsild.run,
+    ],
     ids=lambda r: f"{r.__module__}.{r.__name__}",
 )
 def test_benchmark_reports_both_figures_and_ratio(run: Callable[[int], Result]) -> None:
