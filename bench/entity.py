@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import quote
 
 from bench.common import (
@@ -24,6 +25,19 @@ CONNECTIONS = 32
 SEED_UPLINKS = 24
 
 
+def seed(port: int, db: Path) -> tuple[dict[str, str], bytes]:
+    """Send the beach sensor's uplinks until its entity is stored; its GET's headers and body."""
+    bodies = [uplink.body for uplink in uplinks(SEED_UPLINKS)]
+    send(port, post_requests(f"/ingest/{INTEGRATION}", bodies), 4, 1)
+    counter = StoredCounter(db)
+    counter.wait_stored(SEED_UPLINKS, timeout=30)
+    counter.close()
+    status, headers, body = http_get(port, PATH)
+    if status != 200:
+        raise RuntimeError(f"GET {PATH}: {status} {body[:300]!r}")
+    return headers, body
+
+
 def run(count: int = 20_000) -> Result:
     """``count`` GETs of one entity over 32 keep-alive connections, against both servers."""
     requests = get_requests(PATH, count)
@@ -31,14 +45,7 @@ def run(count: int = 20_000) -> Result:
         workspace = copy_workspace(folder, keep=(INTEGRATION,))
         db = folder / "stadsnav.db"
         with stadsnav_server(workspace, db) as server:
-            bodies = [uplink.body for uplink in uplinks(SEED_UPLINKS)]
-            send(server.port, post_requests(f"/ingest/{INTEGRATION}", bodies), 4, 1)
-            counter = StoredCounter(db)
-            counter.wait_stored(SEED_UPLINKS, timeout=30)
-            counter.close()
-            status, headers, body = http_get(server.port, PATH)
-            if status != 200:
-                raise RuntimeError(f"GET {PATH}: {status} {body[:300]!r}")
+            headers, body = seed(server.port, db)
             progress("entity", f"stadsnav run: {count:,} GETs of a {len(body)}-byte entity")
             subject = send(server.port, requests, CONNECTIONS)
         body_file = folder / "entity.json"

@@ -8,26 +8,11 @@ city pays per request for authenticating its partners (issue 7 asks for at least
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from bench.common import Result, copy_workspace, issue_key, progress, stadsnav_server, temp_dir
+from bench.entity import INTEGRATION, PATH, seed
+from bench.http_load import get_requests, send
 
-from bench.common import (
-    Result,
-    StoredCounter,
-    copy_workspace,
-    http_get,
-    issue_key,
-    progress,
-    stadsnav_server,
-    temp_dir,
-    uplinks,
-)
-from bench.http_load import get_requests, post_requests, send
-
-INTEGRATION = "beach-sensors-tts"
-ENTITY = "urn:ngsi-ld:WaterQualityObserved:skelleftea:elt2-byske-havsbad"
-PATH = f"/ngsi-ld/v1/entities/{quote(ENTITY, safe='')}"
 CONNECTIONS = 32
-SEED_UPLINKS = 24
 
 
 def run(count: int = 20_000) -> Result:
@@ -38,14 +23,7 @@ def run(count: int = 20_000) -> Result:
         key = issue_key(db, "read:beach-water-temperature")
         keyed, anonymous = get_requests(PATH, count, key), get_requests(PATH, count)
         with stadsnav_server(workspace, db) as server:
-            bodies = [uplink.body for uplink in uplinks(SEED_UPLINKS)]
-            send(server.port, post_requests(f"/ingest/{INTEGRATION}", bodies), 4, 1)
-            counter = StoredCounter(db)
-            counter.wait_stored(SEED_UPLINKS, timeout=30)
-            counter.close()
-            status, _, body = http_get(server.port, PATH)
-            if status != 200:
-                raise RuntimeError(f"GET {PATH}: {status} {body[:300]!r}")
+            seed(server.port, db)
             progress("gateway", f"{count:,} GETs with an API key, then {count:,} without")
             send(server.port, anonymous[: count // 10], CONNECTIONS)  # warm both paths up
             send(server.port, keyed[: count // 10], CONNECTIONS)
