@@ -203,3 +203,20 @@ def test_a_product_of_an_internal_dataset_needs_its_scope(
     assert anonymous.get("/api/v1/beaches", headers=other).status_code == 403
     beaches = key_headers(runtime.store, "read:beaches")
     assert anonymous.get("/api/v1/beaches", headers=beaches).status_code == 200
+
+
+def test_a_join_shows_no_linked_entity_the_caller_may_not_read(
+    city: TestClient, anonymous: TestClient
+) -> None:
+    link = {"metered": {"type": "Relationship", "object": METER}}
+    assert city.post(f"{ENTITIES}/{BEACH}/attrs", json=link).status_code == 204
+    joined = city.get(f"{ENTITIES}/{BEACH}", params={"join": "inline"}).json()
+    assert joined["metered"]["entity"]["id"] == METER  # a reader of every dataset sees it
+    inline = anonymous.get(f"{ENTITIES}/{BEACH}", params={"join": "inline"})
+    assert inline.status_code == 200, inline.text
+    assert inline.json()["metered"] == link["metered"]  # the link, not the meter
+    flat = anonymous.get(f"{ENTITIES}/{BEACH}", params={"join": "flat"})
+    assert flat.json()["id"] == BEACH  # only the beach: one entity, not a list with the meter
+    listed = anonymous.get(ENTITIES, params={"type": "Beach", "join": "flat"})
+    assert METER not in [item["id"] for item in listed.json()]
+    assert "42.0" not in listed.text

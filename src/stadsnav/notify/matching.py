@@ -201,7 +201,7 @@ def compile_subscription(
         triggers=frozenset(document.get("notificationTrigger", subscription.DEFAULT_TRIGGERS)),
         watched=None if watched is None else frozenset(watched),
         query=replace(_query(document, q_terms), visible=visible),
-        rendering=_rendering(document, notification, render_terms),
+        rendering=replace(_rendering(document, notification, render_terms), visible=visible),
         endpoint=_endpoint(notification["endpoint"]),
         interval=document.get("timeInterval"),
         throttling=document.get("throttling"),

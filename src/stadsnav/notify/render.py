@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from stadsnav.model.attributes import VALUE_KEYS, null_value
 from stadsnav.model.entity import StoredEntity
+from stadsnav.model.entity_query import Visibility
 from stadsnav.model.jsonld import Vocabulary
 from stadsnav.model.language import LanguageFilter
 from stadsnav.model.projection import Projection
@@ -45,6 +46,8 @@ class Rendering:
     omit: Projection | None = None
     join: str | None = None
     join_level: int = 1
+    visible: Visibility | None = None
+    """The entities a join may show (None: every one)."""
 
     def entities(
         self, entities: Sequence[StoredEntity], store: ContextStore
@@ -64,7 +67,7 @@ class Rendering:
             join_level=self.join_level if self.join is not None else 0,
             dataset_ids=self.dataset_ids,
         )
-        return present(entities, store, self.terms, view, self.attrs)
+        return present(entities, store, self.terms, view, self.attrs, self.visible)
 
 
 def changed_entity(

@@ -60,6 +60,7 @@ from stadsnav.model.entity_query import (
     EntitySelector,
     OrderBySyntaxError,
     OrderKey,
+    Visibility,
     entity_types,
     parse_order_by,
 )
@@ -303,9 +304,15 @@ def present(
     terms: Vocabulary,
     view: View,
     attrs: frozenset[str] | None = None,
+    visible: Visibility | None = None,
 ) -> list[dict[str, Any]]:
-    """The entities as the view shows them, linked entities joined, in the request's terms."""
+    """The entities as the view shows them, linked entities joined (those ``visible`` lets the
+    caller read), in the request's terms."""
     names = None if terms.identity else terms.to_request
+
+    def linked(ids: Sequence[str]) -> list[StoredEntity]:
+        found = store.find_entities(None, ids, None)
+        return found if visible is None else [e for e in found if visible.can_read(e.types)]
 
     def render(entity: StoredEntity, level: int) -> dict[str, Any]:
         return render_entity(
@@ -326,7 +333,7 @@ def present(
             nodes = build_nodes(
                 entities,
                 render,
-                lambda ids: store.find_entities(None, ids, None),
+                linked,
                 view.join_level,
                 terms.to_request,
             )
@@ -416,7 +423,7 @@ async def retrieve_entity(
             return None
         if names is not None and not names.intersection(attribute_names(entity)):
             return None
-        return present([entity], store, terms, view, names)
+        return present([entity], store, terms, view, names, visible)
 
     bodies = await read_store(store, work)
     if bodies is None:
@@ -521,7 +528,8 @@ async def answer_query(
         # Without count the store is read only until one match past the page: enough to know
         # whether there is a next page.
         matches = query.page(store.find_entities, page.offset, page.limit, page.count)
-        return matches.seen, present(matches.entities, store, terms, view, query.attrs)
+        bodies = present(matches.entities, store, terms, view, query.attrs, query.visible)
+        return matches.seen, bodies
 
     limiter = _sqlite_query_limiter() if isinstance(store, SqliteStore) else None
     seen, bodies = await anyio.to_thread.run_sync(work, limiter=limiter)
