@@ -102,3 +102,18 @@ def test_each_demo_start_issues_fresh_demo_keys_and_revokes_the_last(workspace_d
     assert [stored[key.id].status(now) for key, _ in first] == ["revoked", "revoked"]
     assert [stored[key.id].status(now) for key, _ in second] == ["active", "active"]
     assert all(key_id(text) == key.id for key, text in second)
+
+
+def test_a_key_to_personal_data_needs_a_purpose(workspace_dir: Path) -> None:
+    (workspace_dir / "datasets" / "care.yaml").write_text(
+        "id: care\ntitle: Sensors in the homes of elderly people\n"
+        "owner: {name: Omsorg, email: omsorg@skelleftea.se}\n"
+        "classification: personal\nentity_types: [HomeSensor]\n",
+        encoding="utf-8",
+    )
+    args = ["keys", "create", str(workspace_dir), "--owner", "Anhörigappen", "--scope", "read:care"]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2
+    assert "--purpose" in refused.output
+    issued = runner.invoke(app, [*args, "--purpose", "alerting relatives of deviations"])
+    assert issued.exit_code == 0, issued.output

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from stadsnav.cli_common import WorkspaceArg, err, load_checked, open_workspace_store, out
+from stadsnav.gateway.access import personal_scopes
 from stadsnav.gateway.keys import ApiKey, InvalidKeyError, new_key, secret_hash
 from stadsnav.model.times import local_time
 from stadsnav.workspace import Workspace
@@ -46,6 +47,13 @@ def create_command(
     """Issue a key and print it: this is the only time its text is shown."""
     ws = load_checked(workspace)
     now = datetime.now(UTC)
+    reads_personal = [s for s in personal_scopes(scope, ws) if s.startswith("read:")]
+    if reads_personal and not purpose:
+        err().print(
+            f"{', '.join(reads_personal)} opens personal data only to a key with a purpose: "
+            "give --purpose (why the holder reads it; recorded with each read)"
+        )
+        raise typer.Exit(2)
     try:
         key, text = new_key(owner, scope, now, expires_at=_expiry(expires, now), purpose=purpose)
     except InvalidKeyError as error:

@@ -220,3 +220,22 @@ def test_a_join_shows_no_linked_entity_the_caller_may_not_read(
     listed = anonymous.get(ENTITIES, params={"type": "Beach", "join": "flat"})
     assert METER not in [item["id"] for item in listed.json()]
     assert "42.0" not in listed.text
+
+
+def test_an_admin_key_cannot_mint_a_key_to_personal_data(
+    client: TestClient, anonymous: TestClient, admin_headers: dict[str, str]
+) -> None:
+    body = {"owner": "me", "scopes": ["read:care"], "purpose": "curiosity"}
+    refused = anonymous.post("/admin/keys", json=body, headers=admin_headers)
+    assert refused.status_code == 403, refused.text
+    assert "stadsnav keys create" in refused.json()["detail"]
+    issued = anonymous.post(
+        "/admin/keys", json={"owner": "me", "scopes": ["read:energy"]}, headers=admin_headers
+    )
+    assert issued.status_code == 201
+    assert issued.headers["cache-control"] == "no-store"
+    shown = anonymous.get(issued.headers["location"], headers=admin_headers)
+    assert shown.status_code == 200
+    assert shown.json()["scopes"] == ["read:energy"]
+    assert "key" not in shown.json()
+    assert anonymous.get("/admin/keys/nosuchid", headers=admin_headers).status_code == 404

@@ -61,3 +61,22 @@ def test_personal_data_needs_its_scope_and_a_purpose() -> None:
     assert carer.can_read(["HomeSensor"])
     assert not carer.can_write(["HomeSensor"])
     assert access_of(["write:care"], None, DATASETS).can_write(["HomeSensor"])
+
+
+def test_a_type_two_datasets_list_follows_the_stricter() -> None:
+    datasets = [*DATASETS, dataset("everyone", "open", "HomeSensor", "EnergyMeter")]
+    anyone = access_of(None, None, datasets)
+    assert not anyone.can_read(["HomeSensor"])
+    assert not anyone.can_read(["EnergyMeter"])
+    assert not access_of(["read:everyone"], None, datasets).can_read(["EnergyMeter"])
+    assert access_of(["read:energy"], None, datasets).can_read(["EnergyMeter"])
+
+
+def test_scopes_everyone_has_never_open_personal_data() -> None:
+    everyone = access_of(["read:care", "write:care"], None, DATASETS, anonymous=True)
+    assert not everyone.can_read(["HomeSensor"])
+    assert not everyone.can_write(["HomeSensor"])
+    # A key's purpose does not make the scopes everyone has open personal data either.
+    keyed = everyone.union(access_of(["read:energy"], "a purpose", DATASETS))
+    assert not keyed.can_read(["HomeSensor"])
+    assert keyed.can_read(["EnergyMeter"])

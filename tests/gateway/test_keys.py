@@ -57,6 +57,7 @@ def test_expiry_and_revocation_end_a_key() -> None:
         ("a", [], None, "scopes"),
         ("a", ["superuser"], None, "superuser"),
         ("a", ["read:Parking Lots"], None, "read:Parking Lots"),
+        ("a", ["admin:parking"], None, "admin:parking"),
         ("a", ["read"], NOW - timedelta(seconds=1), "not in the future"),
     ],
 )

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from stadsnav.api.deps import RuntimeDep, read_store
 from stadsnav.api.gateway import require
 from stadsnav.api.problems import ApiError
+from stadsnav.gateway.access import personal_scopes
 from stadsnav.gateway.keys import InvalidKeyError, new_key, secret_hash
 from stadsnav.pipeline.unknown_devices import unknown_devices
 
@@ -62,15 +63,32 @@ async def create_key(body: NewKey, runtime: RuntimeDep) -> Response:
         key, text = new_key(body.owner, body.scopes, now, expires_at=expires, purpose=body.purpose)
     except InvalidKeyError as error:
         raise ApiError(400, str(error)) from None
+    personal = personal_scopes(key.scopes, runtime.workspace)
+    if personal:
+        # Else an admin key (which reads no personal data) could mint one that does.
+        raise ApiError(
+            403,
+            f"scopes of personal datasets ({', '.join(personal)}) are issued only with "
+            "`stadsnav keys create` on the platform's host",
+        )
     store = runtime.store
     await read_store(store, lambda: store.add_api_key(key, secret_hash(text)))
     shown = {**key.as_json(now), "key": text}
+    # no-store: the key's text must stay in no cache on its way.
+    headers = {"Location": f"/admin/keys/{key.id}", "Cache-Control": "no-store"}
     return Response(
-        orjson.dumps(shown),
-        status_code=201,
-        media_type="application/json",
-        headers={"Location": f"/admin/keys/{key.id}"},
+        orjson.dumps(shown), status_code=201, media_type="application/json", headers=headers
     )
+
+
+@router.get("/keys/{key_id}", summary="One API key, without its secret")
+async def show_key(key_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+    """The key with its owner, scopes and status; 404 when there is no such key."""
+    store = runtime.store
+    found = await read_store(store, lambda: store.api_key(key_id))
+    if found is None:
+        raise ApiError(404, f"there is no API key {key_id}")
+    return found[0].as_json(datetime.now(UTC))
 
 
 @router.delete("/keys/{key_id}", status_code=204, summary="Revoke an API key")

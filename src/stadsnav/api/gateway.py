@@ -92,9 +92,11 @@ async def visibility(request: Request) -> Access | None:
 
 def access_for(who: Identity, workspace: Workspace) -> Access:
     """The access of a caller: its key's scopes and the workspace's anonymous ones."""
-    scopes = [*workspace.settings.gateway.anonymous_scopes, *(who.key.scopes if who.key else ())]
-    purpose = who.key.purpose if who.key is not None else None
-    return access_of(scopes, purpose, workspace.datasets.values())
+    datasets = workspace.datasets.values()
+    anyone = access_of(workspace.settings.gateway.anonymous_scopes, None, datasets, anonymous=True)
+    if who.key is None:
+        return anyone
+    return anyone.union(access_of(who.key.scopes, who.key.purpose, datasets))
 
 
 def refused(request: Request, what: str) -> ApiError:

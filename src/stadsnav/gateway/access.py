@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
+from stadsnav.workspace import Workspace
 from stadsnav.workspace.models import Dataset
 
 
@@ -43,6 +45,16 @@ class Access:
             for name in types
         )
 
+    def union(self, other: Access) -> Access:
+        """What either of two accesses allows."""
+        return Access(
+            self.read_all or other.read_all,
+            self.write_all or other.write_all,
+            self.readable | other.readable,
+            self.writable | other.writable,
+            self.personal | other.personal,
+        )
+
     def pushdown(self) -> frozenset[str] | None:
         """The types a query may be narrowed to in the store; None when it may read any type
         (but perhaps not every personal one)."""
@@ -56,23 +68,40 @@ EVERYTHING = Access(read_all=True, write_all=True)
 """For callers the gateway does not restrict (a workspace that turns it off)."""
 
 
+_RANK: Final = {"open": 0, "internal": 1, "personal": 2}
+
+
 def access_of(
-    scopes: Sequence[str] | None, purpose: str | None, datasets: Iterable[Dataset]
+    scopes: Sequence[str] | None,
+    purpose: str | None,
+    datasets: Iterable[Dataset],
+    *,
+    anonymous: bool = False,
 ) -> Access:
-    """The access of a key with ``scopes`` (None: anonymous) and ``purpose``."""
+    """The access of a key with ``scopes`` and ``purpose`` (None scopes: no key).
+
+    A type that two datasets list follows the stricter one. ``anonymous`` scopes (those every
+    caller has) never open a personal dataset.
+    """
     granted = set(scopes or ())
+    listed = list(datasets)
+    level: dict[str, int] = {}
+    for dataset in listed:
+        for name in dataset.entity_types:
+            level[name] = max(level.get(name, 0), _RANK[dataset.classification])
     readable: set[str] = set()
     writable: set[str] = set()
     personal: set[str] = set()
-    for dataset in datasets:
-        types = set(dataset.entity_types)
+    for dataset in listed:
+        rank = _RANK[dataset.classification]
+        types = {name for name in dataset.entity_types if level[name] == rank}
+        reads, writes = f"read:{dataset.id}" in granted, f"write:{dataset.id}" in granted
         if dataset.classification == "personal":
             personal |= types
-            if f"read:{dataset.id}" in granted and purpose:
-                readable |= types
-        elif dataset.classification == "open" or f"read:{dataset.id}" in granted:
+            reads, writes = reads and bool(purpose) and not anonymous, writes and not anonymous
+        if dataset.classification == "open" or reads:
             readable |= types
-        if f"write:{dataset.id}" in granted:
+        if writes:
             writable |= types
     return Access(
         read_all=bool(granted & {"read", "admin"}),
@@ -81,3 +110,9 @@ def access_of(
         writable=frozenset(writable),
         personal=frozenset(personal),
     )
+
+
+def personal_scopes(scopes: Iterable[str], workspace: Workspace) -> list[str]:
+    """The scopes that name a personal dataset of the workspace."""
+    personal = {d.id for d in workspace.datasets.values() if d.classification == "personal"}
+    return [scope for scope in scopes if scope.partition(":")[2] in personal]

@@ -21,7 +21,7 @@ PREFIX: Final = "snk_"
 _ID_ALPHABET: Final = "abcdefghijkmnpqrstuvwxyz23456789"
 """Lower case without look-alikes (l, o, 0, 1): ids are read aloud and typed."""
 _KEY = re.compile(rf"{PREFIX}([{_ID_ALPHABET}]{{8}})_[A-Za-z0-9_-]{{43}}")
-SCOPE: Final = re.compile(r"(admin|read|write)(:[a-z0-9][a-z0-9-]{0,63})?")
+SCOPE: Final = re.compile(r"admin|(read|write)(:[a-z0-9][a-z0-9-]{0,63})?")
 """``admin``, ``read`` or ``write``, alone (every dataset) or for one dataset: ``read:parking``."""
 
 Status = Literal["active", "expired", "revoked"]
