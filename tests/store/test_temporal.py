@@ -212,3 +212,24 @@ def test_deleting_an_attribute_keeps_a_record_every_other_read_skips(store: SqlS
     # Deleting through the temporal API takes the history, and records nothing.
     assert store.delete_history(BYSKE, "temperature", None, True) is True
     assert store.temporal_instances([BYSKE]) == {}
+
+
+def test_a_check_sees_the_entity_in_the_write_transaction_and_can_refuse(store: SqlStore) -> None:
+    store.add_instances(BYSKE, "WaterQualityObserved", series([15.0]), create=True)
+    seen: list[tuple[str, ...] | None] = []
+
+    def refuse(current: StoredEntity | None) -> None:
+        seen.append(None if current is None else current.types)
+        raise PermissionError("not this caller's to write")
+
+    later = series([16.0], START + STEP)
+    with pytest.raises(PermissionError):
+        store.add_instances(BYSKE, None, later, create=False, check=refuse)
+    with pytest.raises(PermissionError):
+        store.delete_history(BYSKE, "temperature", None, True, refuse)
+    with pytest.raises(PermissionError):
+        store.add_instances(KURJOVIKEN, "WaterQualityObserved", later, create=True, check=refuse)
+    assert seen == [("WaterQualityObserved",), ("WaterQualityObserved",), None]
+    kept = store.temporal_instances([BYSKE])[BYSKE]["temperature"]
+    assert [i.attribute["value"] for i in kept] == [15.0]
+    assert store.get_entity(KURJOVIKEN) is None

@@ -15,10 +15,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from stadsnav.api.deps import RuntimeDep, read_store
-from stadsnav.api.problems import ApiError
+from stadsnav.api.problems import FORBIDDEN, ApiError
 from stadsnav.gateway.access import Access, access_of
 from stadsnav.gateway.keys import ApiKey, key_id, matches
 from stadsnav.runtime import Runtime
+from stadsnav.store.base import EntityCheck, StoredEntity
 from stadsnav.workspace import Workspace
 
 API_KEY_HEADER = "X-API-Key"
@@ -136,5 +137,34 @@ def require(scope: str) -> Callable[[Identity], Awaitable[Identity]]:
         if not caller.has(scope):
             raise ApiError(403, f"the API key {caller.key.id} does not have the {scope} scope")
         return caller
+
+    return check
+
+
+def write_refusal(
+    access: Access, current: StoredEntity | None, types: tuple[str, ...] | None = None
+) -> ApiError | None:
+    """Why the caller may not write ``current`` (or give an entity ``types``); None if it may.
+
+    An entity it may not even read is 404, as if it did not exist.
+    """
+    if current is not None and not access.can_write(current.types):
+        if not access.can_read(current.types):
+            return ApiError(404, f"there is no entity {current.id}", ngsild_type="ResourceNotFound")
+        detail = f"the caller may not write entities of {current.id}'s types"
+        return ApiError(403, detail, ngsild_type=FORBIDDEN)
+    if types is not None and not access.can_write(types):
+        detail = f"the caller may not write entities of type {', '.join(types)}"
+        return ApiError(403, detail, ngsild_type=FORBIDDEN)
+    return None
+
+
+def write_check(access: Access, types: tuple[str, ...] | None = None) -> EntityCheck:
+    """A store write's check that refuses what ``access`` may not write (see write_refusal)."""
+
+    def check(current: StoredEntity | None) -> None:
+        refusal = write_refusal(access, current, types)
+        if refusal is not None:
+            raise refusal
 
     return check

@@ -24,6 +24,7 @@ __all__ = [
     "ContextStore",
     "DeadLetter",
     "EntityChange",
+    "EntityCheck",
     "EntityDelta",
     "InboxMessage",
     "NewDeadLetter",
@@ -157,6 +158,11 @@ class EntityChange:
     """(name, datasetId or None for the default instance) to remove from the latest state."""
     delete_entity: bool = False
     """Remove the entity, its attributes and its history."""
+
+
+EntityCheck = Callable[[StoredEntity | None], None]
+"""Looks at an entity as it is in a write's transaction (None: missing) and raises to refuse
+the write."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,26 +454,37 @@ class ContextStore(Protocol):
         instances: Sequence[tuple[str, dict[str, Any]]],
         *,
         create: bool,
+        check: EntityCheck | None = None,
     ) -> bool | None:
         """Add attribute instances to the entity's history; True when it created the entity.
 
         Per attribute and dataset, the newest instance becomes the current value when it is at
         least as new as the current one; instances without observedAt only set the current
         value. None when the entity does not exist and ``create`` is False. Creating needs
-        ``entity_type``; types the entity lacks are added to it (4.16).
+        ``entity_type``; types the entity lacks are added to it (4.16). ``check`` sees the
+        entity as it is in the write's transaction (None if missing) and raises to refuse it.
         """
         ...
 
     def delete_history(
-        self, entity_id: str, name: str, dataset_id: str | None, delete_all: bool
+        self,
+        entity_id: str,
+        name: str,
+        dataset_id: str | None,
+        delete_all: bool,
+        check: EntityCheck | None = None,
     ) -> bool | None:
         """Delete an attribute's instances (of one dataset, '' or None the default, or all)
-        with its current value; False when it has none, None when the entity does not exist."""
+        with its current value; False when it has none, None when the entity does not exist.
+        ``check`` as for ``add_instances``."""
         ...
 
-    def delete_instance(self, entity_id: str, name: str, instance: str) -> bool | None:
+    def delete_instance(
+        self, entity_id: str, name: str, instance: str, check: EntityCheck | None = None
+    ) -> bool | None:
         """Delete one instance by its instanceId; False when there is none, None when the
-        entity does not exist. When it was the current value, the newest one left takes over."""
+        entity does not exist. When it was the current value, the newest one left takes over.
+        ``check`` as for ``add_instances``."""
         ...
 
     def modify_instance(
@@ -476,11 +493,12 @@ class ContextStore(Protocol):
         name: str,
         instance: str,
         change: Callable[[dict[str, Any]], dict[str, Any]],
+        check: EntityCheck | None = None,
     ) -> bool | None:
         """Replace one instance (by instanceId) with what ``change`` makes of it.
 
         It keeps its id, also when its observedAt changes. False when there is no such
-        instance, None when the entity does not exist.
+        instance, None when the entity does not exist. ``check`` as for ``add_instances``.
         """
         ...
 

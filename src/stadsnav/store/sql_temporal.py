@@ -33,7 +33,7 @@ from stadsnav.model.aggregation import (
 from stadsnav.model.attributes import VALUE_KEYS, null_value
 from stadsnav.model.entity import AttributeInstance, Provenance, StoredEntity, added_types
 from stadsnav.model.render import SCOPE
-from stadsnav.store.base import EntityChange
+from stadsnav.store.base import EntityChange, EntityCheck
 from stadsnav.store.sql_hooks import SqlHooks
 
 INSTANCE_PREFIX: Final = "urn:ngsi-ld:instance:"
@@ -346,18 +346,20 @@ class TemporalRows(SqlHooks):
         instances: Sequence[tuple[str, dict[str, Any]]],
         *,
         create: bool,
+        check: EntityCheck | None = None,
     ) -> bool | None:
         """Add attribute instances to the entity's history; True when it created the entity.
 
         Per attribute and dataset, the newest instance becomes the current value when it is at
         least as new as the current one; instances without observedAt only set the current
         value. None when the entity does not exist and ``create`` is False. Creating needs
-        ``entity_type``; types the entity lacks are added to it (4.16).
+        ``entity_type``; types the entity lacks are added to it (4.16). ``check`` sees the
+        entity as it is in the write's transaction (None if missing) and raises to refuse it.
         """
         from stadsnav.store.sql import _ChangePlan
 
         with self._write() as cursor:
-            current = self._locked(cursor, entity_id)
+            current = self._locked(cursor, entity_id, check)
             if current is None and not create:
                 return None
             if current is None and entity_type is None:
@@ -385,14 +387,20 @@ class TemporalRows(SqlHooks):
         return current is None
 
     def delete_history(
-        self, entity_id: str, name: str, dataset_id: str | None, delete_all: bool
+        self,
+        entity_id: str,
+        name: str,
+        dataset_id: str | None,
+        delete_all: bool,
+        check: EntityCheck | None = None,
     ) -> bool | None:
         """Delete an attribute's instances (of one dataset, '' or None the default, or all)
-        with its current value; False when it has none, None when the entity does not exist."""
+        with its current value; False when it has none, None when the entity does not exist.
+        ``check`` as for ``add_instances``."""
         from stadsnav.store.sql import _ChangePlan
 
         with self._write() as cursor:
-            current = self._locked(cursor, entity_id)
+            current = self._locked(cursor, entity_id, check)
             if current is None:
                 return None
             conditions, params = "entity_id = ? AND name = ?", [entity_id, name]
@@ -414,10 +422,13 @@ class TemporalRows(SqlHooks):
                 self._apply(cursor, plan, self.time_in(datetime.now(UTC)))
         return True
 
-    def delete_instance(self, entity_id: str, name: str, instance: str) -> bool | None:
+    def delete_instance(
+        self, entity_id: str, name: str, instance: str, check: EntityCheck | None = None
+    ) -> bool | None:
         """Delete one instance by its instanceId; False when there is none, None when the
-        entity does not exist. When it was the current value, the newest one left takes over."""
-        return self._change_instance(entity_id, name, instance, None)
+        entity does not exist. When it was the current value, the newest one left takes over.
+        ``check`` as for ``add_instances``."""
+        return self._change_instance(entity_id, name, instance, None, check)
 
     def modify_instance(
         self,
@@ -425,13 +436,14 @@ class TemporalRows(SqlHooks):
         name: str,
         instance: str,
         change: Callable[[dict[str, Any]], dict[str, Any]],
+        check: EntityCheck | None = None,
     ) -> bool | None:
         """Replace one instance (by instanceId) with what ``change`` makes of it.
 
         It keeps its id, also when its observedAt changes. False when there is no such
-        instance, None when the entity does not exist.
+        instance, None when the entity does not exist. ``check`` as for ``add_instances``.
         """
-        return self._change_instance(entity_id, name, instance, change)
+        return self._change_instance(entity_id, name, instance, change, check)
 
     def _change_instance(
         self,
@@ -439,11 +451,12 @@ class TemporalRows(SqlHooks):
         name: str,
         instance: str,
         change: Callable[[dict[str, Any]], dict[str, Any]] | None,
+        check: EntityCheck | None,
     ) -> bool | None:
         from stadsnav.store.sql import _ChangePlan
 
         with self._write() as cursor:
-            current = self._locked(cursor, entity_id)
+            current = self._locked(cursor, entity_id, check)
             if current is None:
                 return None
             found = self._find_instance(cursor, entity_id, name, instance)
@@ -489,10 +502,15 @@ class TemporalRows(SqlHooks):
                     cursor.execute(self.sql(_ADD_HISTORY), row)
         return True
 
-    def _locked(self, cursor: Any, entity_id: str) -> StoredEntity | None:
+    def _locked(
+        self, cursor: Any, entity_id: str, check: EntityCheck | None = None
+    ) -> StoredEntity | None:
         self._lock_entities(cursor, [entity_id])
         found = self._entities_by_id([entity_id])
-        return found[0] if found else None
+        current = found[0] if found else None
+        if check is not None:
+            check(current)
+        return current
 
     def _find_instance(
         self, cursor: Any, entity_id: str, name: str, instance: str

@@ -15,7 +15,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from stadsnav.api.gateway import caller_access, writer
+from stadsnav.api.gateway import caller_access, write_refusal, writer
 from stadsnav.api.ngsild.entities import check_entity_id, split_list, type_expression
 from stadsnav.api.ngsild.jsonld import (
     JSON,
@@ -38,7 +38,7 @@ from stadsnav.api.ngsild.writes import (
     UpdateAttributes,
     Write,
 )
-from stadsnav.api.problems import FORBIDDEN, ApiError
+from stadsnav.api.problems import ApiError
 from stadsnav.gateway.access import Access
 from stadsnav.model.entity import as_types
 from stadsnav.model.entity_input import (
@@ -72,21 +72,11 @@ async def apply(store: ContextStore, writes: Mapping[str, Write], access: Access
 
 def _guarded(write: Write, access: Access) -> Callable[[StoredEntity | None], EntityChange | None]:
     def run(current: StoredEntity | None) -> EntityChange | None:
-        if current is not None and not access.can_write(current.types):
-            if access.can_read(current.types):
-                write.fail(
-                    403, f"the caller may not write entities of {current.id}'s types", FORBIDDEN
-                )
-            else:  # whether it exists is not the caller's to know
-                write.fail(404, f"there is no entity {current.id}", "ResourceNotFound")
-            return None
-        change = write(current)
+        write.error = write_refusal(access, current)
+        change = None if write.error is not None else write(current)
         if change is not None and change.type is not None:
-            types = as_types(change.type)
-            if not access.can_write(types):
-                write.fail(
-                    403, f"the caller may not write entities of type {', '.join(types)}", FORBIDDEN
-                )
+            write.error = write_refusal(access, None, as_types(change.type))
+            if write.error is not None:
                 return None
         return change
 

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from stadsnav.api.deps import read_store
-from stadsnav.api.gateway import caller_access, visibility, writer
+from stadsnav.api.gateway import caller_access, visibility, write_check, writer
 from stadsnav.api.ngsild.entities import (
     Page,
     QueryBody,
@@ -54,7 +54,7 @@ from stadsnav.api.ngsild.provision import apply, attribute_body
 from stadsnav.api.ngsild.routes import ngsild_route
 from stadsnav.api.ngsild.tenancy import tenant_store
 from stadsnav.api.ngsild.writes import DeleteEntity, merge_instance
-from stadsnav.api.problems import FORBIDDEN, ApiError
+from stadsnav.api.problems import ApiError
 from stadsnav.model.aggregation import (
     AggregationError,
     Period,
@@ -87,7 +87,7 @@ from stadsnav.model.render import (
     render_attribute,
 )
 from stadsnav.model.times import parse_time
-from stadsnav.store.base import ContextStore
+from stadsnav.store.base import ContextStore, EntityCheck
 from stadsnav.store.sql_temporal import dataset_of, stored_instance_id
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=ngsild_route())
@@ -934,8 +934,8 @@ async def create_temporal(request: Request) -> Response:
     entity_id, entity_type, instances = temporal_input(body, terms, need_id=True)
     assert entity_id is not None
     store = tenant_store(request, create=True)
-    await may_write(request, store, entity_id, entity_type)
-    created = await _add(store, entity_id, entity_type, instances, create=True)
+    check = write_check(await caller_access(request), entity_type)
+    created = await _add(store, entity_id, entity_type, instances, create=True, check=check)
     if not created:
         return Response(status_code=204)
     location = f"/ngsi-ld/v1/temporal/entities/{quote(entity_id, safe=':')}"
@@ -956,35 +956,9 @@ async def add_temporal_attributes(entity_id: str, request: Request) -> Response:
     body_id, entity_type, instances = temporal_input(body, terms, need_id=False)
     if body_id is not None and body_id != entity_id:
         raise bad_request(f"the body's id {body_id} differs from the id in the path {entity_id}")
-    store = tenant_store(request)
-    await may_write(request, store, entity_id, entity_type)
-    await _add(store, entity_id, entity_type, instances, create=False)
+    check = write_check(await caller_access(request), entity_type)
+    await _add(tenant_store(request), entity_id, entity_type, instances, create=False, check=check)
     return Response(status_code=204)
-
-
-async def may_write(
-    request: Request,
-    store: ContextStore,
-    entity_id: str,
-    types: tuple[str, ...] | None = None,
-) -> None:
-    """403 (404 when it may not read it either) unless the caller may write the entity with
-    ``types`` added to its own."""
-    access = await caller_access(request)
-    if access.write_all and not access.personal:
-        return
-    entity = await read_store(store, lambda: store.get_entity(entity_id))
-    current = () if entity is None else entity.types
-    if entity is not None and not access.can_write(current):
-        if not access.can_read(current):
-            raise ApiError(404, f"there is no entity {entity_id}", ngsild_type="ResourceNotFound")
-        raise ApiError(403, f"the caller may not write {entity_id}'s types", ngsild_type=FORBIDDEN)
-    if types is not None and not access.can_write(types):
-        raise ApiError(
-            403,
-            f"the caller may not write entities of type {', '.join(types)}",
-            ngsild_type=FORBIDDEN,
-        )
 
 
 async def _add(
@@ -994,10 +968,13 @@ async def _add(
     instances: list[tuple[str, dict[str, Any]]],
     *,
     create: bool,
+    check: EntityCheck,
 ) -> bool:
     try:
         created = await anyio.to_thread.run_sync(
-            lambda: store.add_instances(entity_id, entity_type, instances, create=create)
+            lambda: store.add_instances(
+                entity_id, entity_type, instances, create=create, check=check
+            )
         )
     except ValueError as error:
         raise bad_request(str(error)) from None
@@ -1084,9 +1061,9 @@ async def delete_temporal_attribute(
     check_deleted_dataset(dataset_id)
     name = await _attribute_name(request, attr_id)
     store = tenant_store(request)
-    await may_write(request, store, entity_id)
+    check = write_check(await caller_access(request))
     done = await anyio.to_thread.run_sync(
-        lambda: store.delete_history(entity_id, name, dataset_id, delete_all)
+        lambda: store.delete_history(entity_id, name, dataset_id, delete_all, check)
     )
     _found(done, entity_id, f"attribute {attr_id}")
     return Response(status_code=204)
@@ -1117,9 +1094,9 @@ async def modify_temporal_instance(
         return {**merged, "createdAt": previous.get("createdAt", now), "modifiedAt": now}
 
     store = tenant_store(request)
-    await may_write(request, store, entity_id)
+    check = write_check(await caller_access(request))
     done = await anyio.to_thread.run_sync(
-        lambda: store.modify_instance(entity_id, name, instance_id, change)
+        lambda: store.modify_instance(entity_id, name, instance_id, change, check)
     )
     _found(done, entity_id, f"instance {instance_id} of {attr_id}")
     return Response(status_code=204)
@@ -1139,9 +1116,9 @@ async def delete_temporal_instance(
     _check_instance_id(instance_id)
     name = await _attribute_name(request, attr_id)
     store = tenant_store(request)
-    await may_write(request, store, entity_id)
+    check = write_check(await caller_access(request))
     done = await anyio.to_thread.run_sync(
-        lambda: store.delete_instance(entity_id, name, instance_id)
+        lambda: store.delete_instance(entity_id, name, instance_id, check)
     )
     _found(done, entity_id, f"instance {instance_id} of {attr_id}")
     return Response(status_code=204)
