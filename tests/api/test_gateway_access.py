@@ -239,3 +239,18 @@ def test_an_admin_key_cannot_mint_a_key_to_personal_data(
     assert shown.json()["scopes"] == ["read:energy"]
     assert "key" not in shown.json()
     assert anonymous.get("/admin/keys/nosuchid", headers=admin_headers).status_code == 404
+
+
+def test_discovery_counts_no_entity_with_a_type_the_caller_may_not_read(
+    city: TestClient, anonymous: TestClient
+) -> None:
+    before = anonymous.get("/ngsi-ld/v1/types/Beach").json()["entityCount"]
+    mixed = {"id": "urn:ngsi-ld:Beach:meter", "type": ["Beach", "EnergyMeter"]}
+    mixed["meterSecret"] = {"type": "Property", "value": "s3cret"}
+    assert city.post(ENTITIES, json=mixed).status_code == 201
+    assert city.get("/ngsi-ld/v1/types/Beach").json()["entityCount"] == before + 1
+    assert anonymous.get("/ngsi-ld/v1/types/Beach").json()["entityCount"] == before
+    assert "meterSecret" not in anonymous.get("/ngsi-ld/v1/attributes").text
+    assert "meterSecret" not in anonymous.get("/ngsi-ld/v1/types", params={"details": "true"}).text
+    assert anonymous.get("/ngsi-ld/v1/attributes/meterSecret").status_code == 404
+    assert city.get("/ngsi-ld/v1/attributes/meterSecret").status_code == 200

@@ -93,3 +93,12 @@ def test_temporal_instances_add_the_types_they_name(store: SqlStore) -> None:
     assert store.add_instances(HALL, ["Building"], [("visitors", reading)], create=True)
     assert store.add_instances(HALL, ["Museum", "Building"], [], create=False) is False
     assert types_of(store, HALL) == ("Building", "Museum")
+
+
+def test_discovery_leaves_out_entities_with_a_hidden_type(store: SqlStore) -> None:
+    write(store, HALL, ("Building", "CulturalSite"), NAME)
+    write(store, GARAGE, "Building", ("floors", {"type": "Property", "value": 3}))
+    assert store.entity_types(["CulturalSite"]) == {"Building": 1}
+    assert store.attribute_names(None, ["CulturalSite"]) == {"floors": {"Building": 1}}
+    assert store.attribute_kinds(["Building"], ["CulturalSite"]) == {"floors": ["Property"]}
+    assert store.entity_types() == {"Building": 2, "CulturalSite": 1}

@@ -365,16 +365,22 @@ class ContextStore(Protocol):
         """
         ...
 
-    def entity_types(self) -> dict[str, int]:
-        """Entity type → number of entities."""
+    def entity_types(self, hidden: Sequence[str] = ()) -> dict[str, int]:
+        """Entity type → number of entities, counting none that has a type in ``hidden``."""
         ...
 
-    def attribute_names(self, types: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
-        """Attribute name → {entity type → number of entities having it} (over types, or all)."""
+    def attribute_names(
+        self, types: Sequence[str] | None = None, hidden: Sequence[str] = ()
+    ) -> dict[str, dict[str, int]]:
+        """Attribute name → {entity type → number of entities having it} (over types, or all;
+        counting no entity that has a type in ``hidden``)."""
         ...
 
-    def attribute_kinds(self, types: Sequence[str] | None = None) -> dict[str, list[str]]:
-        """Attribute name → the NGSI-LD attribute types it has (Property, Relationship ...)."""
+    def attribute_kinds(
+        self, types: Sequence[str] | None = None, hidden: Sequence[str] = ()
+    ) -> dict[str, list[str]]:
+        """Attribute name → the NGSI-LD attribute types it has (Property, Relationship ...),
+        over the entities of ``types`` (or all) that have no type in ``hidden``."""
         ...
 
     def count_related(

@@ -925,18 +925,22 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ApiKeyRows, AB
             removals = [(entity_id, old, version) for entity_id, old in plan.removed]
             cursor.executemany(self.sql(_ADD_REMOVAL), removals)
 
-    def entity_types(self) -> dict[str, int]:
-        """Entity type → number of entities."""
+    def entity_types(self, hidden: Sequence[str] = ()) -> dict[str, int]:
+        """Entity type → number of entities, counting none that has a type in ``hidden``."""
+        where, params = self._type_rows_where(None, hidden)
         rows = self._query(
-            f"SELECT t.type, count(*) FROM {_ENTITY_TYPE_ROWS} t GROUP BY t.type ORDER BY t.type"
+            f"SELECT t.type, count(*) FROM {_ENTITY_TYPE_ROWS} t {where} "
+            "GROUP BY t.type ORDER BY t.type",
+            params,
         )
         return {entity_type: int(count) for entity_type, count in rows}
 
-    def attribute_names(self, types: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
-        """Attribute name → {entity type → number of entities having it} (over types, or all)."""
-        where, params = "", []
-        if types is not None:
-            where, params = f"WHERE {self._in_list('t.type')}", [self._list_param(types)]
+    def attribute_names(
+        self, types: Sequence[str] | None = None, hidden: Sequence[str] = ()
+    ) -> dict[str, dict[str, int]]:
+        """Attribute name → {entity type → number of entities having it} (over types, or all;
+        counting no entity that has a type in ``hidden``)."""
+        where, params = self._type_rows_where(types, hidden)
         # DISTINCT: an entity with several instances (datasets) of an attribute counts once.
         rows = self._query(
             "SELECT a.name, t.type, count(DISTINCT a.entity_id) FROM entity_attributes a "
@@ -949,11 +953,12 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ApiKeyRows, AB
             names.setdefault(name, {})[entity_type] = int(count)
         return names
 
-    def attribute_kinds(self, types: Sequence[str] | None = None) -> dict[str, list[str]]:
-        """Attribute name → the NGSI-LD attribute types it has (Property, Relationship ...)."""
-        where, params = "", []
-        if types is not None:
-            where, params = f"WHERE {self._in_list('t.type')}", [self._list_param(types)]
+    def attribute_kinds(
+        self, types: Sequence[str] | None = None, hidden: Sequence[str] = ()
+    ) -> dict[str, list[str]]:
+        """Attribute name → the NGSI-LD attribute types it has (Property, Relationship ...),
+        over the entities of ``types`` (or all) that have no type in ``hidden``."""
+        where, params = self._type_rows_where(types, hidden)
         kind = self.attribute_type.format("a.attribute")
         rows = self._query(
             f"SELECT DISTINCT a.name, {kind} FROM entity_attributes a "
@@ -964,6 +969,25 @@ class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ApiKeyRows, AB
         for name, attribute_type in rows:
             kinds.setdefault(name, []).append(str(attribute_type or "Property"))
         return kinds
+
+    def _type_rows_where(
+        self, types: Sequence[str] | None, hidden: Sequence[str]
+    ) -> tuple[str, list[Any]]:
+        """WHERE for the type rows ``t``: of ``types`` (or any), of no entity with a type in
+        ``hidden``."""
+        conditions: list[str] = []
+        params: list[Any] = []
+        if types is not None:
+            conditions.append(self._in_list("t.type"))
+            params.append(self._list_param(types))
+        if hidden:
+            conditions.append(
+                "NOT EXISTS (SELECT 1 FROM entities h WHERE h.id = t.id AND "
+                f"{self._in_list('h.type')}) AND NOT EXISTS (SELECT 1 FROM entity_more_types m "
+                f"WHERE m.entity_id = t.id AND {self._in_list('m.type')})"
+            )
+            params += [self._list_param(hidden), self._list_param(hidden)]
+        return (f"WHERE {' AND '.join(conditions)}" if conditions else ""), params
 
     def _entities(
         self, where: str, params: list[Any], *, planned: bool = False

@@ -32,20 +32,13 @@ async def _read(read: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(read)
 
 
-async def _shown_types(request: Request, store: ContextStore) -> dict[str, int]:
-    """Entity type → count, of the types the caller may read (it learns of no others)."""
-    types: dict[str, int] = await _read(store.entity_types)
+async def _hidden(request: Request, store: ContextStore) -> list[str]:
+    """The types the caller may not read: it learns neither of them nor of any entity that has
+    one (an entity with several types is counted only when it may read them all)."""
     visible = await visibility(request)
     if visible is None:
-        return types
-    return {name: count for name, count in types.items() if visible.can_read([name])}
-
-
-async def _restriction(request: Request, store: ContextStore) -> list[str] | None:
-    """The types the caller may read when it may not read every one; None otherwise."""
-    if await visibility(request) is None:
-        return None
-    return list(await _shown_types(request, store))
+        return []
+    return [name for name in await _read(store.entity_types) if not visible.can_read([name])]
 
 
 @router.get("/types", summary="Entity types")
@@ -56,7 +49,8 @@ async def entity_types(request: Request, details: Details = False) -> Response:
     """The entity types there are: an EntityTypeList, or with ``details`` EntityType objects."""
     terms = await request_terms(request)
     store = tenant_store(request)
-    types = await _shown_types(request, store)
+    hidden = await _hidden(request, store)
+    types = await _read(lambda: store.entity_types(hidden))
     if not details:
         names = [terms.to_request(name) for name in types]
         body: Any = {
@@ -65,8 +59,7 @@ async def entity_types(request: Request, details: Details = False) -> Response:
             "typeList": names,
         }
         return ngsild_response(request, body, terms=terms)
-    shown = await _restriction(request, store)
-    attributes = await _read(lambda: store.attribute_names(shown))
+    attributes = await _read(lambda: store.attribute_names(None, hidden))
     body = [
         {
             "id": _iri(terms, entity_type),
@@ -87,12 +80,13 @@ async def entity_type(type_name: str, request: Request) -> Response:
     terms = await request_terms(request)
     store = tenant_store(request)
     stored = terms.to_stored(type_name)
-    count = (await _shown_types(request, store)).get(stored)
+    hidden = await _hidden(request, store)
+    count = (await _read(lambda: store.entity_types(hidden))).get(stored)
     if not count:
         detail = f"there are no entities of type {type_name}"
         raise ApiError(404, detail, ngsild_type="ResourceNotFound")
-    names: dict[str, dict[str, int]] = await _read(lambda: store.attribute_names([stored]))
-    kinds: dict[str, list[str]] = await _read(lambda: store.attribute_kinds([stored]))
+    names = await _read(lambda: store.attribute_names([stored], hidden))
+    kinds = await _read(lambda: store.attribute_kinds([stored], hidden))
     body = {
         "id": _iri(terms, stored),
         "type": "EntityTypeInfo",
@@ -117,8 +111,8 @@ async def attributes(request: Request, details: Details = False) -> Response:
     """The attributes there are: an AttributeList, or with ``details`` Attribute objects."""
     terms = await request_terms(request)
     store = tenant_store(request)
-    shown = await _restriction(request, store)
-    names = await _read(lambda: store.attribute_names(shown))
+    hidden = await _hidden(request, store)
+    names = await _read(lambda: store.attribute_names(None, hidden))
     if not details:
         body: Any = {
             "id": f"urn:ngsi-ld:AttributeList:{uuid.uuid4()}",
@@ -146,12 +140,12 @@ async def attribute(attr_name: str, request: Request) -> Response:
     terms = await request_terms(request)
     store = tenant_store(request)
     stored = terms.to_stored(attr_name)
-    shown = await _restriction(request, store)
-    names = await _read(lambda: store.attribute_names(shown))
+    hidden = await _hidden(request, store)
+    names = await _read(lambda: store.attribute_names(None, hidden))
     if stored not in names:
         detail = f"no entity has an attribute {attr_name}"
         raise ApiError(404, detail, ngsild_type="ResourceNotFound")
-    kinds = await _read(lambda: store.attribute_kinds(shown))
+    kinds = await _read(lambda: store.attribute_kinds(None, hidden))
     body = _attribute(terms, stored, names[stored], kinds.get(stored, []))
     return ngsild_response(request, body, terms=terms)
 
