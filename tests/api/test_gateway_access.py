@@ -254,3 +254,17 @@ def test_discovery_counts_no_entity_with_a_type_the_caller_may_not_read(
     assert "meterSecret" not in anonymous.get("/ngsi-ld/v1/types", params={"details": "true"}).text
     assert anonymous.get("/ngsi-ld/v1/attributes/meterSecret").status_code == 404
     assert city.get("/ngsi-ld/v1/attributes/meterSecret").status_code == 200
+
+
+def test_a_product_lists_no_entity_that_has_another_type_too(
+    client: TestClient, anonymous: TestClient
+) -> None:
+    listed = anonymous.get("/api/v1/beaches").json()
+    mixed = {"id": "urn:ngsi-ld:Beach:se:skelleftea:meter", "type": ["Beach", "EnergyMeter"]}
+    mixed["name"] = {"type": "Property", "value": "Mätarbadet"}
+    assert client.post(ENTITIES, json=mixed).status_code == 201
+    after = anonymous.get("/api/v1/beaches")
+    assert after.status_code == 200
+    assert "Mätarbadet" not in after.text
+    assert len(after.json()["data"]) == len(listed["data"])
+    assert anonymous.get("/api/v1/beaches/meter").status_code == 404

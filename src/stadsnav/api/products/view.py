@@ -70,6 +70,7 @@ class ProductView:
         self.observer_type = self.observation.entity_type if self.observation else None
         self.types = [*product.entity_types, *filter(None, [self.observer_type])]
         """Every entity type the product reads: its own and the one it observes."""
+        self.own_types = frozenset(self.types)
         self._lock = threading.Lock()
         # One long-lived thread: a store keeps a connection per thread, so a thread per
         # refresh would leave a connection (and its page cache) behind each time.
@@ -215,7 +216,10 @@ class ProductView:
         targets = dict(old.targets) if old else {}
         items = dict(old.items) if old else {}
         affected: set[str] = set()
-        for entity_id in removed:
+        # An entity of another type too is not this product's: that type may be in a dataset
+        # the product's readers may not read (and it may have just gained it).
+        foreign = {e.id for e in changed if not self.own_types.issuperset(e.types)}
+        for entity_id in [*removed, *foreign]:
             if listed.pop(entity_id, None) is not None:
                 items.pop(entity_id, None)
             before = self._target(observers.pop(entity_id, None))
@@ -223,6 +227,8 @@ class ProductView:
                 targets[before] = targets.get(before, frozenset()) - {entity_id}
                 affected.add(before)
         for entity in changed:
+            if entity.id in foreign:
+                continue
             if entity.type in self.listed_types:
                 listed[entity.id] = entity
                 affected.add(entity.id)
