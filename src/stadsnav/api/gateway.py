@@ -1,8 +1,9 @@
 """Who is asking: the API key a request presents, checked, and the scopes a route needs.
 
 A key comes in ``X-API-Key`` or as ``Authorization: Bearer <key>``. No key is the anonymous
-caller. A key that is unknown, forged, expired or revoked is 401, whatever the route: a caller
-that sends a key means to be that key's holder, and must learn that it is not.
+caller. A key that is unknown, forged, expired or revoked is 401 on every route that looks at
+its caller: a caller that sends a key means to be that key's holder, and must learn that it is
+not.
 """
 
 from __future__ import annotations
