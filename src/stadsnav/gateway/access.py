@@ -64,10 +64,6 @@ class Access:
         return name in self.readable or (self.read_all and name not in self.personal)
 
 
-EVERYTHING = Access(read_all=True, write_all=True)
-"""For callers the gateway does not restrict (a workspace that turns it off)."""
-
-
 _RANK: Final = {"open": 0, "internal": 1, "personal": 2}
 
 
