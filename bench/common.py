@@ -163,6 +163,17 @@ def temp_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+BENCH_PLANS = """
+# A benchmark measures the platform: anonymous callers have no limits, and keys are on "bench",
+# whose limits are counted on every request but never reached.
+[gateway.plans.anonymous]
+[gateway.plans.bench]
+rate = 1000000
+burst = 1000000
+daily_quota = 1000000000
+"""
+
+
 def copy_workspace(folder: Path, keep: tuple[str, ...]) -> Path:
     """A copy of the demo workspace in ``folder`` with only the integrations ``keep``."""
     target = folder / "workspace"
@@ -170,6 +181,8 @@ def copy_workspace(folder: Path, keep: tuple[str, ...]) -> Path:
     for path in (target / "integrations").glob("*.yaml"):
         if path.stem not in keep:
             path.unlink()
+    with (target / "stadsnav.toml").open("a", encoding="utf-8") as settings:
+        settings.write(BENCH_PLANS)
     return target
 
 
@@ -242,12 +255,14 @@ class Process:
 
 
 def issue_key(db: Path, *scopes: str) -> str:
-    """A new API key of ``scopes`` in the SQLite database at ``db`` (migrated first), as
-    ``stadsnav keys create`` issues it; its text."""
+    """A new API key of ``scopes`` on the plan "bench" in the SQLite database at ``db``
+    (migrated first), as ``stadsnav keys create`` issues it; its text."""
     store = SqliteStore(db)
     try:
         store.migrate()
-        key, text = new_key("the benchmark", list(scopes), datetime.now(UTC))
+        key, text = new_key(
+            "the benchmark", list(scopes), datetime.now(UTC), plan="bench", plans=["bench"]
+        )
         store.add_api_key(key, secret_hash(text))
     finally:
         store.close()

@@ -89,6 +89,8 @@ def workspace_toml(port: int, storage_url: str, contexts: dict[str, Path]) -> st
         f"[ngsild]\ntemporal_instances = 10\ncontexts = {{ {served} }}\n\n"
         # The suite sends no API key: its run reads and writes as anyone may in a laboratory.
         '[gateway]\nanonymous_scopes = ["read", "write"]\n'
+        # Nor is it limited: a test run is hundreds of requests in a few seconds.
+        "[gateway.plans.anonymous]\n"
     )
 
 

@@ -38,6 +38,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.common import (
+    BENCH_PLANS,
     DEMO,
     Process,
     Result,
@@ -251,6 +252,8 @@ def build_workspace(folder: Path, operator_port: int, load: Load) -> Path:
     for part in ("datasets", "products", "integrations", "devices", "entities"):
         (root / part).mkdir(parents=True)
     shutil.copy(DEMO / "stadsnav.toml", root / "stadsnav.toml")
+    with (root / "stadsnav.toml").open("a", encoding="utf-8") as settings:
+        settings.write(BENCH_PLANS)
     shutil.copy(DEMO / "datasets" / "parking.yaml", root / "datasets" / "parking.yaml")
     shutil.copy(DEMO / "products" / "parking.yaml", root / "products" / "parking.yaml")
     streets = _streets(load)

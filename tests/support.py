@@ -20,11 +20,13 @@ BYSKE_SENSOR = "a81758fffe05c3a1"
 UplinkFactory = Callable[..., bytes]
 
 
-def key_headers(store: Any, *scopes: str) -> dict[str, str]:
-    """An ``X-API-Key`` header with a new key of ``scopes`` (default: read and write all)."""
+def key_headers(store: Any, *scopes: str, plan: str = "internal") -> dict[str, str]:
+    """An ``X-API-Key`` header with a new key of ``scopes`` (default: read and write all) on
+    ``plan`` (default: the one without rate limits or quotas)."""
     from stadsnav.gateway.keys import new_key, secret_hash
 
-    key, text = new_key("the tests", list(scopes or ("read", "write")), datetime.now(UTC))
+    scopes = scopes or ("read", "write")
+    key, text = new_key("the tests", list(scopes), datetime.now(UTC), plan=plan, plans=[plan])
     store.add_api_key(key, secret_hash(text))
     return {"X-API-Key": text}
 
@@ -95,6 +97,26 @@ def require_broker() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+"""The Redis database the shared-limits tests use (15: away from anything else's 0)."""
+
+
+def redis_url() -> str:
+    """A reachable Redis for the tests; skip (fail under CI=true) when there is none."""
+    import socket
+
+    import pytest
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
+    except OSError as error:
+        reason = f"Redis not reachable at 127.0.0.1:6379: {error}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return REDIS_URL
 
 
 POSTGRES_URLS = ("postgresql://postgres@127.0.0.1:5432/test", "postgresql:///test")

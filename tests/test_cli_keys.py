@@ -80,6 +80,13 @@ def test_mistakes_say_what_to_fix(workspace_dir: Path) -> None:
     )
     assert expiry.exit_code == 2
     assert "P90D" in expiry.output
+    plan = runner.invoke(
+        app,
+        ["keys", "create", str(workspace_dir), "--owner", "a", "--scope", "read", "--plan", "gold"],
+    )
+    assert plan.exit_code == 2
+    assert "no plan 'gold'" in plan.output
+    assert "open-data-app" in plan.output
     unknown = runner.invoke(app, ["keys", "revoke", str(workspace_dir), "nosuchid"])
     assert unknown.exit_code == 1
     assert "keys list" in unknown.output
@@ -89,9 +96,9 @@ def test_each_demo_start_issues_fresh_demo_keys_and_revokes_the_last(workspace_d
     ws = load_workspace(workspace_dir)
     first = issue_demo_keys(ws)
     second = issue_demo_keys(ws)
-    assert [key.scopes for key, _ in second] == [
-        ("read", "write"),
-        ("read:parking", "write:parking"),
+    assert [(key.scopes, key.plan) for key, _ in second] == [
+        (("read", "write"), "internal"),
+        (("read:parking", "write:parking"), "partner"),
     ]
     runtime = Runtime.open(ws)
     try:

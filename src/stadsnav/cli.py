@@ -19,6 +19,7 @@ from stadsnav.cli_common import WorkspaceArg, err, load_checked, out, print_prob
 from stadsnav.cli_deadletters import deadletters_app
 from stadsnav.cli_devices import devices_app
 from stadsnav.cli_keys import issue_demo_keys, keys_app
+from stadsnav.cli_usage import usage
 from stadsnav.codecs.repository import known_codecs
 from stadsnav.gateway.keys import ApiKey
 from stadsnav.logs import configure_logging
@@ -37,6 +38,7 @@ app.add_typer(codecs_app, name="codecs")
 app.add_typer(devices_app, name="devices")
 app.add_typer(keys_app, name="keys")
 app.command()(decode)
+app.command()(usage)
 
 
 @app.command()

@@ -43,6 +43,12 @@ def create_command(
         str | None, typer.Option(help="How long it is valid: P90D, PT12H (default: until revoked).")
     ] = None,
     purpose: Annotated[str | None, typer.Option(help="Why it reads personal data.")] = None,
+    plan: Annotated[
+        str | None, typer.Option(help="Its plan (default: the workspace's gateway.key_plan).")
+    ] = None,
+    notify_url: Annotated[
+        str | None, typer.Option(help="Where its owner is told that a quota is nearly used.")
+    ] = None,
 ) -> None:
     """Issue a key and print it: this is the only time its text is shown."""
     ws = load_checked(workspace)
@@ -55,7 +61,16 @@ def create_command(
         )
         raise typer.Exit(2)
     try:
-        key, text = new_key(owner, scope, now, expires_at=_expiry(expires, now), purpose=purpose)
+        key, text = new_key(
+            owner,
+            scope,
+            now,
+            expires_at=_expiry(expires, now),
+            purpose=purpose,
+            plan=plan,
+            notify_url=notify_url,
+            plans=ws.settings.gateway.plans,
+        )
     except InvalidKeyError as error:
         err().print(str(error))
         raise typer.Exit(2) from None
@@ -81,10 +96,12 @@ def list_command(workspace: WorkspaceArg) -> None:
     finally:
         store.close()
     now, zone = datetime.now(UTC), ws.settings.workspace.timezone
-    table = Table("id", "owner", "scopes", "status", "created", "expires")
+    table = Table("id", "owner", "scopes", "plan", "status", "created", "expires")
+    default_plan = ws.settings.gateway.key_plan
     for key in keys:
         expires = "" if key.expires_at is None else local_time(key.expires_at, zone)
-        cells = [key.id, key.owner, ", ".join(key.scopes), key.status(now)]
+        cells = [key.id, key.owner, ", ".join(key.scopes), key.plan or default_plan]
+        cells += [key.status(now)]
         cells += [local_time(key.created_at, zone), expires]
         table.add_row(*(Text(cell) for cell in cells))
     out().print(table)
@@ -108,23 +125,27 @@ def revoke_command(
 
 
 DEMO_KEYS = (
-    ("Demo: the city's internal app", ["read", "write"]),
-    ("Demo: a partner, the parking operator", ["read:parking", "write:parking"]),
+    ("Demo: the city's internal app", ["read", "write"], "internal"),
+    ("Demo: a partner, the parking operator", ["read:parking", "write:parking"], "partner"),
 )
-"""Who ``stadsnav demo`` issues keys to, and with which scopes."""
+"""Who ``stadsnav demo`` issues keys to, with which scopes and on which plan."""
 
 
 def issue_demo_keys(ws: Workspace) -> list[tuple[ApiKey, str]]:
     """Revoke the demo keys of an earlier start and issue new ones: their text is shown only
     when issued, and a demo prints it."""
     now = datetime.now(UTC)
-    owners = {owner for owner, _ in DEMO_KEYS}
+    owners = {owner for owner, _, _ in DEMO_KEYS}
     store = open_workspace_store(ws)
     try:
         for key in store.api_keys():
             if key.owner in owners and key.status(now) == "active":
                 store.revoke_api_key(key.id, now)
-        issued = [new_key(owner, scopes, now) for owner, scopes in DEMO_KEYS]
+        plans = ws.settings.gateway.plans
+        issued = [
+            new_key(owner, scopes, now, plan=plan if plan in plans else None, plans=plans)
+            for owner, scopes, plan in DEMO_KEYS
+        ]
         for key, text in issued:
             store.add_api_key(key, secret_hash(text))
     finally:

@@ -90,6 +90,8 @@ def test_without_a_valid_admin_key_nothing_gets_in(
         {"owner": "a", "scopes": ["read"], "expiresAt": "2020-01-01T00:00:00Z"},
         {"owner": "a"},
         {"owner": "a", "scopes": ["read"], "secret": "mine"},
+        {"owner": "a", "scopes": ["read"], "plan": "gold"},
+        {"owner": "a", "scopes": ["read"], "notifyUrl": "mailto:it@example.se"},
     ],
 )
 def test_keys_that_cannot_be_issued_are_bad_requests(
@@ -98,3 +100,15 @@ def test_keys_that_cannot_be_issued_are_bad_requests(
     response = client.post(KEYS, json=body, headers=admin_headers)
     assert response.status_code == 400, response.text
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_key_is_issued_on_a_plan_with_a_notification_address(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    body = {"owner": "Partner AB", "scopes": ["read:parking"], "plan": "partner"}
+    body["notifyUrl"] = "https://partner.example/quota"
+    created = client.post(KEYS, json=body, headers=admin_headers)
+    assert created.status_code == 201, created.text
+    shown = client.get(created.headers["Location"], headers=admin_headers).json()
+    assert shown["plan"] == "partner"
+    assert shown["notifyUrl"] == "https://partner.example/quota"

@@ -350,8 +350,9 @@ def test_workspace_contexts_are_served_from_files_without_fetching(
     unreachable = f"http://127.0.0.1:{free_port()}/parking/context.jsonld"
     (workspace_dir / "contexts").mkdir()
     (workspace_dir / "contexts" / "parking.jsonld").write_bytes(orjson.dumps(PARKING))
-    with (workspace_dir / "stadsnav.toml").open("a", encoding="utf-8") as toml:
-        toml.write(f'contexts = {{ "{unreachable}" = "contexts/parking.jsonld" }}\n')
+    settings = workspace_dir / "stadsnav.toml"
+    served = f'contexts = {{ "{unreachable}" = "contexts/parking.jsonld" }}\n'
+    settings.write_text(settings.read_text().replace("[ngsild]\n", f"[ngsild]\n{served}", 1))
     workspace = load_workspace(workspace_dir)
     for integration in list(workspace.integrations.values()):
         if integration.source.type in ("mqtt", "http_poll"):

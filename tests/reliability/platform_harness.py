@@ -123,9 +123,11 @@ class Platform:
         self._read_key: str | None = None
 
     def read_key(self) -> str:
-        """An API key that reads every dataset, issued once with ``stadsnav keys create``."""
+        """An API key that reads every dataset, on the plan without rate limits, issued once
+        with ``stadsnav keys create``."""
         if self._read_key is None:
             create = ["keys", "create", str(self.workspace), "--owner=tests", "--scope=read"]
+            create.append("--plan=internal")
             issued = subprocess.run(
                 [*STADSNAV, *create],
                 env=self.env,

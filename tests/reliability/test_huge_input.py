@@ -106,8 +106,14 @@ def test_a_huge_page_size_is_refused_with_the_maximum_named(platform: Platform) 
     platform.start()
     entities = f"{platform.url}/ngsi-ld/v1/entities"
 
-    huge = httpx.get(entities, params={"type": "Beach", "limit": 1_000_000_000}, timeout=10)
-    largest = httpx.get(entities, params={"type": "Beach", "limit": PAGE_LIMIT}, timeout=10)
+    headers = {"X-API-Key": platform.read_key()}  # the internal plan: the platform's maximum
+    huge = httpx.get(
+        entities, params={"type": "Beach", "limit": 1_000_000_000}, headers=headers, timeout=10
+    )
+    largest = httpx.get(
+        entities, params={"type": "Beach", "limit": PAGE_LIMIT}, headers=headers, timeout=10
+    )
+    anonymous = httpx.get(entities, params={"type": "Beach", "limit": PAGE_LIMIT}, timeout=10)
 
     # NGSI-LD (ETSI GS CIM 009) answers a limit over the implementation's maximum with
     # TooManyResults (403), not with a shorter page a client could take for the whole result.
@@ -118,6 +124,9 @@ def test_a_huge_page_size_is_refused_with_the_maximum_named(platform: Platform) 
     assert str(PAGE_LIMIT) in problem["detail"]
     assert largest.status_code == 200, largest.text
     assert 0 < len(largest.json()) <= PAGE_LIMIT
+    # Anonymous callers' plan has a smaller page.
+    assert anonymous.status_code == 403
+    assert "this plan's page size of 100" in anonymous.json()["detail"]
 
 
 def test_a_data_product_ignores_a_huge_limit(platform: Platform) -> None:

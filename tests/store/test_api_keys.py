@@ -26,3 +26,19 @@ def test_keys_are_stored_found_listed_and_revoked_once(store: SqlStore) -> None:
     assert again is not None
     assert again.revoked_at == NOW + timedelta(hours=1)
     assert store.revoke_api_key("nosuchid", NOW) is None
+
+
+def test_a_key_keeps_its_plan_and_notification_address(store: SqlStore) -> None:
+    key, text = new_key(
+        "Partner AB",
+        ["read:parking"],
+        NOW,
+        plan="partner",
+        notify_url="https://partner.example/quota",
+        plans=["partner"],
+    )
+    store.add_api_key(key, secret_hash(text))
+    found = store.api_key(key.id)
+    assert found is not None
+    assert found[0].plan == "partner"
+    assert found[0].notify_url == "https://partner.example/quota"

@@ -103,3 +103,33 @@ def test_a_storage_url_the_store_cannot_open_is_refused_without_echoing_secrets(
     [error] = caught.value.errors()
     assert "'mysql' is not supported" in error["msg"]
     assert "hunter2" not in error["msg"]  # lint prints the message, not the input
+
+
+def test_plans_add_to_and_replace_the_built_in_ones() -> None:
+    from stadsnav.workspace.models import DEFAULT_PLANS, GatewaySettings
+
+    settings = GatewaySettings.model_validate(
+        {"plans": {"anonymous": {"rate": 1}, "school-app": {"rate": 5, "burst": 20}}}
+    )
+    assert set(settings.plans) == {*DEFAULT_PLANS, "school-app"}
+    assert settings.plans["anonymous"].rate == 1
+    assert settings.plans["anonymous"].daily_quota is None  # replaced whole, not merged
+    assert settings.plans["anonymous"].bursts == 1  # one second's worth of the rate
+    assert settings.plans["partner"] == DEFAULT_PLANS["partner"]
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ({"anonymous_plan": "gold"}, "anonymous_plan 'gold' is not a plan"),
+        ({"key_plan": "gold"}, "key_plan 'gold' is not a plan"),
+        ({"limits_url": "memcached://x"}, "give a redis:// URL"),
+        ({"plans": {"x": {"rate": 0}}}, "greater than 0"),
+        ({"plans": {"x": {"rat": 1}}}, "rat"),
+    ],
+)
+def test_gateway_settings_that_cannot_work_say_what_to_fix(given: dict, says: str) -> None:
+    from stadsnav.workspace.models import GatewaySettings
+
+    with pytest.raises(ValidationError, match=says):
+        GatewaySettings.model_validate(given)

@@ -1,13 +1,14 @@
-"""Administration endpoints, for holders of a key with the ``admin`` scope: the device registry
-and API keys."""
+"""Administration endpoints, for holders of a key with the ``admin`` scope: the device registry,
+API keys and their usage."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import orjson
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -16,6 +17,7 @@ from stadsnav.api.gateway import require
 from stadsnav.api.problems import ApiError
 from stadsnav.gateway.access import personal_scopes
 from stadsnav.gateway.keys import InvalidKeyError, new_key, secret_hash
+from stadsnav.gateway.usage import USAGE_BY, usage_report
 from stadsnav.pipeline.unknown_devices import unknown_devices
 
 router = APIRouter(
@@ -42,6 +44,10 @@ class NewKey(BaseModel):
     scopes: list[str] = Field(description="admin, read or write, alone or for a dataset.")
     expires_at: datetime | None = Field(default=None, alias="expiresAt")
     purpose: str | None = Field(default=None, description="Why it reads personal data.")
+    plan: str | None = Field(default=None, description="Its plan (default: gateway.key_plan).")
+    notify_url: str | None = Field(
+        default=None, alias="notifyUrl", description="Where its owner hears of a quota nearly used."
+    )
 
 
 @router.get("/keys", summary="API keys, without their secrets")
@@ -60,7 +66,16 @@ async def create_key(body: NewKey, runtime: RuntimeDep) -> Response:
     if expires is not None and expires.tzinfo is None:
         expires = expires.replace(tzinfo=UTC)
     try:
-        key, text = new_key(body.owner, body.scopes, now, expires_at=expires, purpose=body.purpose)
+        key, text = new_key(
+            body.owner,
+            body.scopes,
+            now,
+            expires_at=expires,
+            purpose=body.purpose,
+            plan=body.plan,
+            notify_url=body.notify_url,
+            plans=runtime.workspace.settings.gateway.plans,
+        )
     except InvalidKeyError as error:
         raise ApiError(400, str(error)) from None
     personal = personal_scopes(key.scopes, runtime.workspace)
@@ -92,10 +107,52 @@ async def show_key(key_id: str, runtime: RuntimeDep) -> dict[str, Any]:
 
 
 @router.delete("/keys/{key_id}", status_code=204, summary="Revoke an API key")
-async def revoke_key(key_id: str, runtime: RuntimeDep) -> Response:
+async def revoke_key(key_id: str, runtime: RuntimeDep, request: Request) -> Response:
     """Revoke the key from now on; 404 when there is no such key."""
     store = runtime.store
     found = await read_store(store, lambda: store.revoke_api_key(key_id, datetime.now(UTC)))
+    request.app.state.gatekeeper.keys.forget(key_id)
     if found is None:
         raise ApiError(404, f"there is no API key {key_id}")
     return Response(status_code=204)
+
+
+@router.get("/usage", summary="Requests, errors and latency per key, endpoint, dataset and time")
+async def usage(
+    runtime: RuntimeDep,
+    request: Request,
+    since: Annotated[
+        datetime | None, Query(description="From this time (default: 24 hours ago).")
+    ] = None,
+    until: Annotated[datetime | None, Query(description="Up to this time (default: now).")] = None,
+    by: Annotated[
+        str, Query(description=f"Comma-separated, of {', '.join(USAGE_BY)}.")
+    ] = "key,endpoint",
+    key: Annotated[str | None, Query(description="Only this key's id (anonymous: '').")] = None,
+    dataset: Annotated[str | None, Query(description="Only this dataset.")] = None,
+) -> list[dict[str, Any]]:
+    """The usage of the APIs summed as asked, this process's latest requests included."""
+    now = datetime.now(UTC)
+    end = _aware(until) if until is not None else now
+    start = _aware(since) if since is not None else end - timedelta(days=1)
+    if start >= end:
+        raise ApiError(400, f"since ({since}) must be before until ({until or 'now'})")
+    await request.app.state.gatekeeper.usage.flush()
+    store, zone = runtime.store, ZoneInfo(runtime.workspace.settings.workspace.timezone)
+    groups = [group.strip() for group in by.split(",") if group.strip()]
+    try:
+        return await read_store(
+            store,
+            lambda: usage_report(store, _hour_of(start), end, groups, zone, key, dataset),
+        )
+    except ValueError as error:
+        raise ApiError(400, str(error)) from None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _hour_of(moment: datetime) -> datetime:
+    """Usage is counted by the hour: a report from 10:20 includes the hour from 10:00."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)

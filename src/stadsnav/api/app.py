@@ -7,9 +7,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.types import ASGIApp
 
 from stadsnav import __version__
 from stadsnav.api import admin, ops
+from stadsnav.api.gatekeeper import Gatekeeper
 from stadsnav.api.ngsild import (
     batch,
     discovery,
@@ -40,9 +42,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        gatekeeper.start()
         try:
             yield
         finally:
+            await gatekeeper.stop()
             await runtime.stop()
 
     # Swagger UI and ReDoc assets come from the fastapi-offline package, never from a CDN.
@@ -55,6 +59,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
+    app.state.accesses = {}  # the access of each grant of scopes, worked out once (gateway.py)
+    app.state.type_datasets = {
+        name: dataset.id
+        for dataset in reversed(runtime.workspace.datasets.values())
+        for name in dataset.entity_types
+    }
     app.state.ldcontexts = ContextResolver.of(runtime.workspace)
     app.state.temporal_instance_limit = runtime.workspace.settings.ngsild.temporal_instances
     install_problem_handlers(app)
@@ -65,17 +75,26 @@ def create_app(runtime: Runtime) -> FastAPI:
     routers += [r for r in (connector.router() for connector in runtime.connectors) if r]
     for router in routers:
         app.include_router(router)
-    lane = [route for router in routers for route in router.routes if isinstance(route, PlainRoute)]
-    _serve_lane_first(app, lane)
+    routes = [route for router in routers for route in router.routes]
+    lane = [route for route in routes if isinstance(route, PlainRoute)]
+    gatekeeper = _serve_lane_first(app, lane, Gatekeeper(app, runtime, routes))
+    app.state.gatekeeper = gatekeeper
     return app
 
 
-def _serve_lane_first(app: FastAPI, lane: list[PlainRoute]) -> None:
-    """Put the fast lane in front of Starlette's whole middleware stack.
+def _serve_lane_first(app: FastAPI, lane: list[PlainRoute], gatekeeper: Gatekeeper) -> Gatekeeper:
+    """Put the fast lane in front of Starlette's whole middleware stack, behind the gate.
 
     The error, exception and body-limit layers each wrap every request and every ``send``;
-    the lane answers its errors itself, so its requests skip them.
+    the lane answers its errors itself, so its requests skip them. The gate comes first: every
+    request, the lane's too, is authenticated, limited and counted.
     """
     build = app.build_middleware_stack
     # Outside the lane too: the lane's answers must also name the tenant they are for.
-    app.build_middleware_stack = lambda: EchoTenant(FastLane(build(), lane))  # type: ignore[method-assign]
+    app.build_middleware_stack = lambda: _gated(gatekeeper, EchoTenant(FastLane(build(), lane)))  # type: ignore[method-assign]
+    return gatekeeper
+
+
+def _gated(gatekeeper: Gatekeeper, inner: ASGIApp) -> Gatekeeper:
+    gatekeeper.app = inner
+    return gatekeeper

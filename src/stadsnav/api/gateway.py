@@ -8,10 +8,12 @@ not.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import hmac
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, Final, cast
 
 from fastapi import Depends, Request
 
@@ -20,10 +22,14 @@ from stadsnav.api.problems import FORBIDDEN, ApiError
 from stadsnav.gateway.access import Access, access_of
 from stadsnav.gateway.keys import ApiKey, key_id, matches
 from stadsnav.runtime import Runtime
-from stadsnav.store.base import EntityCheck, StoredEntity
+from stadsnav.store.base import ContextStore, EntityCheck, StoredEntity
 from stadsnav.workspace import Workspace
 
 API_KEY_HEADER = "X-API-Key"
+DATASET = "dataset"
+"""Where a route notes in the request's state the dataset it used, for the usage counts."""
+IDENTITY = "identity"
+"""Where a request's state keeps its caller: an Identity, or the ApiError its key earned."""
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="stadsnav"'}
 
 
@@ -41,23 +47,69 @@ class Identity:
         return scope in self.key.scopes or general in self.key.scopes
 
 
-def _presented(request: Request) -> str | None:
-    text = request.headers.get(API_KEY_HEADER)
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key a request presents, if any."""
+    text = headers.get(API_KEY_HEADER)
     if text is not None:
         return text.strip()
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
     return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
 
 
-async def identity(request: Request, runtime: RuntimeDep) -> Identity:
-    """The caller of this request; 401 for a key that does not open anything."""
-    text = _presented(request)
+KEY_CACHE_SECONDS: Final = 2.0
+"""How long a key read from the store is used before it is read again: a revocation made by
+another process (the CLI, another API process) takes effect within this time."""
+
+StoredKey = tuple[ApiKey, str] | None
+
+
+class KeyCache:
+    """Stored keys (and ids that have none) by id, read from the store at most once per
+    KEY_CACHE_SECONDS each: a keyed request costs no store read most of the time."""
+
+    def __init__(self, store: ContextStore, seconds: float = KEY_CACHE_SECONDS) -> None:
+        self._store = store
+        self._seconds = seconds
+        self._found: dict[str, tuple[float, StoredKey]] = {}
+        self._matched: dict[str, str] = {}
+
+    async def find(self, wanted: str) -> StoredKey:
+        """The stored key with id ``wanted`` and its hash; None when there is none."""
+        now = time.monotonic()
+        hit = self._found.get(wanted)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        store = self._store
+        found = await read_store(store, lambda: store.api_key(wanted))
+        if len(self._found) >= 10_000:
+            self._found.clear()  # forged ids must not grow the cache without end
+            self._matched.clear()
+        self._found[wanted] = (now + self._seconds, found)
+        return found
+
+    def matches(self, text: str, found: tuple[ApiKey, str]) -> bool:
+        """Whether ``text`` is the stored key ``found``; a text that matched once is not hashed
+        again while the key is cached."""
+        if hmac.compare_digest(self._matched.get(found[0].id, ""), text):
+            return True
+        if not matches(text, found[1]):
+            return False
+        self._matched[found[0].id] = text
+        return True
+
+    def forget(self, wanted: str) -> None:
+        """Read the key from the store at its next use (it was revoked here)."""
+        self._found.pop(wanted, None)
+        self._matched.pop(wanted, None)
+
+
+async def identify(keys: KeyCache, text: str | None) -> Identity:
+    """The holder of the key ``text`` (anonymous for None); 401 for a key that opens nothing."""
     if text is None:
         return Identity()
     found_id = key_id(text)
-    store = runtime.store
-    found = None if found_id is None else await read_store(store, lambda: store.api_key(found_id))
-    if found is None or not matches(text, found[1]):
+    found = None if found_id is None else await keys.find(found_id)
+    if found is None or not keys.matches(text, found):
         raise ApiError(
             401, "the API key is not valid: check that it is copied whole", headers=_CHALLENGE
         )
@@ -72,6 +124,18 @@ async def identity(request: Request, runtime: RuntimeDep) -> Identity:
     return Identity(key)
 
 
+async def identity(request: Request, runtime: RuntimeDep) -> Identity:
+    """The caller of this request (as the gatekeeper found it); 401 for a key that does not
+    open anything."""
+    state = request.scope.get("state", {})
+    if IDENTITY in state:
+        found = state[IDENTITY]
+        if isinstance(found, ApiError):
+            raise found
+        return cast(Identity, found)
+    return await identify(KeyCache(runtime.store, 0), presented_key(request.headers))
+
+
 IdentityDep = Annotated[Identity, Depends(identity)]
 
 
@@ -81,8 +145,14 @@ async def caller_access(request: Request) -> Access:
     if found is None:
         runtime: Runtime = request.app.state.runtime
         who = await identity(request, runtime)
-        found = access_for(who, runtime.workspace)
-        request.state.access, request.state.identity = found, who
+        known: dict[Any, Access] = request.app.state.accesses
+        # A key's access follows from its scopes and purpose alone: worked out once for all.
+        grant = None if who.key is None else (who.key.scopes, who.key.purpose)
+        found = known.get(grant)
+        if found is None:
+            found = known[grant] = access_for(who, runtime.workspace)
+        request.state.access = found
+        request.scope["state"][IDENTITY] = who
     return found
 
 
@@ -103,8 +173,8 @@ def access_for(who: Identity, workspace: Workspace) -> Access:
 
 def refused(request: Request, what: str) -> ApiError:
     """401 for an anonymous caller (with the challenge to send a key), 403 for a key holder."""
-    who: Identity | None = getattr(request.state, "identity", None)
-    if who is None or who.key is None:
+    who = request.scope.get("state", {}).get(IDENTITY)
+    if not isinstance(who, Identity) or who.key is None:
         return ApiError(401, f"{what} needs an API key that grants it", headers=_CHALLENGE)
     return ApiError(403, f"the API key {who.key.id} does not grant {what}")
 
@@ -169,3 +239,11 @@ def write_check(access: Access, types: tuple[str, ...] | None = None) -> EntityC
             raise refusal
 
     return check
+
+
+def note_types(request: Request, types: Iterable[str]) -> None:
+    """Note, for the usage counts, the dataset of the entity types a request used (when one)."""
+    datasets: dict[str, str] = request.app.state.type_datasets
+    found = {datasets[name] for name in set(types) if name in datasets}
+    if len(found) == 1:
+        request.scope.setdefault("state", {})[DATASET] = found.pop()

@@ -78,6 +78,7 @@ async def _serve(
     route: PlainRoute, params: dict[str, str], scope: Scope, receive: Receive, send: Send
 ) -> None:
     converters = route.param_convertors
+    scope["route"] = route
     scope["path_params"] = {key: converters[key].convert(value) for key, value in params.items()}
     try:
         for shortcut in route.shortcuts:

@@ -88,8 +88,10 @@ def problem_response(
         "status": status,
         "detail": detail,
     }
-    if request.url.path.startswith("/ngsi-ld/"):
-        body["type"] = NGSILD_ERRORS + (ngsild_type or _NGSILD_TYPES.get(status, "BadRequestData"))
+    kind = ngsild_type or _NGSILD_TYPES.get(status)
+    # NGSI-LD names no error for a status such as 429: that answer is a plain RFC 9457 one.
+    if request.url.path.startswith("/ngsi-ld/") and kind is not None:
+        body["type"] = NGSILD_ERRORS + kind
     else:
         body["type"] = "about:blank"
     body["instance"] = request.url.path

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -43,6 +44,10 @@ class ApiKey:
     revoked_at: datetime | None = None
     purpose: str | None = None
     """Why the holder reads personal data, recorded with each such read."""
+    plan: str | None = None
+    """The plan that limits the key's use; None for the workspace's ``key_plan``."""
+    notify_url: str | None = None
+    """Where the owner is told (an HTTP POST) that the key has used most of a quota."""
 
     def status(self, now: datetime) -> Status:
         """Revoked, expired or active at ``now``."""
@@ -61,8 +66,11 @@ class ApiKey:
             "status": self.status(now),
             "createdAt": format_time(self.created_at),
         }
-        if self.purpose is not None:
-            shown["purpose"] = self.purpose
+        for name, value in (("purpose", self.purpose), ("plan", self.plan)):
+            if value is not None:
+                shown[name] = value
+        if self.notify_url is not None:
+            shown["notifyUrl"] = self.notify_url
         if self.expires_at is not None:
             shown["expiresAt"] = format_time(self.expires_at)
         if self.revoked_at is not None:
@@ -77,8 +85,12 @@ def new_key(
     *,
     expires_at: datetime | None = None,
     purpose: str | None = None,
+    plan: str | None = None,
+    notify_url: str | None = None,
+    plans: Collection[str] = (),
 ) -> tuple[ApiKey, str]:
-    """A new key and its full text, to show once; InvalidKeyError for fields that cannot be."""
+    """A new key and its full text, to show once; InvalidKeyError for fields that cannot be
+    (``plan`` must be one of ``plans``)."""
     if not owner.strip():
         raise InvalidKeyError("a key needs an owner: who holds it and answers for its use")
     bad = [scope for scope in scopes if not SCOPE.fullmatch(scope)]
@@ -89,10 +101,22 @@ def new_key(
         )
     if expires_at is not None and expires_at <= now:
         raise InvalidKeyError(f"the expiry {format_time(expires_at)} is not in the future")
+    if plan is not None and plan not in plans:
+        raise InvalidKeyError(f"there is no plan {plan!r}: give one of {', '.join(sorted(plans))}")
+    if notify_url is not None and not notify_url.startswith(("http://", "https://")):
+        raise InvalidKeyError(f"the notification URL {notify_url!r} is not an http(s) URL")
     key_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
     text = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     key = ApiKey(
-        key_id, owner.strip(), tuple(dict.fromkeys(scopes)), now, expires_at, None, purpose
+        key_id,
+        owner.strip(),
+        tuple(dict.fromkeys(scopes)),
+        now,
+        expires_at,
+        None,
+        purpose,
+        plan,
+        notify_url,
     )
     return key, text
 

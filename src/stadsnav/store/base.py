@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from stadsnav.gateway.keys import ApiKey
+from stadsnav.gateway.usage import UsageCount, UsageKey
 from stadsnav.model.aggregation import Bucket, Period
 from stadsnav.model.entity import AttributeInstance, Provenance, StoredEntity
 from stadsnav.model.entity_query import Prefilter
@@ -278,6 +279,26 @@ class ContextStore(Protocol):
 
     def revoke_api_key(self, key_id: str, at: datetime) -> ApiKey | None:
         """Revoke a key from ``at`` on; the key as it is then, None when there is none."""
+        ...
+
+    # API usage
+    def add_usage(self, counts: Mapping[UsageKey, UsageCount]) -> None:
+        """Add counts of requests to the stored ones."""
+        ...
+
+    def usage(
+        self,
+        since: datetime,
+        until: datetime,
+        by: Sequence[str],
+        key_id: str | None = None,
+        dataset: str | None = None,
+    ) -> list[tuple[dict[str, Any], UsageCount]]:
+        """Usage from ``since`` to ``until`` summed by ``by`` (hour, key, endpoint, dataset)."""
+        ...
+
+    def admitted_requests(self, key_id: str, since: datetime) -> int:
+        """How many requests of a key were let through (not refused by a limit) since ``since``."""
         ...
 
     # dead letters

@@ -37,6 +37,7 @@ from stadsnav.store.sql_contexts import JsonLdContextRows
 from stadsnav.store.sql_keys import ApiKeyRows
 from stadsnav.store.sql_subscriptions import SubscriptionRows
 from stadsnav.store.sql_temporal import LIVE_ROW, TemporalRows, deletion_record, latest_instance
+from stadsnav.store.sql_usage import UsageRows
 
 _INBOX_COLUMNS = "id, source, message_id, received_at, content_type, body, topic"
 _DEAD_COLUMNS = (
@@ -151,7 +152,7 @@ class _RollbackError(Exception):
     """Raised inside a transaction to undo it on purpose."""
 
 
-class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ApiKeyRows, ABC):
+class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ApiKeyRows, UsageRows, ABC):
     """A ContextStore on one database, with one connection per thread."""
 
     dialect: ClassVar[str]

@@ -10,7 +10,7 @@ import orjson
 from stadsnav.gateway.keys import ApiKey
 from stadsnav.store.sql_hooks import SqlHooks
 
-_COLUMNS = "id, owner, scopes, created_at, expires_at, revoked_at, purpose"
+_COLUMNS = "id, owner, scopes, created_at, expires_at, revoked_at, purpose, plan, notify_url"
 
 
 class ApiKeyRows(SqlHooks):
@@ -22,7 +22,7 @@ class ApiKeyRows(SqlHooks):
             cursor.execute(
                 self.sql(
                     f"INSERT INTO api_keys ({_COLUMNS}, secret_hash) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 ),
                 (
                     key.id,
@@ -32,6 +32,8 @@ class ApiKeyRows(SqlHooks):
                     self._optional_time(key.expires_at),
                     self._optional_time(key.revoked_at),
                     key.purpose,
+                    key.plan,
+                    key.notify_url,
                     secret_hash,
                 ),
             )
@@ -44,7 +46,7 @@ class ApiKeyRows(SqlHooks):
     def api_key(self, key_id: str) -> tuple[ApiKey, str] | None:
         """The key with this id and the hash of its text; None when there is none."""
         rows = self._query(f"SELECT {_COLUMNS}, secret_hash FROM api_keys WHERE id = ?", [key_id])
-        return None if not rows else (self._api_key(rows[0][:7]), str(rows[0][7]))
+        return None if not rows else (self._api_key(rows[0][:9]), str(rows[0][9]))
 
     def revoke_api_key(self, key_id: str, at: datetime) -> ApiKey | None:
         """Revoke a key from ``at`` on (a revoked one keeps its first revocation time); the key
@@ -61,7 +63,7 @@ class ApiKeyRows(SqlHooks):
         return None if moment is None else self.time_in(moment)
 
     def _api_key(self, row: Any) -> ApiKey:
-        key_id, owner, scopes, created_at, expires_at, revoked_at, purpose = row
+        key_id, owner, scopes, created_at, expires_at, revoked_at, purpose, plan, notify_url = row
         return ApiKey(
             str(key_id),
             str(owner),
@@ -70,4 +72,6 @@ class ApiKeyRows(SqlHooks):
             None if expires_at is None else self._time_out(expires_at),
             None if revoked_at is None else self._time_out(revoked_at),
             purpose,
+            plan,
+            notify_url,
         )

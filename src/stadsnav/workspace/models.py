@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -185,13 +186,121 @@ class NgsildSettings(StrictModel):
         return self
 
 
+class PlanSettings(StrictModel):
+    """``[gateway.plans.<name>]``: how much a caller on the plan may ask; an unset limit is none
+    (docs/gateway.md, Plans)."""
+
+    rate: float | None = Field(default=None, gt=0)
+    """Requests per second, sustained."""
+    burst: int | None = Field(default=None, gt=0)
+    """Requests that may come at once after a quiet spell; default: one second's worth."""
+    daily_quota: int | None = Field(default=None, gt=0)
+    """Requests per day (midnight to midnight in the workspace's time zone)."""
+    monthly_quota: int | None = Field(default=None, gt=0)
+    """Requests per calendar month."""
+    max_page_size: int | None = Field(default=None, gt=0)
+    """Largest ``limit`` a request may ask for."""
+    max_body_bytes: int | None = Field(default=None, gt=0)
+    """Largest request body; ``server.max_body_bytes`` caps every plan."""
+    max_query_terms: int | None = Field(default=None, gt=0)
+    """Most terms in a ``q`` query (``a>1;b==2`` has two)."""
+    max_geometry_vertices: int | None = Field(default=None, gt=0)
+    """Most positions in a geo-query's ``coordinates``."""
+    timeout: float | None = Field(default=None, gt=0, le=600)
+    """Seconds a request may take before it is answered 503."""
+
+    @property
+    def limits_queries(self) -> bool:
+        """Whether the plan limits anything a query string says (page, q terms, geometry)."""
+        limits = (self.max_page_size, self.max_query_terms, self.max_geometry_vertices)
+        return any(limit is not None for limit in limits)
+
+    @property
+    def bursts(self) -> int | None:
+        """The burst in effect: the one set, or one second's worth of the rate."""
+        if self.rate is None:
+            return None
+        return self.burst or max(1, math.ceil(self.rate))
+
+
+DEFAULT_PLANS: Final = {
+    "anonymous": PlanSettings(
+        rate=10,
+        burst=50,
+        daily_quota=20_000,
+        max_page_size=100,
+        max_body_bytes=65_536,
+        max_query_terms=10,
+        max_geometry_vertices=500,
+        timeout=30,
+    ),
+    "open-data-app": PlanSettings(
+        rate=20,
+        burst=100,
+        daily_quota=100_000,
+        monthly_quota=2_000_000,
+        max_page_size=1000,
+        max_body_bytes=262_144,
+        max_query_terms=20,
+        max_geometry_vertices=2000,
+        timeout=30,
+    ),
+    "partner": PlanSettings(
+        rate=50,
+        burst=200,
+        daily_quota=500_000,
+        max_page_size=1000,
+        max_query_terms=20,
+        max_geometry_vertices=2000,
+        timeout=60,
+    ),
+    "internal": PlanSettings(max_page_size=1000, timeout=120),
+}
+"""The plans every workspace has; ``[gateway.plans.<name>]`` replaces one or adds another."""
+
+
 class GatewaySettings(StrictModel):
-    """``[gateway]``: who may use the APIs without an API key (docs/gateway.md)."""
+    """``[gateway]``: who may use the APIs without an API key, and the plans that limit callers
+    (docs/gateway.md)."""
 
     anonymous_scopes: list[str] = []
     """Scopes every caller has, with or without a key, on top of reading open datasets. Keep it
     empty in production; ``["read", "write"]`` opens every non-personal dataset to anyone, for a
     laboratory or a conformance test run."""
+    plans: dict[Slug, PlanSettings] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
+    """The plans, by name: the four default ones with these replacing or adding to them."""
+    anonymous_plan: Slug = "anonymous"
+    """The plan of callers without a key, each client address counted on its own."""
+    key_plan: Slug = "open-data-app"
+    """The plan of a key issued without one."""
+    limits_url: str = ""
+    """Where rate and quota counters live: empty for this process's memory (one API process),
+    ``redis://host:port/db`` to share them among several API processes."""
+    quota_warning: float = Field(default=0.8, gt=0, lt=1)
+    """Share of a quota after which answers carry a warning and the key's owner is notified."""
+    usage_flush: float = Field(default=10.0, gt=0, le=3600)
+    """Seconds between two writes of the usage counted in memory to the store."""
+
+    @field_validator("plans", mode="before")
+    @classmethod
+    def _over_defaults(cls, plans: Any) -> Any:
+        return {**DEFAULT_PLANS, **plans} if isinstance(plans, dict) else plans
+
+    @field_validator("limits_url")
+    @classmethod
+    def _redis_or_memory(cls, url: str) -> str:
+        if url and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"{url!r}: leave it empty, or give a redis:// URL")
+        return url
+
+    @model_validator(mode="after")
+    def _plans_exist(self) -> GatewaySettings:
+        for setting in ("anonymous_plan", "key_plan"):
+            name = getattr(self, setting)
+            if name not in self.plans:
+                known = ", ".join(sorted(self.plans))
+                raise ValueError(f"{setting} {name!r} is not a plan: give one of {known}")
+        return self
 
     @field_validator("anonymous_scopes")
     @classmethod

@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from stadsnav.api.deps import read_store
-from stadsnav.api.gateway import visibility
+from stadsnav.api.gateway import note_types, visibility
 from stadsnav.api.ngsild.jsonld import (
     GEO_JSON,
     JSON,
@@ -423,6 +423,7 @@ async def retrieve_entity(
             return None
         if names is not None and not names.intersection(attribute_names(entity)):
             return None
+        note_types(request, entity.types)
         return present([entity], store, terms, view, names, visible)
 
     bodies = await read_store(store, work)
@@ -461,8 +462,10 @@ async def retrieve_stored_json(scope: Scope, receive: Receive, send: Send) -> bo
     body = await read_store(store, lambda: store.entity_json(entity_id))
     if body is None:
         return False
-    if visible is not None and not visible.can_read(as_types(orjson.loads(body)["type"])):
+    types = as_types(orjson.loads(body)["type"])
+    if visible is not None and not visible.can_read(types):
         return False  # the normal path answers 404, as for an entity that does not exist
+    note_types(Request(scope, receive), types)
     media = media_type_for(accept)
     if media == JSON_LD:
         await send_response(send, 200, body[:-1] + _CONTEXT_MEMBER, _JSON_LD_HEADERS)
@@ -528,6 +531,7 @@ async def answer_query(
         # Without count the store is read only until one match past the page: enough to know
         # whether there is a next page.
         matches = query.page(store.find_entities, page.offset, page.limit, page.count)
+        note_types(request, (name for entity in matches.entities for name in entity.types))
         bodies = present(matches.entities, store, terms, view, query.attrs, query.visible)
         return matches.seen, bodies
 

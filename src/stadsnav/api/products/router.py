@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from stadsnav.api.deps import RuntimeDep, read_store
-from stadsnav.api.gateway import caller_access, refused
+from stadsnav.api.gateway import DATASET, caller_access, refused
 from stadsnav.api.problems import ApiError
 from stadsnav.api.products.filters import filter_parameters, parse_filters
 from stadsnav.api.products.formats import choose_format, render_items, render_one, render_rows
@@ -59,6 +59,7 @@ def product_router(product: Product, workspace: Workspace) -> APIRouter:
         """Let through only callers that may read every type the product shows."""
         if not (await caller_access(request)).can_read(view.types):
             raise refused(request, f"reading {product.path}")
+        request.scope.setdefault("state", {})[DATASET] = product.dataset
 
     router = APIRouter(
         prefix=f"/api/v1/{product.path}",
