@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from stadsnav.cli_audit import audit
 from stadsnav.cli_codecs import codecs_app, decode
 from stadsnav.cli_common import WorkspaceArg, err, load_checked, out, print_problems
 from stadsnav.cli_deadletters import deadletters_app
@@ -39,6 +40,7 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(keys_app, name="keys")
 app.command()(decode)
 app.command()(usage)
+app.command()(audit)
 
 
 @app.command()

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Final
 
 import typer
 from pydantic import TypeAdapter, ValidationError
 from rich.table import Table
 from rich.text import Text
 
+from stadsnav.cli_audit import cli_actor
 from stadsnav.cli_common import WorkspaceArg, err, load_checked, open_workspace_store, out
 from stadsnav.gateway.access import personal_scopes
+from stadsnav.gateway.audit import KEY_CREATED, KEY_REVOKED, AuditEvent
 from stadsnav.gateway.keys import ApiKey, InvalidKeyError, new_key, secret_hash
 from stadsnav.model.times import local_time
 from stadsnav.workspace import Workspace
@@ -76,7 +78,7 @@ def create_command(
         raise typer.Exit(2) from None
     store = open_workspace_store(ws)
     try:
-        store.add_api_key(key, secret_hash(text))
+        store.add_api_key(key, secret_hash(text), AuditEvent(now, cli_actor(), KEY_CREATED, key.id))
     finally:
         store.close()
     # Plain text: rich would read "write:parking:" as an emoji code and "[..]" as markup. Only
@@ -114,8 +116,9 @@ def revoke_command(
     """Revoke a key from now on."""
     ws = load_checked(workspace)
     store = open_workspace_store(ws)
+    now = datetime.now(UTC)
     try:
-        key = store.revoke_api_key(key_id, datetime.now(UTC))
+        key = store.revoke_api_key(key_id, now, AuditEvent(now, cli_actor(), KEY_REVOKED, key_id))
     finally:
         store.close()
     if key is None:
@@ -124,6 +127,8 @@ def revoke_command(
     print(f"key {key.id} of {key.owner} is revoked")
 
 
+DEMO: Final = "stadsnav demo"
+"""The actor ``stadsnav demo``'s key actions are recorded under in the audit log."""
 DEMO_KEYS = (
     ("Demo: the city's internal app", ["read", "write"], "internal"),
     ("Demo: a partner, the parking operator", ["read:parking", "write:parking"], "partner"),
@@ -140,14 +145,14 @@ def issue_demo_keys(ws: Workspace) -> list[tuple[ApiKey, str]]:
     try:
         for key in store.api_keys():
             if key.owner in owners and key.status(now) == "active":
-                store.revoke_api_key(key.id, now)
+                store.revoke_api_key(key.id, now, AuditEvent(now, DEMO, KEY_REVOKED, key.id))
         plans = ws.settings.gateway.plans
         issued = [
             new_key(owner, scopes, now, plan=plan if plan in plans else None, plans=plans)
             for owner, scopes, plan in DEMO_KEYS
         ]
         for key, text in issued:
-            store.add_api_key(key, secret_hash(text))
+            store.add_api_key(key, secret_hash(text), AuditEvent(now, DEMO, KEY_CREATED, key.id))
     finally:
         store.close()
     return issued

@@ -270,3 +270,90 @@ def test_a_product_lists_no_entity_that_has_another_type_too(
     assert "Mätarbadet" not in after.text
     assert len(after.json()["data"]) == len(listed["data"])
     assert anonymous.get("/api/v1/beaches/meter").status_code == 404
+
+
+# The audit trail (OWASP API9: every look at personal data and every refusal is recorded)
+
+
+def audit(runtime: Runtime, **wanted: str) -> list[dict[str, Any]]:
+    return [record.as_json() for record in runtime.store.audit_records(**wanted)]
+
+
+def test_every_read_of_personal_data_is_recorded_with_who_why_whose_and_from_where(
+    city: TestClient, anonymous: TestClient, runtime: Runtime
+) -> None:
+    carer = keyed(city, runtime, "read:care", purpose="alerting relatives of deviations")
+    carer_id = carer["X-API-Key"].split("_")[1]
+    observed = {"type": "Property", "value": "closed", "observedAt": "2026-11-27T07:00:00Z"}
+    writer = keyed(city, runtime, "write:care")
+    appended = city.post(f"{ENTITIES}/{SENSOR}/attrs", json={"door": observed}, headers=writer)
+    assert appended.status_code == 204, appended.text
+    reads = [
+        f"{ENTITIES}/{SENSOR}",  # the fast lane
+        f"{ENTITIES}/{SENSOR}?options=keyValues",
+        f"{ENTITIES}?type=HomeSensor",
+        f"/ngsi-ld/v1/temporal/entities/{SENSOR}",
+        "/ngsi-ld/v1/temporal/entities?type=HomeSensor&timerel=after&timeAt=2000-01-01T00:00:00Z",
+    ]
+    for path in reads:
+        answer = anonymous.get(path, headers=carer)
+        assert answer.status_code == 200, path
+        assert SENSOR in answer.text, path
+    assert anonymous.get(f"{ENTITIES}?type=Beach", headers=carer).status_code == 200
+    records = audit(runtime, action="read-personal")
+    assert [r["target"].split("?")[0] for r in records] == [
+        f"GET {ENTITIES}/{SENSOR}",
+        f"GET {ENTITIES}/{SENSOR}",
+        f"GET {ENTITIES}",
+        f"GET /ngsi-ld/v1/temporal/entities/{SENSOR}",
+        "GET /ngsi-ld/v1/temporal/entities",
+    ]
+    for record in records:
+        assert record["actor"] == carer_id
+        assert record["subject"] == SENSOR
+        assert record["dataset"] == "care"
+        assert record["purpose"] == "alerting relatives of deviations"
+        assert record["client"] == "testclient"
+        assert "closed" not in str(record.values())  # the sensor's value: no payload is kept
+
+
+def test_refusals_admin_requests_and_key_actions_are_recorded(
+    city: TestClient,
+    anonymous: TestClient,
+    runtime: Runtime,
+    admin_headers: dict[str, str],
+) -> None:
+    no_purpose = keyed(city, runtime, "read:care")
+    assert anonymous.get(f"{ENTITIES}/{SENSOR}", headers=no_purpose).status_code == 404
+    assert anonymous.get(f"{ENTITIES}/urn:ngsi-ld:HomeSensor:nobody").status_code == 404
+    reader = keyed(city, runtime, "read")
+    assert (
+        anonymous.post(
+            ENTITIES, json=entity(METER + "2", "EnergyMeter"), headers=reader
+        ).status_code
+        == 403
+    )
+    forged = "snk_abcdefgh_" + "x" * 43
+    assert (
+        anonymous.get(ENTITIES, params={"type": "Beach"}, headers={"X-API-Key": forged}).status_code
+        == 401
+    )
+    issued = anonymous.post(
+        "/admin/keys", json={"owner": "Partner AB", "scopes": ["read"]}, headers=admin_headers
+    )
+    assert issued.status_code == 201
+    denied = audit(runtime, action="denied")
+    assert [(r["actor"], r["target"], r["status"]) for r in denied] == [
+        (no_purpose["X-API-Key"].split("_")[1], f"GET {ENTITIES}/{SENSOR}", 404),
+        (reader["X-API-Key"].split("_")[1], f"POST {ENTITIES}", 403),
+        ("abcdefgh (not valid)", f"GET {ENTITIES}", 401),
+    ]
+    admin_id = admin_headers["X-API-Key"].split("_")[1]
+    assert [(r["actor"], r["target"]) for r in audit(runtime, action="key-created")] == [
+        (admin_id, issued.json()["id"])
+    ]
+    [admin] = audit(runtime, action="admin")
+    assert (admin["actor"], admin["target"], admin["status"]) == (admin_id, "POST /admin/keys", 201)
+    shown = anonymous.get("/admin/audit", params={"action": "denied"}, headers=admin_headers)
+    assert [r["seq"] for r in shown.json()] == [r["seq"] for r in denied]
+    assert anonymous.get("/admin/audit", headers=reader).status_code == 403

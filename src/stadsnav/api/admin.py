@@ -1,5 +1,5 @@
 """Administration endpoints, for holders of a key with the ``admin`` scope: the device registry,
-API keys and their usage."""
+API keys, their usage and the audit log."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from stadsnav.api.audit import key_event
 from stadsnav.api.deps import RuntimeDep, read_store
 from stadsnav.api.gateway import require
 from stadsnav.api.problems import ApiError
 from stadsnav.gateway.access import personal_scopes
+from stadsnav.gateway.audit import KEY_CREATED, KEY_REVOKED
 from stadsnav.gateway.keys import InvalidKeyError, new_key, secret_hash
 from stadsnav.gateway.usage import USAGE_BY, usage_report
 from stadsnav.pipeline.unknown_devices import unknown_devices
@@ -59,7 +61,7 @@ async def list_keys(runtime: RuntimeDep) -> list[dict[str, Any]]:
 
 
 @router.post("/keys", status_code=201, summary="Issue an API key; its text is shown only here")
-async def create_key(body: NewKey, runtime: RuntimeDep) -> Response:
+async def create_key(body: NewKey, runtime: RuntimeDep, request: Request) -> Response:
     """A new key; the answer's ``key`` is the only time its text is shown."""
     now = datetime.now(UTC)
     expires = body.expires_at
@@ -87,7 +89,8 @@ async def create_key(body: NewKey, runtime: RuntimeDep) -> Response:
             "`stadsnav keys create` on the platform's host",
         )
     store = runtime.store
-    await read_store(store, lambda: store.add_api_key(key, secret_hash(text)))
+    event = key_event(request.scope, KEY_CREATED, key.id, now)
+    await read_store(store, lambda: store.add_api_key(key, secret_hash(text), event))
     shown = {**key.as_json(now), "key": text}
     # no-store: the key's text must stay in no cache on its way.
     headers = {"Location": f"/admin/keys/{key.id}", "Cache-Control": "no-store"}
@@ -110,7 +113,9 @@ async def show_key(key_id: str, runtime: RuntimeDep) -> dict[str, Any]:
 async def revoke_key(key_id: str, runtime: RuntimeDep, request: Request) -> Response:
     """Revoke the key from now on; 404 when there is no such key."""
     store = runtime.store
-    found = await read_store(store, lambda: store.revoke_api_key(key_id, datetime.now(UTC)))
+    now = datetime.now(UTC)
+    event = key_event(request.scope, KEY_REVOKED, key_id, now)
+    found = await read_store(store, lambda: store.revoke_api_key(key_id, now, event))
     request.app.state.gatekeeper.keys.forget(key_id)
     if found is None:
         raise ApiError(404, f"there is no API key {key_id}")
@@ -156,3 +161,35 @@ def _aware(moment: datetime) -> datetime:
 def _hour_of(moment: datetime) -> datetime:
     """Usage is counted by the hour: a report from 10:20 includes the hour from 10:00."""
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+@router.get("/audit", summary="The audit log: personal data read, admin requests, refusals")
+async def audit_log(
+    runtime: RuntimeDep,
+    since: Annotated[datetime | None, Query(description="From this time.")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time.")] = None,
+    actor: Annotated[str | None, Query(description="Only this key id, or anonymous.")] = None,
+    action: Annotated[
+        str | None,
+        Query(description="Only read-personal, admin, key-created, key-revoked or denied."),
+    ] = None,
+    subject: Annotated[str | None, Query(description="Only reads of this pseudonym.")] = None,
+    after: Annotated[int, Query(ge=0, description="Records after this sequence number.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="Most records.")] = 1000,
+) -> list[dict[str, Any]]:
+    """Audit records in chain order, each with its hash and its predecessor's; page with
+    ``after`` (the last ``seq`` seen)."""
+    store = runtime.store
+    records = await read_store(
+        store,
+        lambda: store.audit_records(
+            since=None if since is None else _aware(since),
+            until=None if until is None else _aware(until),
+            actor=actor,
+            action=action,
+            subject=subject,
+            after=after,
+            limit=limit,
+        ),
+    )
+    return [record.as_json() for record in records]

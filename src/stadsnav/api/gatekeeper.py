@@ -3,7 +3,8 @@
 An ASGI middleware in front of everything else (the fast lane too). It finds the caller once
 (routes read it from the request's state), refuses a request over its plan's rate, quota or
 request limits, tells the caller where its limits stand, ends a request that runs past its
-plan's timeout and counts every answer in the usage. The routes that serve no client's data
+plan's timeout, counts every answer in the usage and records admin requests and refusals in the
+audit log. The routes that serve no client's data
 (``/healthz``, ``/metrics``) and the network servers' ``/ingest`` webhooks, which have their
 own tokens and must never lose an uplink to a limit, pass untouched.
 """
@@ -25,6 +26,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stadsnav.api.audit import gate_events
 from stadsnav.api.deps import read_store
 from stadsnav.api.gateway import (
     API_KEY_HEADER,
@@ -37,6 +39,7 @@ from stadsnav.api.gateway import (
 )
 from stadsnav.api.plain import header
 from stadsnav.api.problems import ApiError, problem_response
+from stadsnav.gateway.audit import AuditEvent
 from stadsnav.gateway.keys import ApiKey
 from stadsnav.gateway.limits import Calendar, Decision, Limits, Standing, decide, open_limits
 from stadsnav.gateway.usage import ANONYMOUS, UsageRecorder
@@ -117,6 +120,9 @@ class Gatekeeper:
             else:
                 await self._timed(scope, receive, send_counted, plan)
         finally:
+            events = gate_events(scope, status[0], now)
+            if events:
+                await self._audit(events)
             endpoint = self._endpoint(scope)
             self.usage.record(
                 key.id if key is not None else ANONYMOUS,
@@ -126,6 +132,14 @@ class Gatekeeper:
                 time.perf_counter() - started,
                 now.timestamp(),
             )
+
+    async def _audit(self, events: list[AuditEvent]) -> None:
+        store = self.runtime.store
+        try:
+            await read_store(store, lambda: store.append_audit(events))
+        except Exception:
+            # The answer is already sent: the log keeps what the store could not.
+            log.exception("audit_write_failed", events=[e.as_json() for e in events])
 
     def _endpoint(self, scope: Scope) -> str:
         """The method and route template; a refused request never reached its route: match it."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from stadsnav.gateway.audit import AuditEvent, AuditRecord
 from stadsnav.gateway.keys import ApiKey
 from stadsnav.gateway.usage import UsageCount, UsageKey
 from stadsnav.model.aggregation import Bucket, Period
@@ -265,8 +266,8 @@ class ContextStore(Protocol):
         ...
 
     # API keys
-    def add_api_key(self, key: ApiKey, secret_hash: str) -> None:
-        """Store a new key with the hash of its text."""
+    def add_api_key(self, key: ApiKey, secret_hash: str, audit: AuditEvent | None = None) -> None:
+        """Store a new key with the hash of its text (and the audit record of its issue)."""
         ...
 
     def api_keys(self) -> list[ApiKey]:
@@ -277,8 +278,11 @@ class ContextStore(Protocol):
         """The key with this id and the hash of its text; None when there is none."""
         ...
 
-    def revoke_api_key(self, key_id: str, at: datetime) -> ApiKey | None:
-        """Revoke a key from ``at`` on; the key as it is then, None when there is none."""
+    def revoke_api_key(
+        self, key_id: str, at: datetime, audit: AuditEvent | None = None
+    ) -> ApiKey | None:
+        """Revoke a key from ``at`` on; the key as it is then, None when there is none.
+        ``audit`` is recorded with the revocation when the key exists."""
         ...
 
     # API usage
@@ -299,6 +303,25 @@ class ContextStore(Protocol):
 
     def admitted_requests(self, key_id: str, since: datetime) -> int:
         """How many requests of a key were let through (not refused by a limit) since ``since``."""
+        ...
+
+    # audit log
+    def append_audit(self, events: Sequence[AuditEvent]) -> list[AuditRecord]:
+        """Append events to the audit chain, in one transaction; the records they became."""
+        ...
+
+    def audit_records(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        subject: str | None = None,
+        after: int = 0,
+        limit: int = 1000,
+    ) -> list[AuditRecord]:
+        """Audit records in chain order after record ``after``, up to ``limit``, that match."""
         ...
 
     # dead letters

@@ -18,6 +18,7 @@ from stadsnav.store.sql import INSERT_INBOX, SqlStore, utc
 
 _LOCK_KEY = 0x5374_6164_736E_6176  # "Stadsnav": one advisory lock for schema changes
 _INBOX_LOCK_KEY = _LOCK_KEY + 1  # serializes inbox appends
+_AUDIT_LOCK_KEY = _LOCK_KEY + 2  # serializes audit log appends: one chain
 _LOCK = "SELECT pg_advisory_xact_lock(%s)"
 # In sorted order, so two writers of overlapping entities never wait for each other in a cycle.
 _LOCK_ENTITIES = (
@@ -131,6 +132,10 @@ class PostgresStore(SqlStore):
     def _lock_inbox(self, cursor: Any) -> None:
         # Two appends of the same message must not both find it missing and both insert it.
         cursor.execute(_LOCK, (_INBOX_LOCK_KEY,))
+
+    def _lock_audit(self, cursor: Any) -> None:
+        # Two appends must not both chain to the same head.
+        cursor.execute(_LOCK, (_AUDIT_LOCK_KEY,))
 
     def execute_script(self, cursor: Any, script: str) -> None:
         """Run the script in one call; PostgreSQL accepts several statements without parameters."""

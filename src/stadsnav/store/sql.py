@@ -33,6 +33,7 @@ from stadsnav.store.base import (
     StoredEntity,
 )
 from stadsnav.store.migrate import apply_migrations
+from stadsnav.store.sql_audit import AuditRows
 from stadsnav.store.sql_contexts import JsonLdContextRows
 from stadsnav.store.sql_keys import ApiKeyRows
 from stadsnav.store.sql_subscriptions import SubscriptionRows
@@ -152,7 +153,9 @@ class _RollbackError(Exception):
     """Raised inside a transaction to undo it on purpose."""
 
 
-class SqlStore(JsonLdContextRows, TemporalRows, SubscriptionRows, ApiKeyRows, UsageRows, ABC):
+class SqlStore(
+    JsonLdContextRows, TemporalRows, SubscriptionRows, ApiKeyRows, UsageRows, AuditRows, ABC
+):
     """A ContextStore on one database, with one connection per thread."""
 
     dialect: ClassVar[str]

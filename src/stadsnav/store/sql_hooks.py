@@ -6,7 +6,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from stadsnav.gateway.audit import AuditEvent, AuditRecord
 
 
 class SqlHooks(ABC):
@@ -33,6 +36,14 @@ class SqlHooks(ABC):
     @abstractmethod
     def _time_out(self, value: Any) -> datetime:
         """A stored time as an aware UTC datetime."""
+
+    @abstractmethod
+    def _lock_audit(self, cursor: Any) -> None:
+        """Serialize appends to the audit log until the transaction ends."""
+
+    @abstractmethod
+    def _append_audit(self, cursor: Any, events: Sequence[AuditEvent]) -> list[AuditRecord]:
+        """Append events to the audit chain in the transaction of ``cursor``."""
 
     @abstractmethod
     def _in_list(self, column: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from stadsnav.gateway.audit import AuditEvent
 from stadsnav.gateway.keys import ApiKey
 from stadsnav.store.sql_hooks import SqlHooks
 
@@ -16,9 +17,11 @@ _COLUMNS = "id, owner, scopes, created_at, expires_at, revoked_at, purpose, plan
 class ApiKeyRows(SqlHooks):
     """SqlStore methods for API keys."""
 
-    def add_api_key(self, key: ApiKey, secret_hash: str) -> None:
-        """Store a new key with the hash of its text."""
+    def add_api_key(self, key: ApiKey, secret_hash: str, audit: AuditEvent | None = None) -> None:
+        """Store a new key with the hash of its text (and the audit record of its issue)."""
         with self._write() as cursor:
+            if audit is not None:
+                self._append_audit(cursor, [audit])
             cursor.execute(
                 self.sql(
                     f"INSERT INTO api_keys ({_COLUMNS}, secret_hash) "
@@ -48,14 +51,19 @@ class ApiKeyRows(SqlHooks):
         rows = self._query(f"SELECT {_COLUMNS}, secret_hash FROM api_keys WHERE id = ?", [key_id])
         return None if not rows else (self._api_key(rows[0][:9]), str(rows[0][9]))
 
-    def revoke_api_key(self, key_id: str, at: datetime) -> ApiKey | None:
+    def revoke_api_key(
+        self, key_id: str, at: datetime, audit: AuditEvent | None = None
+    ) -> ApiKey | None:
         """Revoke a key from ``at`` on (a revoked one keeps its first revocation time); the key
-        as it is then, None when there is none."""
+        as it is then, None when there is none. ``audit`` is recorded when the key exists."""
         with self._write() as cursor:
             cursor.execute(
                 self.sql("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"),
                 (self.time_in(at), key_id),
             )
+            cursor.execute(self.sql("SELECT 1 FROM api_keys WHERE id = ?"), (key_id,))
+            if audit is not None and cursor.fetchone() is not None:
+                self._append_audit(cursor, [audit])
         found = self.api_key(key_id)
         return None if found is None else found[0]
 

@@ -121,6 +121,9 @@ class SqliteStore(SqlStore):
     def _lock_inbox(self, cursor: Any) -> None:
         """BEGIN IMMEDIATE already serializes writers."""
 
+    def _lock_audit(self, cursor: Any) -> None:
+        """BEGIN IMMEDIATE already serializes writers."""
+
     def execute_script(self, cursor: Any, script: str) -> None:
         """Run the statements one by one: ``executescript`` would commit the transaction."""
         for statement in split_statements(script):

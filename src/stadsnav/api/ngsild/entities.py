@@ -23,6 +23,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from stadsnav.api.audit import audit_personal_reads, audit_personal_types
 from stadsnav.api.deps import read_store
 from stadsnav.api.gateway import note_types, visibility
 from stadsnav.api.ngsild.jsonld import (
@@ -305,14 +306,20 @@ def present(
     view: View,
     attrs: frozenset[str] | None = None,
     visible: Visibility | None = None,
+    seen: list[StoredEntity] | None = None,
 ) -> list[dict[str, Any]]:
     """The entities as the view shows them, linked entities joined (those ``visible`` lets the
-    caller read), in the request's terms."""
+    caller read), in the request's terms; every entity shown is added to ``seen``."""
     names = None if terms.identity else terms.to_request
+    if seen is not None:
+        seen.extend(entities)
 
     def linked(ids: Sequence[str]) -> list[StoredEntity]:
         found = store.find_entities(None, ids, None)
-        return found if visible is None else [e for e in found if visible.can_read(e.types)]
+        shown = found if visible is None else [e for e in found if visible.can_read(e.types)]
+        if seen is not None:
+            seen.extend(shown)
+        return shown
 
     def render(entity: StoredEntity, level: int) -> dict[str, Any]:
         return render_entity(
@@ -415,18 +422,24 @@ async def retrieve_entity(
     store = tenant_store(request)
     visible = await visibility(request)
 
+    seen: list[StoredEntity] = []
+
     def work() -> list[dict[str, Any]] | None:
         entity = store.get_entity(entity_id)
-        if entity is None or (visible is not None and not visible.can_read(entity.types)):
+        if entity is not None and visible is not None and not visible.can_read(entity.types):
+            request.state.hidden = True  # audited as a refusal; the caller is not told
             return None  # whether an entity the caller may not read exists is not its to know
+        if entity is None:
+            return None
         if wanted_types is not None and not wanted_types.matches(entity_types(entity)):
             return None
         if names is not None and not names.intersection(attribute_names(entity)):
             return None
         note_types(request, entity.types)
-        return present([entity], store, terms, view, names, visible)
+        return present([entity], store, terms, view, names, visible, seen)
 
     bodies = await read_store(store, work)
+    await audit_personal_reads(request, seen)
     if bodies is None:
         raise ApiError(404, f"no entity with id {entity_id}{_with(type, attrs)}")
     if not bodies[0]:
@@ -465,7 +478,9 @@ async def retrieve_stored_json(scope: Scope, receive: Receive, send: Send) -> bo
     types = as_types(orjson.loads(body)["type"])
     if visible is not None and not visible.can_read(types):
         return False  # the normal path answers 404, as for an entity that does not exist
-    note_types(Request(scope, receive), types)
+    request = Request(scope, receive)
+    note_types(request, types)
+    await audit_personal_types(request, [(entity_id, types)])
     media = media_type_for(accept)
     if media == JSON_LD:
         await send_response(send, 200, body[:-1] + _CONTEXT_MEMBER, _JSON_LD_HEADERS)
@@ -532,11 +547,13 @@ async def answer_query(
         # whether there is a next page.
         matches = query.page(store.find_entities, page.offset, page.limit, page.count)
         note_types(request, (name for entity in matches.entities for name in entity.types))
-        bodies = present(matches.entities, store, terms, view, query.attrs, query.visible)
+        bodies = present(matches.entities, store, terms, view, query.attrs, query.visible, shown)
         return matches.seen, bodies
 
+    shown: list[StoredEntity] = []
     limiter = _sqlite_query_limiter() if isinstance(store, SqliteStore) else None
     seen, bodies = await anyio.to_thread.run_sync(work, limiter=limiter)
+    await audit_personal_reads(request, shown)
     headers = {_RESULTS_COUNT: str(seen)} if page.count else None
     response = entities_response(request, bodies, terms, view, headers)
     if request.method == "GET":

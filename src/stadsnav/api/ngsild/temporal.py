@@ -25,6 +25,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from stadsnav.api.audit import audit_personal_reads
 from stadsnav.api.deps import read_store
 from stadsnav.api.gateway import caller_access, visibility, write_check, writer
 from stadsnav.api.ngsild.entities import (
@@ -636,8 +637,12 @@ async def retrieve_temporal(
 
     def work() -> tuple[dict[str, Any], Cut | None] | None:
         entity = store.get_entity(entity_id)
-        if entity is None or (visible is not None and not visible.can_read(entity.types)):
+        if entity is not None and visible is not None and not visible.can_read(entity.types):
+            request.state.hidden = True  # audited as a refusal; the caller is not told
             return None
+        if entity is None:
+            return None
+        shown.append(entity)
         if names is not None and not set(names).intersection(attribute_names(entity)):
             # As the core API's retrieval (5.7.1): none of attrs is ResourceNotFound (TP 020_08).
             raise ApiError(404, f"entity {entity_id} has none of the attributes {attrs}")
@@ -648,9 +653,11 @@ async def retrieve_temporal(
         body = render_history(entity, timed, shape, terms, query.timeproperty, cut)
         return body, cut
 
+    shown: list[StoredEntity] = []
     found = await read_store(store, work)
     if found is None:
         raise ApiError(404, f"no entity with id {entity_id}")
+    await audit_personal_reads(request, shown)
     body = projected(found[0], view)
     if not body:
         raise ApiError(404, f"entity {entity_id} has none of the members asked for")
@@ -742,6 +749,7 @@ async def answer_temporal_query(
         if entities.order_by:
             candidates.sort(key=entities.order_key)
         chosen_page = candidates[page.offset : page.offset + page.limit]
+        answered.extend(chosen_page)
         shown = None if chosen.attrs is None else sorted(chosen.attrs)
         if shape.kind == "aggregatedValues":
             bodies = aggregate_all(chosen_page, store, shown, query, shape, terms)
@@ -754,7 +762,9 @@ async def answer_temporal_query(
         ]
         return len(candidates), bodies, cut
 
+    answered: list[StoredEntity] = []
     total, bodies, cut = await anyio.to_thread.run_sync(work)
+    await audit_personal_reads(request, answered)
     bodies = [projected(body, view) for body in bodies]
     response = _answer(request, bodies, terms, cut)
     if page.count:
