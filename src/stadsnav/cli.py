@@ -176,6 +176,7 @@ async def _demo(
         ("NGSI-LD", "/ngsi-ld/v1/entities?type=WaterQualityObserved"),
         ("Free parking", "/api/v1/parking/facilities?near=20.952,64.751&radius=1500"),
         ("Free parking (map)", "/api/v1/parking/facilities?format=geojson"),
+        ("Developer portal", "/portal"),
         ("API docs", "/docs"),
         ("Health", "/healthz"),
         ("Metrics", "/metrics"),

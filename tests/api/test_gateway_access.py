@@ -7,7 +7,7 @@ The demo's datasets are open; this workspace adds an internal one (energy) and a
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from notify.receiver import Receiver
+from stadsnav.notify.owners import LOOK_AGAIN_SECONDS
 from stadsnav.runtime import Runtime
 from stadsnav.workspace import Workspace, load_workspace
 from stadsnav.workspace.models import Dataset, Owner
-from support import key_headers
+from support import key_headers, wait_for
 
 ENTITIES = "/ngsi-ld/v1/entities"
 BEACH = "urn:ngsi-ld:Beach:skelleftea:byske"
@@ -171,26 +172,65 @@ def test_personal_data_needs_its_scope_and_a_purpose(
     assert ids(anonymous.get(ENTITIES, params={"type": "HomeSensor"}, headers=carer)) == [SENSOR]
 
 
-def test_subscriptions_need_read_and_never_carry_personal_data(
-    client: TestClient, anonymous: TestClient, runtime: Runtime, receiver: Receiver
+def test_a_subscription_is_its_keys_and_notifies_what_that_key_may_read(
+    client: TestClient,
+    anonymous: TestClient,
+    runtime: Runtime,
+    receiver: Receiver,
+    admin_headers: dict[str, str],
 ) -> None:
-    body = {
-        "type": "Subscription",
-        "entities": [{"type": "HomeSensor"}, {"type": "Beach"}],
-        "notification": {"endpoint": {"uri": receiver.url()}, "format": "keyValues"},
-    }
-    narrow = keyed(client, runtime, "read:beaches")
-    assert anonymous.post("/ngsi-ld/v1/subscriptions", json=body, headers=narrow).status_code == 403
-    assert client.post("/ngsi-ld/v1/subscriptions", json=body).status_code == 201
+    subscriptions = "/ngsi-ld/v1/subscriptions"
+
+    def subscribe(headers: dict[str, str] | None, path: str) -> Any:
+        body = subscribe_body(receiver.url(path))
+        return anonymous.post(subscriptions, json=body, headers=headers)
+
+    assert subscribe(None, "/anyone").status_code == 401
+    partner = keyed(client, runtime, "read:parking")
+    theirs = subscribe(partner, "/partner")
+    assert theirs.status_code == 201
+    ours = client.post(subscriptions, json=subscribe_body(receiver.url("/city")))
+    assert ours.status_code == 201
+    # Another key's subscription is not there for a key; an admin key sees every one.
+    assert client.get(theirs.headers["Location"]).status_code == 404
+    assert client.delete(theirs.headers["Location"]).status_code == 404
+    assert [s["id"] for s in client.get(subscriptions).json()] == [
+        ours.headers["Location"].rsplit("/", 1)[1]
+    ]
+    assert anonymous.get(theirs.headers["Location"], headers=partner).status_code == 200
+    assert len(anonymous.get(subscriptions, headers=admin_headers).json()) == 2
+
     carer = keyed(client, runtime, "write:care")
     assert (
         client.post(ENTITIES, json=entity(SENSOR, "HomeSensor"), headers=carer).status_code == 201
     )
+    assert client.post(ENTITIES, json=entity(METER, "EnergyMeter")).status_code == 201
     assert client.post(ENTITIES, json=entity(BEACH, "Beach")).status_code == 201
-    [notification] = receiver.wait(1)
-    assert [e["id"] for e in notification.body["data"]] == [BEACH]
-    time.sleep(0.3)  # a notification of the sensor would have come with or after the beach's
-    assert len(receiver.received()) == 1
+
+    def notified(path: str) -> list[str]:
+        return sorted(e["id"] for n in receiver.received(path) for e in n.body["data"])
+
+    wait_for(lambda: notified("/city") == sorted([METER, BEACH]))
+    wait_for(lambda: notified("/partner") == [BEACH])  # an open dataset's: no meter
+    time.sleep(0.3)  # a notification of the sensor would have come with or after the others
+    assert notified("/city") == sorted([METER, BEACH])
+    assert notified("/partner") == [BEACH]
+
+    # A revoked key's subscriptions go silent.
+    runtime.store.revoke_api_key(partner["X-API-Key"].split("_")[1], datetime.now(UTC))
+    time.sleep(LOOK_AGAIN_SECONDS + 0.1)
+    assert client.post(ENTITIES, json=entity(BEACH + "2", "Beach")).status_code == 201
+    wait_for(lambda: BEACH + "2" in notified("/city"))
+    time.sleep(0.3)
+    assert notified("/partner") == [BEACH]
+
+
+def subscribe_body(uri: str) -> dict[str, Any]:
+    return {
+        "type": "Subscription",
+        "entities": [{"type": "HomeSensor"}, {"type": "Beach"}, {"type": "EnergyMeter"}],
+        "notification": {"endpoint": {"uri": uri}, "format": "keyValues"},
+    }
 
 
 def test_a_product_of_an_internal_dataset_needs_its_scope(

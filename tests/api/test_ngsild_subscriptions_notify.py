@@ -477,7 +477,8 @@ def test_a_restart_keeps_the_status_and_loses_no_notification(
     other = "urn:ngsi-ld:Room:kiruna:2"
     try:
         first = open_runtime()
-        with TestClient(create_app(first), headers=key_headers(first.store)) as client:
+        headers = key_headers(first.store)  # the subscriber's key: it owns its subscriptions
+        with TestClient(create_app(first), headers=headers) as client:
             down = subscribe(client, receiver.url("/down"), notification={"format": "keyValues"})
             subscribe(client, receiver.url("/up"), notification={"format": "keyValues"})
             create_room(client)
@@ -491,7 +492,7 @@ def test_a_restart_keeps_the_status_and_loses_no_notification(
         runtime.store.change_entities({other: lambda _: EntityChange(type="Room", put=warm)})
         receiver.status["/down"] = 200
         failures = len(receiver.received("/down"))
-        with TestClient(create_app(runtime), headers=key_headers(runtime.store)) as client:
+        with TestClient(create_app(runtime), headers=headers) as client:
             receiver.wait(failures + 1, "/down", timeout=5)
             receiver.wait(2, "/up")
             settle()

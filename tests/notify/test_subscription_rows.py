@@ -253,3 +253,20 @@ def test_a_delivery_locks_the_subscription_before_its_outbox_rows(store: SqlStor
     finishing.join(10)
     assert not finishing.is_alive()
     assert store.get_subscription(DOCUMENT["id"]) is None
+
+
+def test_subscriptions_are_listed_by_the_key_that_owns_them(store: SqlStore) -> None:
+    from dataclasses import replace
+
+    from stadsnav.store.sql_subscriptions import EVERYONE
+
+    for subscription_id, owner in (("urn:a", "key1"), ("urn:b", None), ("urn:c", "key1")):
+        added = store.add_subscription(replace(record(subscription_id), owner=owner))
+        assert added is not None
+        assert added.owner == owner
+    assert [r.id for r in store.list_subscriptions(owner="key1")[1]] == ["urn:a", "urn:c"]
+    assert store.list_subscriptions(owner="key1")[0] == 2
+    assert [r.id for r in store.list_subscriptions(owner=None)[1]] == ["urn:b"]
+    assert store.list_subscriptions(owner="key2") == (0, [])
+    assert len(store.list_subscriptions(owner=EVERYONE)[1]) == 3
+    assert store.get_subscription("urn:c").owner == "key1"

@@ -174,7 +174,9 @@ async def audit_log(
         Query(description="Only read-personal, admin, key-created, key-revoked or denied."),
     ] = None,
     subject: Annotated[str | None, Query(description="Only reads of this pseudonym.")] = None,
-    after: Annotated[int, Query(ge=0, description="Records after this sequence number.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**62, description="Records after this sequence number.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000, description="Most records.")] = 1000,
 ) -> list[dict[str, Any]]:
     """Audit records in chain order, each with its hash and its predecessor's; page with

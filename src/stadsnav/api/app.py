@@ -10,7 +10,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp
 
 from stadsnav import __version__
-from stadsnav.api import admin, ops
+from stadsnav.api import admin, oauth, ops, portal
 from stadsnav.api.gatekeeper import Gatekeeper
 from stadsnav.api.ngsild import (
     batch,
@@ -23,6 +23,7 @@ from stadsnav.api.ngsild import (
 )
 from stadsnav.api.ngsild.contexts import ContextResolver
 from stadsnav.api.ngsild.tenancy import EchoTenant
+from stadsnav.api.openapi import document_gateway
 from stadsnav.api.plain import FastLane, PlainRoute
 from stadsnav.api.problems import install_problem_handlers
 from stadsnav.api.products.router import product_router
@@ -68,13 +69,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.ldcontexts = ContextResolver.of(runtime.workspace)
     app.state.temporal_instance_limit = runtime.workspace.settings.ngsild.temporal_instances
     install_problem_handlers(app)
-    routers = [ops.router, admin.router, entities.router, temporal.router, jsonld_contexts.router]
+    routers = [ops.router, oauth.router, admin.router, entities.router, temporal.router]
+    routers += [jsonld_contexts.router, portal.router]
     routers += [provision.router, batch.router, discovery.router]
     routers += [subscriptions.router]
     routers += [product_router(p, runtime.workspace) for p in runtime.workspace.products.values()]
     routers += [r for r in (connector.router() for connector in runtime.connectors) if r]
     for router in routers:
         app.include_router(router)
+    document_gateway(app)
     routes = [route for router in routers for route in router.routes]
     lane = [route for route in routes if isinstance(route, PlainRoute)]
     gatekeeper = _serve_lane_first(app, lane, Gatekeeper(app, runtime, routes))

@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stadsnav.api.audit import gate_events
+from stadsnav.api.bearer import BearerTokens
 from stadsnav.api.deps import read_store
 from stadsnav.api.gateway import (
     API_KEY_HEADER,
@@ -70,6 +71,7 @@ class Gatekeeper:
         self.limits: Limits = open_limits(self.gateway.limits_url)
         self.usage = UsageRecorder(runtime.store, self.gateway.usage_flush)
         self.keys = KeyCache(runtime.store)
+        self.tokens = BearerTokens(self.gateway)
         self._notices: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
@@ -91,7 +93,7 @@ class Gatekeeper:
         now = datetime.now(UTC)
         state: dict[str, Any] = scope.setdefault("state", {})
         try:
-            who: Identity | None = await identify(self.keys, _presented(scope))
+            who: Identity | None = await identify(self.keys, _presented(scope), self.tokens)
         except ApiError as error:
             state[IDENTITY], who = error, None  # the route answers 401, if it looks at callers
         else:

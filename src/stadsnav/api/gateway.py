@@ -13,16 +13,19 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final, cast
+from typing import Annotated, Any, Final, Literal, cast
 
 from fastapi import Depends, Request
 
+from stadsnav.api.bearer import BearerTokens, InvalidTokenError, narrowed
 from stadsnav.api.deps import RuntimeDep, read_store
 from stadsnav.api.problems import FORBIDDEN, ApiError
-from stadsnav.gateway.access import Access, access_of
+from stadsnav.gateway.access import Access, grant_access
 from stadsnav.gateway.keys import ApiKey, key_id, matches
+from stadsnav.gateway.tokens import looks_like_token
 from stadsnav.runtime import Runtime
 from stadsnav.store.base import ContextStore, EntityCheck, StoredEntity
+from stadsnav.store.sql_subscriptions import EVERYONE, Everyone
 from stadsnav.workspace import Workspace
 
 API_KEY_HEADER = "X-API-Key"
@@ -38,6 +41,9 @@ class Identity:
     """The caller: the holder of an active key, or anonymous (``key`` None)."""
 
     key: ApiKey | None = None
+    source: Literal["key", "token", "provider"] = "key"
+    """What the caller presented: a key, a token of one, or an identity provider's token (whose
+    ``key`` lives only as long as the token)."""
 
     def has(self, scope: str) -> bool:
         """Whether the caller's key grants ``scope`` (``read:parking`` is granted by ``read``)."""
@@ -103,17 +109,25 @@ class KeyCache:
         self._matched.pop(wanted, None)
 
 
-async def identify(keys: KeyCache, text: str | None) -> Identity:
-    """The holder of the key ``text`` (anonymous for None); 401 for a key that opens nothing."""
+async def identify(
+    keys: KeyCache, text: str | None, tokens: BearerTokens | None = None
+) -> Identity:
+    """The holder of the key or token ``text`` (anonymous for None); 401 for one that opens
+    nothing."""
     if text is None:
         return Identity()
+    if tokens is not None and looks_like_token(text):
+        return await _token_holder(keys, text, tokens)
     found_id = key_id(text)
     found = None if found_id is None else await keys.find(found_id)
     if found is None or not keys.matches(text, found):
         raise ApiError(
             401, "the API key is not valid: check that it is copied whole", headers=_CHALLENGE
         )
-    key = found[0]
+    return Identity(_active(found[0]))
+
+
+def _active(key: ApiKey) -> ApiKey:
     status = key.status(datetime.now(UTC))
     if status != "active":
         raise ApiError(
@@ -121,7 +135,23 @@ async def identify(keys: KeyCache, text: str | None) -> Identity:
             f"the API key {key.id} is {status}: ask its issuer for a new one",
             headers=_CHALLENGE,
         )
-    return Identity(key)
+    return key
+
+
+async def _token_holder(keys: KeyCache, text: str, tokens: BearerTokens) -> Identity:
+    """The caller an access token stands for: its key (still active), with the token's scopes,
+    or the caller of an identity provider's token."""
+    try:
+        if not tokens.is_own(text):
+            return Identity(await tokens.provider_caller(text), "provider")
+        key_of, scopes = tokens.own(text)
+        found = await keys.find(key_of)
+        if found is None:
+            raise InvalidTokenError(f"the token's API key {key_of} does not exist")
+        return Identity(narrowed(_active(found[0]), scopes), "token")
+    except InvalidTokenError as error:
+        challenge = 'Bearer realm="stadsnav", error="invalid_token"'
+        raise ApiError(401, str(error), headers={"WWW-Authenticate": challenge}) from None
 
 
 async def identity(request: Request, runtime: RuntimeDep) -> Identity:
@@ -164,11 +194,10 @@ async def visibility(request: Request) -> Access | None:
 
 def access_for(who: Identity, workspace: Workspace) -> Access:
     """The access of a caller: its key's scopes and the workspace's anonymous ones."""
-    datasets = workspace.datasets.values()
-    anyone = access_of(workspace.settings.gateway.anonymous_scopes, None, datasets, anonymous=True)
-    if who.key is None:
-        return anyone
-    return anyone.union(access_of(who.key.scopes, who.key.purpose, datasets))
+    key = who.key
+    return grant_access(
+        None if key is None else key.scopes, None if key is None else key.purpose, workspace
+    )
 
 
 def refused(request: Request, what: str) -> ApiError:
@@ -186,10 +215,20 @@ async def writer(request: Request) -> None:
         raise refused(request, "writing entities")
 
 
-async def reader_of_all(request: Request) -> None:
-    """Let through only callers that may read every non-personal dataset (``read``)."""
-    if not (await caller_access(request)).read_all:
-        raise refused(request, "this operation (the read scope for every dataset)")
+async def subscriber(request: Request) -> str | Everyone | None:
+    """Let through callers with a key (or every caller where anonymous scopes are given, in a
+    laboratory); the owner whose subscriptions it manages: its key's id, None without a key,
+    EVERYONE for an admin key."""
+    await caller_access(request)
+    who: Identity = request.scope["state"][IDENTITY]
+    if who.key is None:
+        if not request.app.state.runtime.workspace.settings.gateway.anonymous_scopes:
+            raise refused(request, "subscriptions")
+        return None
+    if who.source == "provider":
+        # Notifications go out when no token is at hand: a subscription needs a stored key.
+        raise ApiError(403, "subscriptions need an API key (or a token of one), not a login token")
+    return EVERYONE if who.has("admin") else who.key.id
 
 
 async def writer_of_all(request: Request) -> None:

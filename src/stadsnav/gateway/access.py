@@ -112,3 +112,22 @@ def personal_scopes(scopes: Iterable[str], workspace: Workspace) -> list[str]:
     """The scopes that name a personal dataset of the workspace."""
     personal = {d.id for d in workspace.datasets.values() if d.classification == "personal"}
     return [scope for scope in scopes if scope.partition(":")[2] in personal]
+
+
+def grant_access(scopes: Sequence[str] | None, purpose: str | None, workspace: Workspace) -> Access:
+    """The access of a caller with a key of ``scopes`` and ``purpose`` (None: no key), with the
+    workspace's anonymous scopes, which every caller has."""
+    datasets = workspace.datasets.values()
+    anyone = access_of(workspace.settings.gateway.anonymous_scopes, None, datasets, anonymous=True)
+    return anyone if scopes is None else anyone.union(access_of(scopes, purpose, datasets))
+
+
+def without_personal(access: Access) -> Access:
+    """``access`` for reading only: no personal dataset, no writes."""
+    return Access(
+        read_all=access.read_all,
+        write_all=False,
+        readable=access.readable - access.personal,
+        writable=frozenset(),
+        personal=access.personal,
+    )

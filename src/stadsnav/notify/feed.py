@@ -19,10 +19,10 @@ import anyio.to_thread
 import structlog
 
 from stadsnav.model.entity import StoredEntity
-from stadsnav.model.entity_query import Visibility
 from stadsnav.model.jsonld import Vocabulary
 from stadsnav.notify import changes
 from stadsnav.notify.matching import Matcher, compile_subscription
+from stadsnav.notify.owners import SubscriptionOwners
 from stadsnav.store.base import ContextStore
 from stadsnav.store.sql_subscriptions import SubscriptionRecord
 
@@ -63,8 +63,8 @@ class TenantFeed:
     failed: dict[str, str] = field(default_factory=dict)
     """Subscription id → why it could not be compiled (its @context failed to load)."""
     retry_failed_at: float = 0.0
-    visible: Visibility | None = None
-    """The entities notifications may carry (None: every one)."""
+    owners: SubscriptionOwners | None = None
+    """The keys that own the subscriptions (None: every subscription notifies everything)."""
 
     async def refresh(self, resolve: Resolve) -> None:
         """Read the subscriptions again if one changed, or one could not be compiled."""
@@ -84,9 +84,8 @@ class TenantFeed:
             try:
                 q_terms = await resolve(record.context, self.store)
                 render_terms = await resolve(record.jsonld_context, self.store)
-                matchers[record.id] = compile_subscription(
-                    record, q_terms, render_terms, self.visible
-                )
+                visible = None if self.owners is None else self.owners.visible(record.owner)
+                matchers[record.id] = compile_subscription(record, q_terms, render_terms, visible)
             except Exception as error:  # a context that cannot be loaded: try again next time
                 failed[record.id] = str(error)
                 if self.failed.get(record.id) != str(error):
@@ -145,7 +144,9 @@ class TenantFeed:
         types = None if self.types is None else sorted(self.types)
         feed = self.store.entity_feed(self.cursor, types)
         live = [
-            m for m in self.matchers.values() if m.interval is None and m.status(now) == "active"
+            m
+            for m in self.matchers.values()
+            if m.interval is None and m.status(now) == "active" and self._owner_active(m, now)
         ]
         # One notification per subscription and look, of at most max_entities entities.
         found: dict[str, dict[Any, dict[str, Any]]] = {}
@@ -202,10 +203,15 @@ class TenantFeed:
             # One periodic notification waiting is enough: the next one would repeat it.
             if matcher.status(now) != "active" or waiting.get(matcher.id):
                 continue
+            if not self._owner_active(matcher, now):
+                continue
             entities = matcher.current(self.store)
             rendered = matcher.rendering.entities(entities, self.store) if entities else []
             queued += [(matcher.id, chunk) for chunk in _chunks(rendered, self.max_entities)]
         return queued
+
+    def _owner_active(self, matcher: Matcher, now: datetime) -> bool:
+        return self.owners is None or self.owners.active(matcher.record.owner, now)
 
     def _due(self, matcher: Matcher, now: datetime) -> bool:
         assert matcher.interval is not None

@@ -18,11 +18,10 @@ import structlog
 
 from stadsnav.api.ngsild.contexts import ContextResolver
 from stadsnav.api.ngsild.jsonld import core_vocabulary
-from stadsnav.gateway.access import access_of
-from stadsnav.model.entity_query import Visibility
 from stadsnav.model.jsonld import Vocabulary, is_core_context
 from stadsnav.notify.delivery import Deliverer
 from stadsnav.notify.feed import TenantFeed, utc_now
+from stadsnav.notify.owners import SubscriptionOwners
 from stadsnav.store.base import ContextStore
 from stadsnav.store.sql_contexts import JsonLdContextRows
 from stadsnav.workspace import Workspace
@@ -45,11 +44,11 @@ class Notifier:
         store: ContextStore,
         settings: NotificationSettings,
         contexts: ContextResolver,
-        visible: Visibility | None = None,
+        owners: SubscriptionOwners | None = None,
     ) -> None:
         self.store = store
-        self.visible = visible
-        """The entities notifications may carry: none of a personal dataset's."""
+        self.owners = owners
+        """The keys that own subscriptions: what their notifications may carry, and when."""
         self.settings = settings
         self.contexts = contexts
         self._feeds: dict[str, TenantFeed] = {}
@@ -64,10 +63,8 @@ class Notifier:
     @classmethod
     def of(cls, workspace: Workspace, store: ContextStore) -> Notifier:
         """The notifier of a workspace's ``[notifications]`` settings and @contexts."""
-        datasets = workspace.datasets.values()
-        personal = any(dataset.classification == "personal" for dataset in datasets)
-        visible = access_of(["read"], None, datasets) if personal else None
-        return cls(store, workspace.settings.notifications, ContextResolver.of(workspace), visible)
+        owners = SubscriptionOwners(store, workspace)
+        return cls(store, workspace.settings.notifications, ContextResolver.of(workspace), owners)
 
     def start(self) -> None:
         """Start the rounds, in a task of the running event loop."""
@@ -150,7 +147,7 @@ class Notifier:
                 if store is None:
                     continue
                 self._feeds[name] = TenantFeed(
-                    name, store, self.settings.max_entities, visible=self.visible
+                    name, store, self.settings.max_entities, owners=self.owners
                 )
             feeds.append(self._feeds[name])
         return feeds
@@ -159,7 +156,7 @@ class Notifier:
         feed = self._feeds.get(name)
         if feed is None:
             feed = self._feeds[name] = TenantFeed(
-                name, store, self.settings.max_entities, visible=self.visible
+                name, store, self.settings.max_entities, owners=self.owners
             )
         return feed
 

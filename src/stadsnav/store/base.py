@@ -14,7 +14,9 @@ from stadsnav.model.aggregation import Bucket, Period
 from stadsnav.model.entity import AttributeInstance, Provenance, StoredEntity
 from stadsnav.model.entity_query import Prefilter
 from stadsnav.store.sql_subscriptions import (
+    EVERYONE,
     EntityFeed,
+    Everyone,
     PendingNotification,
     SubscriptionRecord,
 )
@@ -563,9 +565,10 @@ class ContextStore(Protocol):
         ...
 
     def list_subscriptions(
-        self, limit: int | None = None, offset: int = 0
+        self, limit: int | None = None, offset: int = 0, owner: str | Everyone | None = EVERYONE
     ) -> tuple[int, list[SubscriptionRecord]]:
-        """How many subscriptions there are, and a page of them ordered by creation."""
+        """How many subscriptions there are (of ``owner``: a key's id, None for those made
+        without a key), and a page of them ordered by creation."""
         ...
 
     def update_subscription(

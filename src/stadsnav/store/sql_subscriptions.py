@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 
 import orjson
 
@@ -15,9 +16,18 @@ from stadsnav.store.sql_hooks import SqlHooks
 
 _COLUMNS = (
     "id, document, context, jsonld_context, created_at, modified_at, created_version, "
-    "times_sent, times_failed, last_notification, last_success, last_failure, last_status"
+    "times_sent, times_failed, last_notification, last_success, last_failure, last_status, owner"
 )
 _BUMP = "UPDATE subscription_counter SET version = version + 1"
+
+
+class Everyone(Enum):
+    """The owner filter that lists the subscriptions of every owner."""
+
+    EVERYONE = "everyone"
+
+
+EVERYONE: Final = Everyone.EVERYONE
 _SAVE_CURSOR = (
     "INSERT INTO notifier_cursor (id, version) VALUES (1, ?) "
     "ON CONFLICT (id) DO UPDATE SET version = excluded.version"
@@ -52,6 +62,8 @@ class SubscriptionRecord:
     created_version: int = 0
     """The change version when it was created: earlier changes are not notified."""
     status: DeliveryStatus = field(default_factory=DeliveryStatus)
+    owner: str | None = None
+    """The id of the API key that created it; None when made without a key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +110,8 @@ class SubscriptionRows(SqlHooks):
             cursor.execute(
                 self.sql(
                     "INSERT INTO subscriptions (id, document, context, jsonld_context, "
-                    "created_at, modified_at, created_version) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (id) DO NOTHING"
+                    "created_at, modified_at, created_version, owner) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
                 ),
                 (
                     record.id,
@@ -109,20 +121,13 @@ class SubscriptionRows(SqlHooks):
                     self.time_in(record.created_at),
                     self.time_in(record.modified_at),
                     version,
+                    record.owner,
                 ),
             )
             if cursor.rowcount == 0:
                 return None
             cursor.execute(_BUMP)
-        return SubscriptionRecord(
-            record.id,
-            record.document,
-            record.context,
-            record.jsonld_context,
-            record.created_at,
-            record.modified_at,
-            version,
-        )
+        return replace(record, created_version=version, status=DeliveryStatus())
 
     def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None:
         """One subscription, with its delivery status."""
@@ -130,12 +135,17 @@ class SubscriptionRows(SqlHooks):
         return self._record(rows[0]) if rows else None
 
     def list_subscriptions(
-        self, limit: int | None = None, offset: int = 0
+        self, limit: int | None = None, offset: int = 0, owner: str | Everyone | None = EVERYONE
     ) -> tuple[int, list[SubscriptionRecord]]:
-        """How many subscriptions there are, and a page of them ordered by creation."""
-        [(total,)] = self._query("SELECT count(*) FROM subscriptions")
-        query = f"SELECT {_COLUMNS} FROM subscriptions ORDER BY created_at, id"
-        params: list[Any] = []
+        """How many subscriptions there are (of ``owner``: a key's id, None for those made
+        without a key), and a page of them ordered by creation."""
+        where, params = "", list[Any]()
+        if owner is None:
+            where = "WHERE owner IS NULL"
+        elif isinstance(owner, str):
+            where, params = "WHERE owner = ?", [owner]
+        [(total,)] = self._query(f"SELECT count(*) FROM subscriptions {where}", params)
+        query = f"SELECT {_COLUMNS} FROM subscriptions {where} ORDER BY created_at, id"
         if limit is not None:
             query += " LIMIT ? OFFSET ?"
             params += [limit, offset]
@@ -214,6 +224,7 @@ class SubscriptionRows(SqlHooks):
             modified_at=self._time_out(row[5]),
             created_version=int(row[6]),
             status=status,
+            owner=row[13],
         )
 
     def _maybe_time(self, value: Any) -> datetime | None:

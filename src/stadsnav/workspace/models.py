@@ -259,6 +259,36 @@ DEFAULT_PLANS: Final = {
 """The plans every workspace has; ``[gateway.plans.<name>]`` replaces one or adds another."""
 
 
+class IssuerSettings(StrictModel):
+    """``[gateway.issuers.<name>]``: an OpenID Connect provider (Keycloak, Entra ID) whose access
+    tokens the APIs accept, and how their claims become scopes (docs/gateway.md, Tokens)."""
+
+    issuer: str = Field(min_length=1)
+    """The tokens' ``iss``: ``https://login.skelleftea.se/realms/city``."""
+    jwks_url: str = Field(pattern=r"^https?://")
+    """Where the provider publishes its signing keys (its discovery document's ``jwks_uri``)."""
+    audience: str = "stadsnav"
+    """The ``aud`` the tokens must name."""
+    scopes_claim: str = "scope"
+    """The claim whose values are mapped: a space-separated string or a list (``roles``)."""
+    scopes: dict[str, list[str]] = {}
+    """Claim value → the Stadsnav scopes it grants; a value not named grants nothing."""
+    plan: Slug | None = None
+    """The plan of its callers (default: ``key_plan``)."""
+    purpose: str | None = None
+    """The purpose recorded with its callers' reads of personal data (needed for them)."""
+
+    @field_validator("scopes")
+    @classmethod
+    def _known_scopes(cls, scopes: dict[str, list[str]]) -> dict[str, list[str]]:
+        bad = [
+            scope for granted in scopes.values() for scope in granted if not SCOPE.fullmatch(scope)
+        ]
+        if bad:
+            raise ValueError(f"{bad}: give admin, read or write, alone or for a dataset")
+        return scopes
+
+
 class GatewaySettings(StrictModel):
     """``[gateway]``: who may use the APIs without an API key, and the plans that limit callers
     (docs/gateway.md)."""
@@ -280,11 +310,25 @@ class GatewaySettings(StrictModel):
     """Share of a quota after which answers carry a warning and the key's owner is notified."""
     usage_flush: float = Field(default=10.0, gt=0, le=3600)
     """Seconds between two writes of the usage counted in memory to the store."""
+    token_secret: str = ""
+    """The secret that signs and checks the access tokens of ``POST /oauth/token``; empty: a
+    random one per process (tokens then work only on the process that issued them)."""
+    token_lifetime: timedelta = Field(default=timedelta(minutes=5), gt=timedelta(0))
+    """How long an access token is valid (at most one day)."""
+    issuers: dict[Slug, IssuerSettings] = {}
+    """OpenID Connect providers whose tokens are accepted, by a name of the city's choice."""
 
     @field_validator("plans", mode="before")
     @classmethod
     def _over_defaults(cls, plans: Any) -> Any:
         return {**DEFAULT_PLANS, **plans} if isinstance(plans, dict) else plans
+
+    @field_validator("token_secret")
+    @classmethod
+    def _long_secret(cls, secret: str) -> str:
+        if secret and len(secret) < 32:
+            raise ValueError("give at least 32 characters (openssl rand -base64 32 makes one)")
+        return secret
 
     @field_validator("limits_url")
     @classmethod
@@ -295,8 +339,11 @@ class GatewaySettings(StrictModel):
 
     @model_validator(mode="after")
     def _plans_exist(self) -> GatewaySettings:
-        for setting in ("anonymous_plan", "key_plan"):
-            name = getattr(self, setting)
+        if self.token_lifetime > timedelta(days=1):
+            raise ValueError("token_lifetime: at most P1D; tokens are meant to be short-lived")
+        named = [(setting, getattr(self, setting)) for setting in ("anonymous_plan", "key_plan")]
+        named += [(f"issuers.{n}.plan", i.plan) for n, i in self.issuers.items() if i.plan]
+        for setting, name in named:
             if name not in self.plans:
                 known = ", ".join(sorted(self.plans))
                 raise ValueError(f"{setting} {name!r} is not a plan: give one of {known}")

@@ -102,6 +102,9 @@ router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"], route_class=ngsild_ro
 
 MAX_LIMIT: Final = 1000
 DEFAULT_LIMIT: Final = 20
+MAX_OFFSET: Final = 2**62
+"""Past any count of rows; a larger offset would not fit the databases' integers."""
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Entities to skip.")]
 REPRESENTATIONS: Final = ("normalized", "concise", "keyValues", "simplified")
 _OPTIONS: Final = frozenset({*REPRESENTATIONS, "sysAttrs"})
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
@@ -645,7 +648,7 @@ async def query_entities(
             json_schema_extra={"maximum": MAX_LIMIT},
         ),
     ] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     count: Annotated[bool, Query(description="Return the total in NGSILD-Results-Count.")] = False,
     options: Annotated[str | None, Query(description="keyValues, concise, sysAttrs")] = None,
     format: Annotated[
@@ -828,7 +831,7 @@ async def query_entities_post(
     limit: Annotated[
         int, Query(ge=0, description=f"Page size, at most {MAX_LIMIT}.")
     ] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     count: Annotated[bool, Query(description="Return the total in NGSILD-Results-Count.")] = False,
     options: Annotated[str | None, Query(description="keyValues, concise, sysAttrs")] = None,
     format: Annotated[

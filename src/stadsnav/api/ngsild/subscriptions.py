@@ -16,8 +16,14 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from stadsnav.api.gateway import reader_of_all
-from stadsnav.api.ngsild.entities import DEFAULT_LIMIT, MAX_LIMIT, bad_request, check_limit
+from stadsnav.api.gateway import subscriber
+from stadsnav.api.ngsild.entities import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Offset,
+    bad_request,
+    check_limit,
+)
 from stadsnav.api.ngsild.jsonld import (
     body_terms,
     context_terms,
@@ -45,7 +51,7 @@ from stadsnav.notify.subscription import (
     translate,
 )
 from stadsnav.store.base import ContextStore
-from stadsnav.store.sql_subscriptions import SubscriptionRecord
+from stadsnav.store.sql_subscriptions import EVERYONE, Everyone, SubscriptionRecord
 
 # Notifications are not yet filtered by their subscriber's access: only holders of the read
 # scope for every dataset manage subscriptions, and none reaches personal data.
@@ -53,14 +59,15 @@ router = APIRouter(
     prefix="/ngsi-ld/v1",
     tags=["NGSI-LD"],
     route_class=ngsild_route(),
-    dependencies=[Depends(reader_of_all)],
 )
 
 PATH: Final = "/ngsi-ld/v1/subscriptions"
+Owner = Annotated[str | Everyone | None, Depends(subscriber)]
+"""Whose subscriptions the caller manages (gateway.subscriber): a key sees only its own."""
 _RESULTS_COUNT: Final = "NGSILD-Results-Count"
 
 
-async def create_subscription(request: Request) -> Response:
+async def create_subscription(request: Request, owner: Owner) -> Response:
     """Create a subscription (5.8.1); its URL is in the Location header."""
     body = await read_json(request)
     if not isinstance(body, dict):
@@ -77,6 +84,7 @@ async def create_subscription(request: Request) -> Response:
         jsonld_context=await _rendering_context(request, document, terms.reference),
         created_at=now,
         modified_at=now,
+        owner=None if owner is EVERYONE else owner,
     )
     store = tenant_store(request, create=True)
     if await anyio.to_thread.run_sync(store.add_subscription, record) is None:
@@ -91,6 +99,7 @@ async def create_subscription(request: Request) -> Response:
 
 async def query_subscriptions(
     request: Request,
+    owner: Owner,
     limit: Annotated[
         int,
         Query(
@@ -98,7 +107,7 @@ async def query_subscriptions(
             description=f"Page size, at most {MAX_LIMIT}; 0 with count=true for just the count.",
         ),
     ] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     count: Annotated[bool, Query(description="Return the total in NGSILD-Results-Count.")] = False,
 ) -> Response:
     """The subscriptions, oldest first, a page at a time (5.8.4)."""
@@ -108,7 +117,7 @@ async def query_subscriptions(
         raise bad_request("limit=0 returns no subscriptions: use it with count=true")
     terms = await request_terms(request)
     store = tenant_store(request)
-    total, records = await anyio.to_thread.run_sync(store.list_subscriptions, limit, offset)
+    total, records = await anyio.to_thread.run_sync(store.list_subscriptions, limit, offset, owner)
     now = datetime.now(UTC)
     bodies = [_shown(record, terms, now) for record in records]
     headers = {_RESULTS_COUNT: str(total)} if count else None
@@ -137,7 +146,7 @@ for path, include in (("/subscriptions", True), ("/subscriptions/", False)):
 
 
 @router.get("/subscriptions/{subscription_id}", summary="Retrieve a subscription")
-async def retrieve_subscription(subscription_id: str, request: Request) -> Response:
+async def retrieve_subscription(subscription_id: str, request: Request, owner: Owner) -> Response:
     """One subscription with its status (5.8.3)."""
     negotiate(request)
     _check_id(subscription_id)
@@ -146,13 +155,13 @@ async def retrieve_subscription(subscription_id: str, request: Request) -> Respo
     notifier: Notifier = request.app.state.runtime.notifier
     await notifier.settled(request.headers.get(TENANT_HEADER) or "", subscription_id)
     record = await anyio.to_thread.run_sync(store.get_subscription, subscription_id)
-    if record is None:
+    if record is None or not _managed(record, owner):
         raise _not_found(subscription_id)
     return ngsild_response(request, _shown(record, terms, datetime.now(UTC)), terms=terms)
 
 
 @router.patch("/subscriptions/{subscription_id}", status_code=204, summary="Update a subscription")
-async def update_subscription(subscription_id: str, request: Request) -> Response:
+async def update_subscription(subscription_id: str, request: Request, owner: Owner) -> Response:
     """Apply a fragment to a subscription (5.8.2): members given replace, null removes."""
     _check_id(subscription_id)
     body = await read_json(request)
@@ -164,7 +173,7 @@ async def update_subscription(subscription_id: str, request: Request) -> Respons
         raise bad_request("the fragment changes no member of a subscription")
     store = tenant_store(request)
     record = await anyio.to_thread.run_sync(store.get_subscription, subscription_id)
-    if record is None:
+    if record is None or not _managed(record, owner):
         raise _not_found(subscription_id)
     now = datetime.now(UTC)
     try:
@@ -195,13 +204,23 @@ async def update_subscription(subscription_id: str, request: Request) -> Respons
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204, summary="Delete a subscription")
-async def delete_subscription(subscription_id: str, request: Request) -> Response:
+async def delete_subscription(subscription_id: str, request: Request, owner: Owner) -> Response:
     """Delete a subscription; what it had not delivered yet is dropped (5.8.5)."""
     _check_id(subscription_id)
     store = tenant_store(request)
-    if not await anyio.to_thread.run_sync(store.delete_subscription, subscription_id):
+    record = await anyio.to_thread.run_sync(store.get_subscription, subscription_id)
+    if (
+        record is None
+        or not _managed(record, owner)
+        or not await anyio.to_thread.run_sync(store.delete_subscription, subscription_id)
+    ):
         raise _not_found(subscription_id)
     return Response(status_code=204)
+
+
+def _managed(record: SubscriptionRecord | None, owner: str | Everyone | None) -> bool:
+    """Whether the caller (owner) manages the subscription: another key's is not there for it."""
+    return record is not None and (owner is EVERYONE or record.owner == owner)
 
 
 def _checked(document: Mapping[str, Any], now: datetime, *, check_expiry: bool) -> dict[str, Any]:

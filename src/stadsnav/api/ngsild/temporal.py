@@ -29,6 +29,7 @@ from stadsnav.api.audit import audit_personal_reads
 from stadsnav.api.deps import read_store
 from stadsnav.api.gateway import caller_access, visibility, write_check, writer
 from stadsnav.api.ngsild.entities import (
+    Offset,
     Page,
     QueryBody,
     View,
@@ -805,7 +806,7 @@ async def query_temporal(
     aggr_methods: Annotated[str | None, Query(alias="aggrMethods")] = None,
     aggr_period: Annotated[str | None, Query(alias="aggrPeriodDuration")] = None,
     limit: Annotated[int, Query(ge=0, description="Entities per page.")] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     count: Annotated[bool, Query(description="Return the total in NGSILD-Results-Count.")] = False,
     pick: Pick = None,
     omit: Omit = None,
@@ -849,7 +850,7 @@ async def query_temporal(
 async def query_temporal_post(
     request: Request,
     limit: Annotated[int, Query(ge=0, description="Entities per page.")] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     count: Annotated[bool, Query(description="Return the total in NGSILD-Results-Count.")] = False,
     options: Annotated[str | None, Query(description="temporalValues, aggregatedValues")] = None,
     format: Annotated[str | None, Query(description="normalized, temporalValues ...")] = None,
