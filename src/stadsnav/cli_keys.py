@@ -55,7 +55,7 @@ def create_command(
     """Issue a key and print it: this is the only time its text is shown."""
     ws = load_checked(workspace)
     now = datetime.now(UTC)
-    reads_personal = [s for s in personal_scopes(scope, ws) if s.startswith("read:")]
+    reads_personal = [s for s in personal_scopes(scope, ws) if s.startswith(("read:", "identify:"))]
     if reads_personal and not purpose:
         err().print(
             f"{', '.join(reads_personal)} opens personal data only to a key with a purpose: "

@@ -219,3 +219,11 @@ def test_api_processes_sharing_redis_share_a_keys_limit(workspace: Workspace) ->
         codes = [c.get(BEACH, headers=headers).status_code for c in (first, second) * 3]
     # The key's random id keeps test runs apart in the shared Redis.
     assert codes == [200, 200, 200, 200, 429, 429]
+
+
+def test_anonymous_callers_are_counted_by_address_and_ipv6_by_its_64() -> None:
+    from stadsnav.api.gatekeeper import _network
+
+    assert _network("2001:db8::1") == _network("2001:db8::ffff:1") == "2001:db8::/64"
+    assert _network("2001:db8:0:1::1") != _network("2001:db8::1")
+    assert _network("10.1.2.3") == "10.1.2.3"

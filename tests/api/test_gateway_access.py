@@ -26,6 +26,7 @@ BEACH = "urn:ngsi-ld:Beach:skelleftea:byske"
 METER = "urn:ngsi-ld:EnergyMeter:skelleftea:stadshuset"
 SENSOR = "urn:ngsi-ld:HomeSensor:care:fridge-17"
 OWNER = Owner(name="Skellefteå kommun", email="it@skelleftea.se")
+IDENTIFYING = {"energy": ["caretaker"], "care": ["residentName", "address"]}
 
 
 @pytest.fixture
@@ -41,6 +42,7 @@ def workspace(workspace_dir: Path) -> Workspace:
             owner=OWNER,
             classification=classification,  # type: ignore[arg-type]
             entity_types=[entity_type],
+            identifying=IDENTIFYING[dataset_id],
         )
     loaded.settings.notifications.poll_interval = 0.05
     loaded.settings.notifications.retry_backoff = timedelta(milliseconds=100)
@@ -397,3 +399,139 @@ def test_refusals_admin_requests_and_key_actions_are_recorded(
     shown = anonymous.get("/admin/audit", params={"action": "denied"}, headers=admin_headers)
     assert [r["seq"] for r in shown.json()] == [r["seq"] for r in denied]
     assert anonymous.get("/admin/audit", headers=reader).status_code == 403
+
+
+# Personal data under pseudonyms (OWASP API3, object property level)
+
+
+def test_names_and_addresses_are_shown_only_to_keys_that_identify(
+    city: TestClient, anonymous: TestClient, runtime: Runtime
+) -> None:
+    writer = keyed(city, runtime, "write:care")
+    identifying = {
+        "residentName": {"type": "Property", "value": "Anna Andersson"},
+        "address": {"type": "Property", "value": "Storgatan 1, Skellefteå"},
+        "door": {"type": "Property", "value": "closed", "observedAt": "2026-11-27T07:00:00Z"},
+    }
+    appended = city.post(f"{ENTITIES}/{SENSOR}/attrs", json=identifying, headers=writer)
+    assert appended.status_code == 204, appended.text
+    named = {"type": "Property", "value": "Anna A.", "observedAt": "2026-11-27T08:00:00Z"}
+    city.patch(f"{ENTITIES}/{SENSOR}/attrs", json={"residentName": named}, headers=writer)
+    carer = keyed(city, runtime, "read:care", purpose="alerting relatives of deviations")
+    reads = [
+        f"{ENTITIES}/{SENSOR}",
+        f"{ENTITIES}/{SENSOR}?options=keyValues",
+        f"{ENTITIES}?type=HomeSensor",
+        f"/ngsi-ld/v1/temporal/entities/{SENSOR}",
+        f"/ngsi-ld/v1/temporal/entities/{SENSOR}?options=aggregatedValues&aggrMethods=totalCount",
+        "/ngsi-ld/v1/temporal/entities?type=HomeSensor&timerel=after&timeAt=2000-01-01T00:00:00Z",
+    ]
+    for path in reads:
+        answer = anonymous.get(path, headers=carer)
+        assert answer.status_code == 200, (path, answer.text)
+        assert "door" in answer.text, path
+        for hidden in ("residentName", "address", "Anna", "Storgatan"):
+            assert hidden not in answer.text, (path, hidden)
+    # Nor can a query find out a name or an address.
+    for query in ({"q": 'residentName=="Anna Andersson"'}, {"attrs": "address"}):
+        probed = anonymous.get(ENTITIES, params={"type": "HomeSensor", **query}, headers=carer)
+        assert probed.status_code == 403, probed.text
+        assert "identify a person" in probed.json()["detail"]
+    temporal = anonymous.get(
+        "/ngsi-ld/v1/temporal/entities",
+        params={
+            "type": "HomeSensor",
+            "q": 'address=="x"',
+            "timerel": "after",
+            "timeAt": "2000-01-01T00:00:00Z",
+        },
+        headers=carer,
+    )
+    assert temporal.status_code == 403
+    # A query on another type's name is no probe: beaches have names anyone reads.
+    assert (
+        anonymous.get(
+            ENTITIES, params={"type": "Beach", "q": 'name=="x"'}, headers=carer
+        ).status_code
+        == 200
+    )
+    # identify:care shows them.
+    identifier = keyed(city, runtime, "read:care", "identify:care", purpose="home visits")
+    shown = anonymous.get(f"{ENTITIES}/{SENSOR}", headers=identifier)
+    assert "Anna A." in shown.text
+    assert "Storgatan" in shown.text
+    found = anonymous.get(
+        ENTITIES, params={"type": "HomeSensor", "q": 'residentName=="Anna A."'}, headers=identifier
+    )
+    assert ids(found) == [SENSOR]
+
+
+def test_what_identifies_a_person_stays_hidden_from_read_keys_and_from_attrs(
+    city: TestClient, anonymous: TestClient, runtime: Runtime
+) -> None:
+    caretaker = {"type": "Property", "value": "Bo Berg, 070-123 45 67"}
+    assert city.post(f"{ENTITIES}/{METER}/attrs", json={"caretaker": caretaker}).status_code == 204
+    # An internal dataset's identifying attribute: the read and write key does not see it.
+    for path in (f"{ENTITIES}/{METER}", f"{ENTITIES}?type=EnergyMeter"):
+        answer = city.get(path)
+        assert answer.status_code == 200
+        assert "Bo Berg" not in answer.text
+        assert "caretaker" not in answer.text
+    assert city.get(f"{ENTITIES}/{METER}", params={"attrs": "caretaker"}).status_code == 404
+    writer = keyed(city, runtime, "write:care")
+    named = {"type": "Property", "value": "Anna", "observedAt": "2026-11-27T08:00:00Z"}
+    door = {"type": "Property", "value": "open", "observedAt": "2026-11-27T08:00:00Z"}
+    city.post(
+        f"{ENTITIES}/{SENSOR}/attrs", json={"residentName": named, "door": door}, headers=writer
+    )
+    carer = keyed(city, runtime, "read:care", purpose="alerting relatives of deviations")
+    # attrs naming a hidden attribute reveals neither its values nor whether it is there.
+    assert (
+        anonymous.get(
+            f"{ENTITIES}/{SENSOR}", params={"attrs": "residentName"}, headers=carer
+        ).status_code
+        == 404
+    )
+    aggregated = anonymous.get(
+        f"/ngsi-ld/v1/temporal/entities/{SENSOR}",
+        params={
+            "attrs": "door,residentName",
+            "options": "aggregatedValues",
+            "aggrMethods": "totalCount",
+        },
+        headers=carer,
+    )
+    assert aggregated.status_code == 200, aggregated.text
+    assert "door" in aggregated.text
+    assert "residentName" not in aggregated.text
+    # A page size written another way is read as the routes read it.
+    assert anonymous.get(ENTITIES, params={"type": "Beach", "limit": "+1000"}).status_code == 403
+
+
+def test_an_admin_keys_subscription_is_its_own_and_a_narrowed_token_cannot_subscribe(
+    client: TestClient, anonymous: TestClient, runtime: Runtime, admin_headers: dict[str, str]
+) -> None:
+    body = subscribe_body("http://127.0.0.1:9/notify")
+    created = anonymous.post("/ngsi-ld/v1/subscriptions", json=body, headers=admin_headers)
+    assert created.status_code == 201
+    [record] = runtime.store.list_subscriptions()[1]
+    assert record.owner == admin_headers["X-API-Key"].split("_")[1]
+    key_id, text = issue_key(runtime, "read", "write")
+    token = anonymous.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "read"},
+        auth=(key_id, text),
+    ).json()["access_token"]
+    narrowed = anonymous.post(
+        "/ngsi-ld/v1/subscriptions", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert narrowed.status_code == 403
+    assert "some of its key's scopes" in narrowed.json()["detail"]
+
+
+def issue_key(runtime: Runtime, *scopes: str) -> tuple[str, str]:
+    from stadsnav.gateway.keys import new_key, secret_hash
+
+    key, text = new_key("a partner", list(scopes), datetime.now(UTC))
+    runtime.store.add_api_key(key, secret_hash(text))
+    return key.id, text

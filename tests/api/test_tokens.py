@@ -261,3 +261,18 @@ def test_a_token_signed_by_another_key_is_401(anonymous: TestClient, provider: P
             f"{ENTITIES}?type=Beach", headers={"Authorization": f"Bearer {token}"}
         )
         assert answer.status_code == 401, token
+
+
+def test_a_token_whose_algorithm_does_not_fit_the_published_key_is_401(
+    anonymous: TestClient, provider: Provider
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    claims = {"iss": ISSUER, "aud": "stadsnav", "sub": "x", "roles": ["energy-analyst"]}
+    claims |= {"exp": int((now + timedelta(minutes=5)).timestamp())}
+    # ES256 in the header, the RSA key of kid city-1 at the provider: not a 500.
+    token = jwt.encode(claims, stranger, algorithm="ES256", headers={"kid": "city-1"})
+    answer = anonymous.get(f"{ENTITIES}?type=Beach", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401

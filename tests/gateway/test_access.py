@@ -80,3 +80,31 @@ def test_scopes_everyone_has_never_open_personal_data() -> None:
     keyed = everyone.union(access_of(["read:energy"], "a purpose", DATASETS))
     assert not keyed.can_read(["HomeSensor"])
     assert keyed.can_read(["EnergyMeter"])
+
+
+def test_identifying_attributes_are_hidden_without_the_identify_scope() -> None:
+    care = dataset("care", "personal", "Resident").model_copy(update={"identifying": ["name"]})
+    more = dataset("care2", "personal", "Resident").model_copy(update={"identifying": ["address"]})
+    permits = dataset("permits", "internal", "Permit").model_copy(
+        update={"identifying": ["holder"]}
+    )
+    datasets = [care, more, permits]
+    reader = access_of(["read:care", "read:care2", "read"], "care", datasets)
+    # Every dataset listing a type hides its own: the union, not the last one.
+    assert reader.hidden_of(["Resident"]) == {"name", "address"}
+    assert reader.hidden_of(["Permit"]) == {"holder"}  # in an internal dataset too
+    assert reader.probed(["Resident"], ["name", "temperature"]) == ["name"]
+    assert reader.probed(["Permit"], ["name"]) == []
+    assert reader.probed(None, ["holder", "name"]) == ["holder", "name"]
+    identifier = access_of(
+        ["read:care", "identify:care", "identify:permits", "read"], "care", datasets
+    )
+    assert identifier.hidden_of(["Resident"]) == {"address"}  # care2's still hidden
+    assert identifier.hidden_of(["Permit"]) == frozenset()
+    # identify of a personal dataset needs a purpose, as read does.
+    assert access_of(["identify:care"], None, datasets).hidden_of(["Resident"]) == {
+        "name",
+        "address",
+    }
+    # A caller that cannot read a type is not told its attributes are hidden: nothing to probe.
+    assert access_of([], None, datasets).probed(["Resident"], ["name"]) == []

@@ -321,3 +321,26 @@ def test_filters_may_not_take_a_built_in_parameter_and_routes_must_differ(
             "give the filter another name",
         ),
     ]
+
+
+def test_a_product_may_not_show_an_attribute_that_identifies_a_person(
+    make_workspace: WorkspaceFactory,
+) -> None:
+    dataset = BASE["datasets/beaches.yaml"] + "identifying: [name, address]\n"
+    [problem] = lint(make_workspace({"datasets/beaches.yaml": dataset}))
+    assert (problem.file, problem.line, problem.field) == (
+        "products/beaches.yaml",
+        6,
+        "fields.name",
+    )
+    assert "'name' identifies a person" in problem.message
+    assert problem.severity == "error"
+
+
+def test_a_dataset_whose_location_identifies_a_person_can_have_no_product(
+    make_workspace: WorkspaceFactory,
+) -> None:
+    dataset = BASE["datasets/beaches.yaml"] + "identifying: [location]\n"
+    [problem] = lint(make_workspace({"datasets/beaches.yaml": dataset}))
+    assert (problem.file, problem.field) == ("products/beaches.yaml", "dataset")
+    assert "can have no product" in problem.message

@@ -96,7 +96,8 @@ class BearerTokens:
             raise InvalidTokenError("the token has expired: get a new one") from None
         except jwt.PyJWKClientError as error:
             raise InvalidTokenError(f"the issuer's keys do not check the token: {error}") from None
-        except jwt.PyJWTError as error:
+        except (jwt.PyJWTError, TypeError, ValueError) as error:
+            # TypeError: a header naming an algorithm of another kind of key than the JWKS has.
             raise InvalidTokenError(f"the token is not valid: {error}") from None
         return claims
 

@@ -12,6 +12,7 @@ own tokens and must never lose an uplink to a limit, pass untouched.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 import time
 from collections.abc import Sequence
@@ -164,7 +165,7 @@ class Gatekeeper:
         store = self.runtime.store
         if key is None:
             client = scope.get("client")
-            subject = f"ip:{client[0] if client else 'unknown'}"
+            subject = f"ip:{_network(client[0]) if client else 'unknown'}"
             seed = None
         else:
             subject, key_id = f"key:{key.id}", key.id
@@ -276,13 +277,8 @@ def request_limit_refusal(scope: Scope, plan: PlanSettings, max_body: int) -> Ap
     largest = plan.max_page_size
     # Only the NGSI-LD API pages; a data product's list is its items whatever ``limit`` says.
     paged = scope["path"].startswith("/ngsi-ld/")
-    if (
-        paged
-        and largest is not None
-        and page is not None
-        and page.isdigit()
-        and int(page) > largest
-    ):
+    asked = None if page is None else _whole_number(page)
+    if paged and largest is not None and asked is not None and asked > largest:
         return ApiError(
             403,
             f"limit={page} is over this plan's page size of {largest}: "
@@ -308,6 +304,30 @@ def request_limit_refusal(scope: Scope, plan: PlanSettings, max_body: int) -> Ap
                 f"{plan.max_geometry_vertices}: simplify it",
             )
     return None
+
+
+def _network(address: str) -> str:
+    """Who an anonymous caller is for its limits: its IPv4 address, or its IPv6 /64 (one
+    subscriber's whole network, in which it could pick a new address for every request)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _whole_number(text: str) -> int | None:
+    """A query parameter as the routes read a whole number (``+1000``, ``1_000``, ``1000.0``)."""
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            number = float(text)
+        except (ValueError, OverflowError):
+            return None
+        return int(number) if number.is_integer() else None
 
 
 def _presented(scope: Scope) -> str | None:

@@ -25,7 +25,6 @@ from stadsnav.gateway.keys import ApiKey, key_id, matches
 from stadsnav.gateway.tokens import looks_like_token
 from stadsnav.runtime import Runtime
 from stadsnav.store.base import ContextStore, EntityCheck, StoredEntity
-from stadsnav.store.sql_subscriptions import EVERYONE, Everyone
 from stadsnav.workspace import Workspace
 
 API_KEY_HEADER = "X-API-Key"
@@ -189,7 +188,8 @@ async def caller_access(request: Request) -> Access:
 async def visibility(request: Request) -> Access | None:
     """The caller's access when it limits what it may read; None when it may read anything."""
     access = await caller_access(request)
-    return None if access.read_all and not access.personal else access
+    everything = access.read_all and not access.personal and not access.hidden
+    return None if everything else access
 
 
 def access_for(who: Identity, workspace: Workspace) -> Access:
@@ -215,20 +215,37 @@ async def writer(request: Request) -> None:
         raise refused(request, "writing entities")
 
 
-async def subscriber(request: Request) -> str | Everyone | None:
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """Who manages subscriptions: the owner of those it creates, and whether it manages all."""
+
+    owner: str | None
+    """Its key's id; None without a key (where anonymous scopes are given)."""
+    sees_all: bool = False
+    """An admin key manages every subscription."""
+
+
+async def subscriber(request: Request) -> Subscriber:
     """Let through callers with a key (or every caller where anonymous scopes are given, in a
-    laboratory); the owner whose subscriptions it manages: its key's id, None without a key,
-    EVERYONE for an admin key."""
+    laboratory): a subscription notifies what its owner's key reads, so it needs a key."""
     await caller_access(request)
     who: Identity = request.scope["state"][IDENTITY]
     if who.key is None:
         if not request.app.state.runtime.workspace.settings.gateway.anonymous_scopes:
             raise refused(request, "subscriptions")
-        return None
+        return Subscriber(None)
     if who.source == "provider":
         # Notifications go out when no token is at hand: a subscription needs a stored key.
         raise ApiError(403, "subscriptions need an API key (or a token of one), not a login token")
-    return EVERYONE if who.has("admin") else who.key.id
+    if who.source == "token":
+        stored = await request.app.state.gatekeeper.keys.find(who.key.id)
+        if stored is None or set(stored[0].scopes) != set(who.key.scopes):
+            raise ApiError(
+                403,
+                "a token of some of its key's scopes cannot subscribe: notifications carry "
+                "what the key reads; use the key, or a token of all its scopes",
+            )
+    return Subscriber(who.key.id, who.has("admin"))
 
 
 async def writer_of_all(request: Request) -> None:

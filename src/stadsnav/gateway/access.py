@@ -10,12 +10,15 @@ classification decides who reads it:
 
 Writing needs ``write`` or ``write:<dataset>`` (``write:<dataset>`` of a personal dataset, too).
 ``admin`` reads and writes everything but personal data.
+
+A dataset's ``identifying`` attributes (names, addresses) are hidden from a caller that reads
+its entities without ``identify:<dataset>`` (and, for a personal dataset, a purpose).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Final
 
 from stadsnav.workspace import Workspace
@@ -33,6 +36,26 @@ class Access:
     writable: frozenset[str] = frozenset()
     personal: frozenset[str] = frozenset()
     """The types of personal datasets: ``read_all`` and ``write_all`` do not cover them."""
+    hidden: Mapping[str, frozenset[str]] = field(default_factory=dict, compare=False)
+    """Type → the identifying attributes of it the caller does not see."""
+
+    def hidden_of(self, types: Collection[str]) -> frozenset[str]:
+        """The attributes of an entity of these types the caller does not see."""
+        if not self.hidden:
+            return frozenset()
+        return frozenset(name for t in types for name in self.hidden.get(t, ()))
+
+    def probed(self, types: Collection[str] | None, names: Collection[str]) -> list[str]:
+        """Which of ``names`` (that a query filters on) the caller does not see in an entity
+        of ``types`` (None: of any type) it may read: a query on them would reveal them."""
+        hidden = self.hidden.items()
+        seen = {
+            n
+            for t, attrs in hidden
+            if (types is None or t in types) and self._reads(t)
+            for n in attrs
+        }
+        return sorted(seen.intersection(names))
 
     def can_read(self, types: Collection[str]) -> bool:
         """Whether the caller may read an entity of these types (it needs all of them)."""
@@ -47,12 +70,14 @@ class Access:
 
     def union(self, other: Access) -> Access:
         """What either of two accesses allows."""
+        both = self.hidden.keys() & other.hidden.keys()
         return Access(
             self.read_all or other.read_all,
             self.write_all or other.write_all,
             self.readable | other.readable,
             self.writable | other.writable,
             self.personal | other.personal,
+            {t: self.hidden[t] & other.hidden[t] for t in both},
         )
 
     def pushdown(self) -> frozenset[str] | None:
@@ -88,13 +113,20 @@ def access_of(
     readable: set[str] = set()
     writable: set[str] = set()
     personal: set[str] = set()
+    hidden: dict[str, frozenset[str]] = {}
     for dataset in listed:
         rank = _RANK[dataset.classification]
         types = {name for name in dataset.entity_types if level[name] == rank}
         reads, writes = f"read:{dataset.id}" in granted, f"write:{dataset.id}" in granted
+        identifies = f"identify:{dataset.id}" in granted and not anonymous
         if dataset.classification == "personal":
             personal |= types
             reads, writes = reads and bool(purpose) and not anonymous, writes and not anonymous
+            identifies = identifies and bool(purpose)
+        if dataset.identifying and not identifies:
+            # Every dataset listing a type adds its identifying attributes, not the strictest.
+            for name in dataset.entity_types:
+                hidden[name] = hidden.get(name, frozenset()) | frozenset(dataset.identifying)
         if dataset.classification == "open" or reads:
             readable |= types
         if writes:
@@ -105,6 +137,7 @@ def access_of(
         readable=frozenset(readable),
         writable=frozenset(writable),
         personal=frozenset(personal),
+        hidden=hidden,
     )
 
 
@@ -130,4 +163,5 @@ def without_personal(access: Access) -> Access:
         readable=access.readable - access.personal,
         writable=frozenset(),
         personal=access.personal,
+        hidden=access.hidden,
     )

@@ -22,8 +22,11 @@ PREFIX: Final = "snk_"
 _ID_ALPHABET: Final = "abcdefghijkmnpqrstuvwxyz23456789"
 """Lower case without look-alikes (l, o, 0, 1): ids are read aloud and typed."""
 _KEY = re.compile(rf"{PREFIX}([{_ID_ALPHABET}]{{8}})_[A-Za-z0-9_-]{{43}}")
-SCOPE: Final = re.compile(r"admin|(read|write)(:[a-z0-9][a-z0-9-]{0,63})?")
-"""``admin``, ``read`` or ``write``, alone (every dataset) or for one dataset: ``read:parking``."""
+SCOPE: Final = re.compile(
+    r"admin|(read|write)(:[a-z0-9][a-z0-9-]{0,63})?|identify:[a-z0-9][a-z0-9-]{0,63}"
+)
+"""``admin``, ``read`` or ``write``, alone (every dataset) or for one dataset: ``read:parking``;
+``identify:<dataset>`` also shows the attributes that identify a person."""
 
 Status = Literal["active", "expired", "revoked"]
 
@@ -97,7 +100,7 @@ def new_key(
     if bad or not scopes:
         raise InvalidKeyError(
             f"scopes {bad or scopes!r}: give admin, read or write, alone or for a dataset "
-            "(read:parking)"
+            "(read:parking), or identify:<dataset>"
         )
     if expires_at is not None and expires_at <= now:
         raise InvalidKeyError(f"the expiry {format_time(expires_at)} is not in the future")

@@ -255,6 +255,14 @@ class Visibility(Protocol):
         """The only types that may be read, for the store to narrow by; None: not so few."""
         ...
 
+    def hidden_of(self, types: Collection[str]) -> frozenset[str]:
+        """The attributes of an entity of these types the caller does not see."""
+        ...
+
+    def probed(self, types: Collection[str] | None, names: Collection[str]) -> list[str]:
+        """Which of ``names`` a query on entities of ``types`` (None: any) may not filter on."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class EntityQuery:
@@ -285,6 +293,23 @@ class EntityQuery:
             return False
         named = set(self.attrs or ()) | (set() if self.q is None else self.q.attribute_names())
         return all(name in ENTITY_MEMBERS or name.startswith("@") for name in named)
+
+    def probed(self) -> list[str]:
+        """The attributes the query filters or orders on that its caller does not see: the
+        query would reveal their values (a name, an address)."""
+        if self.visible is None:
+            return []
+        types: set[str] | None = set()
+        for selector in self.selectors:
+            if selector.types is None or types is None:
+                types = None
+            else:
+                types |= selector.types.candidates()
+        names = set(self.attrs or ()) | (set() if self.q is None else self.q.attribute_names())
+        names |= {key.path[0] for key in self.order_by if key.path}
+        if self.geo is not None:
+            names.add(self.geo.geoproperty)
+        return self.visible.probed(None if not self.selectors else types, names)
 
     def run(self, finder: Finder, *, pushdown: bool = True) -> list[StoredEntity]:
         """Every matching entity, ordered by id."""

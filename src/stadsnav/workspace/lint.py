@@ -34,6 +34,7 @@ def check(parsed: ParsedWorkspace, known_codecs: Collection[str] | None = None) 
     problems = [*parsed.problems, *_duplicates(parsed), *_references(parsed), *_types(parsed)]
     problems += [*_sites(parsed), *_licences(parsed), *_undecodable(parsed)]
     problems += [*_observations(parsed), *_rollups(parsed), *_filters(parsed)]
+    problems += _identifying(parsed)
     if known_codecs is not None:
         problems += _codecs(parsed, known_codecs)
     return sorted(problems, key=lambda p: (p.file != "stadsnav.toml", p.file, p.line or 0))
@@ -87,6 +88,31 @@ def _references(parsed: ParsedWorkspace) -> Iterator[Problem]:
     for item, field, name in refs:
         if name not in known:
             yield item.problem(field, f"unknown dataset {name!r}{suggest(name, known)}")
+
+
+def _identifying(parsed: ParsedWorkspace) -> list[Problem]:
+    """A product shows its fields to every reader of its dataset: none may show an attribute
+    that identifies a person (those are shown only to keys with identify:<dataset>)."""
+    known = _datasets(parsed)
+    problems = []
+    for product in parsed.products:
+        dataset = known.get(product.model.dataset)
+        if dataset is None or not dataset.identifying:
+            continue
+        if "location" in dataset.identifying:
+            message = (
+                f"dataset {dataset.id!r} lists location as identifying, and a product always "
+                "shows its items' location: this dataset can have no product"
+            )
+            problems.append(product.problem(("dataset",), message))
+        for name, source in product.model.fields.items():
+            if source.split(".")[0] in dataset.identifying:
+                message = (
+                    f"{source!r} identifies a person (dataset {dataset.id!r}, identifying): "
+                    "a product may not show it; leave the field out"
+                )
+                problems.append(product.problem(("fields", name), message))
+    return problems
 
 
 def _types(parsed: ParsedWorkspace) -> Iterator[Problem]:

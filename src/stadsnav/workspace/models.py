@@ -449,6 +449,9 @@ class Dataset(StrictModel):
     classification: Literal["open", "internal", "personal"]
     licence: str | None = None
     entity_types: list[str] = []
+    identifying: list[str] = []
+    """Attributes whose values identify a person (a name, an address): shown only to keys with
+    ``identify:<dataset>``, never queried by others (docs/gateway.md, Personal data)."""
     freshness: timedelta | None = None
     rules: dict[str, RangeRule] = {}
     checks: list[SumCheck] = []

@@ -52,7 +52,7 @@ from stadsnav.api.ngsild.params import (
 from stadsnav.api.ngsild.routes import ngsild_route
 from stadsnav.api.ngsild.tenancy import TENANT_HEADER, tenant_store
 from stadsnav.api.plain import header, send_response, with_shortcut
-from stadsnav.api.problems import ApiError
+from stadsnav.api.problems import FORBIDDEN, ApiError
 from stadsnav.model.context import CORE_CONTEXT_URL
 from stadsnav.model.entity import StoredEntity, as_types
 from stadsnav.model.entity_query import (
@@ -302,6 +302,30 @@ def _dataset_ids(text: str | None) -> frozenset[str] | None:
     return frozenset(ids)
 
 
+def refuse_probes(query: EntityQuery) -> None:
+    """403 for a query on attributes its caller does not see (they identify a person)."""
+    probed = query.probed()
+    if probed:
+        raise ApiError(
+            403,
+            f"the query filters on {', '.join(probed)}, which identify a person: that needs the "
+            "identify scope of the dataset",
+            ngsild_type=FORBIDDEN,
+        )
+
+
+def redacted(entity: StoredEntity, visible: Visibility | None) -> StoredEntity:
+    """The entity without the attributes the caller does not see (names, addresses)."""
+    hidden = frozenset() if visible is None else visible.hidden_of(entity.types)
+    if hidden.isdisjoint(entity.attributes) and hidden.isdisjoint(entity.datasets):
+        return entity
+    return replace(
+        entity,
+        attributes={k: v for k, v in entity.attributes.items() if k not in hidden},
+        datasets={k: v for k, v in entity.datasets.items() if k not in hidden},
+    )
+
+
 def present(
     entities: Sequence[StoredEntity],
     store: ContextStore,
@@ -316,13 +340,14 @@ def present(
     names = None if terms.identity else terms.to_request
     if seen is not None:
         seen.extend(entities)
+    entities = [redacted(entity, visible) for entity in entities]
 
     def linked(ids: Sequence[str]) -> list[StoredEntity]:
         found = store.find_entities(None, ids, None)
         shown = found if visible is None else [e for e in found if visible.can_read(e.types)]
         if seen is not None:
             seen.extend(shown)
-        return shown
+        return [redacted(entity, visible) for entity in shown]
 
     def render(entity: StoredEntity, level: int) -> dict[str, Any]:
         return render_entity(
@@ -436,7 +461,8 @@ async def retrieve_entity(
             return None
         if wanted_types is not None and not wanted_types.matches(entity_types(entity)):
             return None
-        if names is not None and not names.intersection(attribute_names(entity)):
+        # attrs on an attribute the caller does not see would tell whether the entity has it.
+        if names is not None and not names.intersection(attribute_names(redacted(entity, visible))):
             return None
         note_types(request, entity.types)
         return present([entity], store, terms, view, names, visible, seen)
@@ -481,6 +507,8 @@ async def retrieve_stored_json(scope: Scope, receive: Receive, send: Send) -> bo
     types = as_types(orjson.loads(body)["type"])
     if visible is not None and not visible.can_read(types):
         return False  # the normal path answers 404, as for an entity that does not exist
+    if visible is not None and visible.hidden_of(types):
+        return False  # the normal path leaves out what the caller does not see
     request = Request(scope, receive)
     note_types(request, types)
     await audit_personal_types(request, [(entity_id, types)])
@@ -543,6 +571,7 @@ async def answer_query(
     """Run a query on the request's tenant and answer with the page."""
     page.check()
     query = replace(_picking(query, view, terms), visible=await visibility(request))
+    refuse_probes(query)
     store = tenant_store(request)
 
     def work() -> tuple[int, list[dict[str, Any]]]:

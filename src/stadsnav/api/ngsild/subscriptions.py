@@ -16,7 +16,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from stadsnav.api.gateway import subscriber
+from stadsnav.api.gateway import Subscriber, subscriber
 from stadsnav.api.ngsild.entities import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -51,7 +51,7 @@ from stadsnav.notify.subscription import (
     translate,
 )
 from stadsnav.store.base import ContextStore
-from stadsnav.store.sql_subscriptions import EVERYONE, Everyone, SubscriptionRecord
+from stadsnav.store.sql_subscriptions import EVERYONE, SubscriptionRecord
 
 # Notifications are not yet filtered by their subscriber's access: only holders of the read
 # scope for every dataset manage subscriptions, and none reaches personal data.
@@ -62,7 +62,7 @@ router = APIRouter(
 )
 
 PATH: Final = "/ngsi-ld/v1/subscriptions"
-Owner = Annotated[str | Everyone | None, Depends(subscriber)]
+Owner = Annotated[Subscriber, Depends(subscriber)]
 """Whose subscriptions the caller manages (gateway.subscriber): a key sees only its own."""
 _RESULTS_COUNT: Final = "NGSILD-Results-Count"
 
@@ -84,7 +84,7 @@ async def create_subscription(request: Request, owner: Owner) -> Response:
         jsonld_context=await _rendering_context(request, document, terms.reference),
         created_at=now,
         modified_at=now,
-        owner=None if owner is EVERYONE else owner,
+        owner=owner.owner,
     )
     store = tenant_store(request, create=True)
     if await anyio.to_thread.run_sync(store.add_subscription, record) is None:
@@ -117,7 +117,8 @@ async def query_subscriptions(
         raise bad_request("limit=0 returns no subscriptions: use it with count=true")
     terms = await request_terms(request)
     store = tenant_store(request)
-    total, records = await anyio.to_thread.run_sync(store.list_subscriptions, limit, offset, owner)
+    mine = EVERYONE if owner.sees_all else owner.owner
+    total, records = await anyio.to_thread.run_sync(store.list_subscriptions, limit, offset, mine)
     now = datetime.now(UTC)
     bodies = [_shown(record, terms, now) for record in records]
     headers = {_RESULTS_COUNT: str(total)} if count else None
@@ -218,9 +219,9 @@ async def delete_subscription(subscription_id: str, request: Request, owner: Own
     return Response(status_code=204)
 
 
-def _managed(record: SubscriptionRecord | None, owner: str | Everyone | None) -> bool:
-    """Whether the caller (owner) manages the subscription: another key's is not there for it."""
-    return record is not None and (owner is EVERYONE or record.owner == owner)
+def _managed(record: SubscriptionRecord, owner: Subscriber) -> bool:
+    """Whether the caller manages the subscription: another key's is not there for it."""
+    return owner.sees_all or record.owner == owner.owner
 
 
 def _checked(document: Mapping[str, Any], now: datetime, *, check_expiry: bool) -> dict[str, Any]:

@@ -39,6 +39,8 @@ from stadsnav.api.ngsild.entities import (
     check_narrowed,
     page_links,
     parse_view,
+    redacted,
+    refuse_probes,
     split_list,
 )
 from stadsnav.api.ngsild.jsonld import body_terms, ngsild_response, read_json, request_terms
@@ -75,7 +77,7 @@ from stadsnav.model.entity_input import (
     parse_entity,
     parse_fragment,
 )
-from stadsnav.model.entity_query import EntityQuery
+from stadsnav.model.entity_query import EntityQuery, Visibility
 from stadsnav.model.jsonld import Vocabulary
 from stadsnav.model.language import NONE_KEY
 from stadsnav.model.linked import Node, project
@@ -316,10 +318,11 @@ def read_history(
     attrs: Sequence[str] | None,
     query: TimeQuery,
     limit: int,
+    visible: Visibility | None = None,
 ) -> tuple[History, Cut | None]:
     """The instances of the entities in the window, lastN and the instance limit applied."""
     fetch = limit + 1 if query.last_n is None else min(query.last_n, limit + 1)
-    history = windowed_history(store, entities, attrs, query, fetch)
+    history = windowed_history(store, entities, attrs, query, fetch, visible)
     return history, _page(history, query, limit)
 
 
@@ -329,9 +332,10 @@ def windowed_history(
     attrs: Sequence[str] | None,
     query: TimeQuery,
     per_series: int | None = None,
+    visible: Visibility | None = None,
 ) -> History:
     """Every instance of the entities in the window (per series at most ``per_series``, the
-    oldest, or the newest with lastN), by time."""
+    oldest, or the newest with lastN), by time; none of an attribute ``visible`` hides."""
     ids = [entity.id for entity in entities]
     if query.timeproperty == "observedAt":
         newest = query.last_n is not None
@@ -344,12 +348,16 @@ def windowed_history(
     for entity in entities:
         found = history.setdefault(entity.id, [])
         stored = rows.get(entity.id, {})
+        hidden = frozenset() if visible is None else visible.hidden_of(entity.types)
         for name, instances in stored.items():
+            if name in hidden:
+                continue
             for instance in instances:
                 _add_timed(found, name, instance, query, current=False)
         if query.timeproperty in ("createdAt", "modifiedAt"):
             for name, instance in current_values(entity, attrs):
-                _add_timed(found, name, instance, query, current=True)
+                if name not in hidden:
+                    _add_timed(found, name, instance, query, current=True)
         found.sort(key=lambda timed: (timed.time, timed.name, timed.dataset_id))
     return history
 
@@ -644,12 +652,16 @@ async def retrieve_temporal(
         if entity is None:
             return None
         shown.append(entity)
-        if names is not None and not set(names).intersection(attribute_names(entity)):
+        entity = redacted(entity, visible)
+        hidden = frozenset() if visible is None else visible.hidden_of(entity.types)
+        seen = None if names is None else [name for name in names if name not in hidden]
+        if seen is not None and not set(seen).intersection(attribute_names(entity)):
             # As the core API's retrieval (5.7.1): none of attrs is ResourceNotFound (TP 020_08).
             raise ApiError(404, f"entity {entity_id} has none of the attributes {attrs}")
         if shape.kind == "aggregatedValues":
-            return render_aggregated(entity, store, names, query, shape, terms), None
-        history, cut = read_history(store, [entity], names, query, limit)
+            seen = seen if seen is not None else _seen_names([entity], visible)
+            return render_aggregated(entity, store, seen, query, shape, terms), None
+        history, cut = read_history(store, [entity], seen, query, limit, visible)
         timed = history.get(entity_id, [])
         body = render_history(entity, timed, shape, terms, query.timeproperty, cut)
         return body, cut
@@ -740,22 +752,29 @@ async def answer_temporal_query(
     store = tenant_store(request)
     limit = instance_limit(request)
     entities = replace(chosen.entities, visible=await visibility(request))
+    # q and attrs are tested on the instances: a query on a hidden attribute is a probe too.
+    refuse_probes(replace(entities, q=chosen.q, attrs=chosen.attrs))
+    visible = entities.visible
 
     def work() -> tuple[int, list[dict[str, Any]], Cut | None]:
         candidates = entities.run(store.find_entities)
         # Without q, one instance per series tells whether the window has any (TP 021_13).
         per_series = None if chosen.q is not None else 1
-        window = windowed_history(store, candidates, chosen.fetched(), _unpaged(query), per_series)
+        window = windowed_history(
+            store, candidates, chosen.fetched(), _unpaged(query), per_series, visible
+        )
         candidates = [e for e in candidates if chosen.matches(window.get(e.id, []))]
         if entities.order_by:
             candidates.sort(key=entities.order_key)
         chosen_page = candidates[page.offset : page.offset + page.limit]
         answered.extend(chosen_page)
+        chosen_page = [redacted(entity, visible) for entity in chosen_page]
         shown = None if chosen.attrs is None else sorted(chosen.attrs)
         if shape.kind == "aggregatedValues":
-            bodies = aggregate_all(chosen_page, store, shown, query, shape, terms)
+            seen = shown if shown is not None else _seen_names(chosen_page, visible)
+            bodies = aggregate_all(chosen_page, store, seen, query, shape, terms)
             return len(candidates), bodies, None
-        history, cut = read_history(store, chosen_page, shown, query, limit)
+        history, cut = read_history(store, chosen_page, shown, query, limit, visible)
         timeproperty = query.timeproperty
         bodies = [
             render_history(entity, history.get(entity.id, []), shape, terms, timeproperty, cut)
@@ -774,6 +793,14 @@ async def answer_temporal_query(
         for value in page_links(request, page, total, response.media_type or "application/json"):
             response.headers.append("Link", value)
     return response
+
+
+def _seen_names(entities: Sequence[StoredEntity], visible: Visibility | None) -> list[str] | None:
+    """None (every attribute) when the caller sees every one; else the entities' attributes it
+    sees (history of an attribute since deleted is then not aggregated)."""
+    if visible is None or not any(visible.hidden_of(entity.types) for entity in entities):
+        return None
+    return sorted({name for entity in entities for name in attribute_names(entity)})
 
 
 def _unpaged(query: TimeQuery) -> TimeQuery:
