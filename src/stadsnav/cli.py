@@ -94,6 +94,8 @@ def _server(
         port=port or settings.port,
         log_config=None,
         access_log=False,
+        # With the h11 parser uvicorn itself refuses larger headers; the gate checks them too.
+        h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_graceful_shutdown=5,
     )
     return _Server(config)

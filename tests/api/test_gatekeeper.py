@@ -36,6 +36,7 @@ def workspace(workspace_dir: Path) -> Workspace:
             max_body_bytes=1000,
             max_query_terms=2,
             max_geometry_vertices=4,
+            max_header_bytes=2000,
         ),
         "metered": PlanSettings(daily_quota=5),
         "hasty": PlanSettings(timeout=0.000001),
@@ -140,6 +141,11 @@ def test_a_quota_survives_a_restart(runtime: Runtime) -> None:
             {"method": "POST", "url": "/ngsi-ld/v1/entityOperations/query", "content": b"x" * 1001},
             413,
             "limit of 1000",
+        ),
+        (
+            {"method": "GET", "url": f"{ENTITIES}?type=Beach", "headers": {"X-Filler": "x" * 2000}},
+            431,
+            "over this plan's 2000",
         ),
     ],
 )

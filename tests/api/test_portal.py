@@ -76,3 +76,20 @@ def test_every_operation_says_how_to_authenticate(anonymous: TestClient) -> None
             if path.startswith("/admin"):
                 assert {} not in operation["security"], f"{method} {path} needs a key"
                 assert "429" in operation["responses"]
+
+
+def test_open_answers_show_only_the_fields_their_product_lists(
+    anonymous: TestClient, workspace: Workspace
+) -> None:
+    """OWASP API3 (object property level): an anonymous answer carries nothing else."""
+    for product in workspace.products.values():
+        allowed = set(product.item_fields())
+        listed = anonymous.get(f"/api/v1/{product.path}")
+        assert listed.status_code == 200, product.id
+        for item in listed.json()["data"]:
+            assert set(item) <= allowed, (product.id, set(item) - allowed)
+        features = anonymous.get(f"/api/v1/{product.path}", params={"format": "geojson"}).json()
+        for feature in features["features"]:
+            assert set(feature) <= {"type", "id", "geometry", "properties"}
+            assert set(feature["properties"]) <= allowed, product.id
+    assert anonymous.get("/api/v1/beaches").json()["data"], "the demo's beaches are there"

@@ -69,6 +69,7 @@ class Gatekeeper:
         self.gateway = settings.gateway
         self.calendar = Calendar(ZoneInfo(settings.workspace.timezone))
         self.max_body = settings.server.max_body_bytes
+        self.max_headers = settings.server.max_header_bytes
         self.limits: Limits = open_limits(self.gateway.limits_url)
         self.usage = UsageRecorder(runtime.store, self.gateway.usage_flush)
         self.keys = KeyCache(runtime.store)
@@ -187,7 +188,7 @@ class Gatekeeper:
                 f"try again in {decision.retry_after} s",
                 headers={"Retry-After": str(decision.retry_after)},
             )
-        return request_limit_refusal(scope, plan, self.max_body)
+        return request_limit_refusal(scope, plan, self.max_body, self.max_headers)
 
     def _bounded(self, scope: Scope, receive: Receive, plan: PlanSettings) -> Receive:
         """``receive`` that refuses a body past the plan's size when no length was declared."""
@@ -262,8 +263,15 @@ class Gatekeeper:
             await asyncio.sleep(2**attempt)
 
 
-def request_limit_refusal(scope: Scope, plan: PlanSettings, max_body: int) -> ApiError | None:
-    """The request limit of ``plan`` this request is over, if any (body, page, query, geometry)."""
+def request_limit_refusal(
+    scope: Scope, plan: PlanSettings, max_body: int, max_headers: int
+) -> ApiError | None:
+    """The request limit of ``plan`` this request is over, if any (headers, body, page, query,
+    geometry)."""
+    most = min(plan.max_header_bytes or max_headers, max_headers)
+    sent = sum(len(name) + len(value) for name, value in scope["headers"])
+    if sent > most:
+        return ApiError(431, f"the request's headers take {sent} bytes, over this plan's {most}")
     limit = min(plan.max_body_bytes or max_body, max_body)
     if limit < max_body:  # the server's own limit is enforced where bodies are read
         declared = header(scope, b"content-length")

@@ -70,6 +70,7 @@ _GATE_ANSWERS: Final = {
     "413": "A body over the caller's plan or the server's limit.",
     "415": "A body of a media type the operation does not take.",
     "429": "A rate limit or quota of the caller's plan is reached; see Retry-After.",
+    "431": "Headers over the caller's plan or the server's limit.",
     "503": "Over the plan's timeout, or a store or @context not available now.",
 }
 

@@ -108,6 +108,8 @@ class ServerSettings(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    max_header_bytes: int = Field(default=16_384, ge=1024)
+    """Largest sum of a request's header names and values; larger requests get 431."""
     switch_interval: float = Field(default=0.001, gt=0, le=0.1)
     """Seconds a Python thread may hold the interpreter while another waits for it."""
 
@@ -202,6 +204,8 @@ class PlanSettings(StrictModel):
     """Largest ``limit`` a request may ask for."""
     max_body_bytes: int | None = Field(default=None, gt=0)
     """Largest request body; ``server.max_body_bytes`` caps every plan."""
+    max_header_bytes: int | None = Field(default=None, gt=0)
+    """Largest sum of header names and values; ``server.max_header_bytes`` caps every plan."""
     max_query_terms: int | None = Field(default=None, gt=0)
     """Most terms in a ``q`` query (``a>1;b==2`` has two)."""
     max_geometry_vertices: int | None = Field(default=None, gt=0)
