@@ -143,6 +143,33 @@ def test_a_quota_survives_a_restart(runtime: Runtime) -> None:
             "limit of 1000",
         ),
         (
+            {
+                "method": "POST",
+                "url": "/ngsi-ld/v1/entityOperations/query",
+                "json": {"type": "Query", "entities": [{"type": "Beach"}], "q": "a>1;b<2|c==3"},
+            },
+            400,
+            "3 terms",
+        ),
+        (
+            {
+                "method": "POST",
+                "url": "/ngsi-ld/v1/temporal/entityOperations/query",
+                "json": {
+                    "type": "Query",
+                    "entities": [{"type": "Beach"}],
+                    "geoQ": {
+                        "georel": "within",
+                        "geometry": "Polygon",
+                        "coordinates": [[[1, 1], [2, 2], [3, 3], [4, 4], [1, 1]]],
+                    },
+                    "temporalQ": {"timerel": "after", "timeAt": "2026-01-01T00:00:00Z"},
+                },
+            },
+            400,
+            "5 positions",
+        ),
+        (
             {"method": "GET", "url": f"{ENTITIES}?type=Beach", "headers": {"X-Filler": "x" * 2000}},
             431,
             "over this plan's 2000",

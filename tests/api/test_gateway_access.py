@@ -535,3 +535,15 @@ def issue_key(runtime: Runtime, *scopes: str) -> tuple[str, str]:
     key, text = new_key("a partner", list(scopes), datetime.now(UTC))
     runtime.store.add_api_key(key, secret_hash(text))
     return key.id, text
+
+
+def test_a_subscription_may_not_test_what_its_key_does_not_see(client: TestClient) -> None:
+    def subscribe(entity_type: str, **members: Any) -> int:
+        body = {**subscribe_body("http://127.0.0.1:9/notify"), **members}
+        body["entities"] = [{"type": entity_type}]
+        return client.post("/ngsi-ld/v1/subscriptions", json=body).status_code
+
+    assert subscribe("EnergyMeter", q='caretaker=="Bo Berg"') == 403
+    assert subscribe("EnergyMeter", watchedAttributes=["caretaker"]) == 403
+    assert subscribe("EnergyMeter", q="kWh>10") == 201
+    assert subscribe("Beach", q='caretaker=="x"') == 201  # beaches have no hidden caretaker

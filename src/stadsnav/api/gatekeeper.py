@@ -15,12 +15,13 @@ import asyncio
 import ipaddress
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import orjson
 import structlog
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -53,6 +54,8 @@ log = structlog.get_logger("stadsnav.gatekeeper")
 
 UNGATED = ("/healthz", "/metrics", "/ingest/")
 QUOTA_WARNING = "Stadsnav-Quota-Warning"
+PLAN = "plan"
+"""Where the request's state keeps the caller's plan, for the routes' own limit checks."""
 _TERM_SEPARATORS = re.compile(r"[;|]")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
@@ -101,7 +104,7 @@ class Gatekeeper:
         else:
             state[IDENTITY] = who
         key = who.key if who is not None else None
-        plan = self._plan_of(key)
+        plan = state[PLAN] = self._plan_of(key)
         decision = await self._decide(scope, key, plan, now)
         extra = _limit_headers(decision, self.gateway.quota_warning)
         for crossed in decision.crossed:
@@ -293,8 +296,13 @@ def request_limit_refusal(
             f"ask for at most {largest} and page with offset",
             ngsild_type="TooManyResults",
         )
-    q = query.get("q")
-    if plan.max_query_terms is not None and q:
+    return complexity_refusal(plan, query.get("q"), query.get("coordinates"))
+
+
+def complexity_refusal(plan: PlanSettings, q: str | None, coordinates: Any) -> ApiError | None:
+    """The plan's limit a query's ``q`` (terms) or geo-query ``coordinates`` (positions, as text
+    or as the JSON of a Query body) is over, if any."""
+    if plan.max_query_terms is not None and isinstance(q, str) and q:
         terms = len(_TERM_SEPARATORS.split(q))
         if terms > plan.max_query_terms:
             return ApiError(
@@ -302,9 +310,9 @@ def request_limit_refusal(
                 f"q has {terms} terms, over this plan's {plan.max_query_terms}: "
                 "split the query or ask for an API key on a larger plan",
             )
-    coordinates = query.get("coordinates")
     if plan.max_geometry_vertices is not None and coordinates:
-        vertices = len(_NUMBER.findall(coordinates)) // 2
+        text = coordinates if isinstance(coordinates, str) else orjson.dumps(coordinates).decode()
+        vertices = len(_NUMBER.findall(text)) // 2
         if vertices > plan.max_geometry_vertices:
             return ApiError(
                 400,
@@ -312,6 +320,16 @@ def request_limit_refusal(
                 f"{plan.max_geometry_vertices}: simplify it",
             )
     return None
+
+
+def refuse_complex_body(request: Request, body: Mapping[str, Any]) -> None:
+    """400 for a Query body whose q or geoQ is over the caller's plan (as for a query string)."""
+    plan: PlanSettings | None = request.scope.get("state", {}).get(PLAN)
+    geo = body.get("geoQ")
+    coordinates = geo.get("coordinates") if isinstance(geo, Mapping) else None
+    refusal = None if plan is None else complexity_refusal(plan, body.get("q"), coordinates)
+    if refusal is not None:
+        raise refusal
 
 
 def _network(address: str) -> str:

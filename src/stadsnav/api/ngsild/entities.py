@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from stadsnav.api.audit import audit_personal_reads, audit_personal_types
 from stadsnav.api.deps import read_store
+from stadsnav.api.gatekeeper import refuse_complex_body
 from stadsnav.api.gateway import note_types, visibility
 from stadsnav.api.ngsild.jsonld import (
     GEO_JSON,
@@ -873,6 +874,7 @@ async def query_entities_post(
         raise bad_request("the body must be a Query object")
     terms = await body_terms(request, body)
     members = QueryBody(body)
+    refuse_complex_body(request, body)
     check_csf(members.text("csf"))
     query = build_query(
         terms,

@@ -7,6 +7,7 @@ notifications themselves are the notifier's (:mod:`stadsnav.notify`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
@@ -16,7 +17,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from stadsnav.api.gateway import Subscriber, subscriber
+from stadsnav.api.gateway import Subscriber, caller_access, subscriber
 from stadsnav.api.ngsild.entities import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -35,9 +36,11 @@ from stadsnav.api.ngsild.jsonld import (
 from stadsnav.api.ngsild.jsonld_contexts import implicit_context
 from stadsnav.api.ngsild.routes import ngsild_route
 from stadsnav.api.ngsild.tenancy import TENANT_HEADER, tenant_store
-from stadsnav.api.problems import ApiError
+from stadsnav.api.problems import FORBIDDEN, ApiError
+from stadsnav.gateway.access import Access
 from stadsnav.model.context import CORE_CONTEXT_URL
 from stadsnav.model.jsonld import Vocabulary, is_core_context
+from stadsnav.model.q import QSyntaxError, parse_q
 from stadsnav.notify.notifier import Notifier
 from stadsnav.notify.subscription import (
     SubscriptionError,
@@ -75,6 +78,7 @@ async def create_subscription(request: Request, owner: Owner) -> Response:
     terms = await body_terms(request, body)
     now = datetime.now(UTC)
     document = _checked(translate(body, terms.to_stored), now, check_expiry=True)
+    _refuse_probes(await caller_access(request), document, terms)
     subscription_id = document.get("id") or new_id()
     document = {"id": subscription_id, **document}
     record = SubscriptionRecord(
@@ -183,6 +187,7 @@ async def update_subscription(subscription_id: str, request: Request, owner: Own
         document = _checked(merge_fragment(record.document, fragment), now, check_expiry=False)
     except SubscriptionError as error:
         raise bad_request(str(error)) from None
+    _refuse_probes(await caller_access(request), document, terms)
     # q is read in the @context it was written in; the fragment may bring another one.
     context = terms.reference if "q" in fragment else record.context
     jsonld_context = record.jsonld_context
@@ -217,6 +222,32 @@ async def delete_subscription(subscription_id: str, request: Request, owner: Own
     ):
         raise _not_found(subscription_id)
     return Response(status_code=204)
+
+
+def _refuse_probes(access: Access, document: Mapping[str, Any], terms: Vocabulary) -> None:
+    """403 for a subscription whose q, watchedAttributes or geoQ names an attribute its key
+    does not see: whether a notification came would tell of its values."""
+    names = set(document.get("watchedAttributes") or ())
+    if isinstance(document.get("q"), str):
+        try:
+            names |= parse_q(document["q"]).rename(terms.to_stored).attribute_names()
+        except QSyntaxError:
+            return  # the notifier refuses it as it compiles it
+    geo = document.get("geoQ")
+    if isinstance(geo, Mapping):
+        names.add(str(geo.get("geoproperty", "location")))
+    selected = [entity.get("type") for entity in document.get("entities") or ()]
+    types = None
+    if selected and all(isinstance(t, str) for t in selected):
+        types = {name for t in selected for name in re.split(r"[,;|()]", t) if name}
+    probed = access.probed(types, names)
+    if probed:
+        raise ApiError(
+            403,
+            f"the subscription tests {', '.join(probed)}, which identify a person: that needs "
+            "the identify scope of the dataset",
+            ngsild_type=FORBIDDEN,
+        )
 
 
 def _managed(record: SubscriptionRecord, owner: Subscriber) -> bool:

@@ -27,6 +27,7 @@ from starlette.responses import Response
 
 from stadsnav.api.audit import audit_personal_reads
 from stadsnav.api.deps import read_store
+from stadsnav.api.gatekeeper import refuse_complex_body
 from stadsnav.api.gateway import caller_access, visibility, write_check, writer
 from stadsnav.api.ngsild.entities import (
     Offset,
@@ -888,6 +889,7 @@ async def query_temporal_post(
         raise bad_request("the body must be a Query object")
     terms = await body_terms(request, body)
     members = QueryBody({key: value for key, value in body.items() if key != "temporalQ"})
+    refuse_complex_body(request, body)
     temporal = _member_object(body, "temporalQ")
     aggr = _member_object(body, "aggrParams")
     chosen = selection(
