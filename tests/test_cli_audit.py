@@ -64,3 +64,12 @@ def test_a_wrong_duration_says_what_to_give(workspace_dir: Path) -> None:
     wrong = runner.invoke(app, ["audit", str(workspace_dir), "--since", "last week"])
     assert wrong.exit_code == 2
     assert "P7D" in wrong.output
+
+
+def test_columns_empty_in_every_record_shown_are_left_out(workspace_dir: Path) -> None:
+    create_key(workspace_dir, "Fritid")
+    shown = runner.invoke(app, ["audit", str(workspace_dir)])
+    header = shown.output.splitlines()[1]
+    assert "actor" in header
+    assert "subject" not in header  # no personal data was read
+    assert "purpose" not in header

@@ -72,13 +72,19 @@ def audit(
         return
     zone = ws.settings.workspace.timezone
     columns = ["seq", "at", "actor", "action", "target", "outcome", "status"]
-    table = Table(*columns, "subject", "dataset", "purpose", "client")
+    columns += ["subject", "dataset", "purpose", "client"]
+    rows = []
     for record in records:
         event = record.event
         cells = [str(record.seq), local_time(event.at, zone), event.actor, event.action]
         cells += [event.target, event.outcome, "" if event.status is None else str(event.status)]
         cells += [event.subject or "", event.dataset or "", event.purpose or "", event.client or ""]
-        table.add_row(*(Text(cell) for cell in cells))
+        rows.append(cells)
+    # A column empty in every row shown (no personal reads: no subject) only takes room.
+    shown = [i for i, _ in enumerate(columns) if any(row[i] for row in rows)]
+    table = Table(*(columns[i] for i in shown))
+    for cells in rows:
+        table.add_row(*(Text(cells[i]) for i in shown))
     out().print(table)
 
 
