@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
-from starlette.types import ASGIApp
 
 from stadsnav import __version__
 from stadsnav.api import admin, oauth, ops, portal
@@ -80,12 +79,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     document_gateway(app)
     routes = [route for router in routers for route in router.routes]
     lane = [route for route in routes if isinstance(route, PlainRoute)]
-    gatekeeper = _serve_lane_first(app, lane, Gatekeeper(app, runtime, routes))
-    app.state.gatekeeper = gatekeeper
+    gatekeeper = app.state.gatekeeper = Gatekeeper(runtime, routes)
+    _serve_lane_first(app, lane, gatekeeper)
     return app
 
 
-def _serve_lane_first(app: FastAPI, lane: list[PlainRoute], gatekeeper: Gatekeeper) -> Gatekeeper:
+def _serve_lane_first(app: FastAPI, lane: list[PlainRoute], gatekeeper: Gatekeeper) -> None:
     """Put the fast lane in front of Starlette's whole middleware stack, behind the gate.
 
     The error, exception and body-limit layers each wrap every request and every ``send``;
@@ -94,10 +93,4 @@ def _serve_lane_first(app: FastAPI, lane: list[PlainRoute], gatekeeper: Gatekeep
     """
     build = app.build_middleware_stack
     # Outside the lane too: the lane's answers must also name the tenant they are for.
-    app.build_middleware_stack = lambda: _gated(gatekeeper, EchoTenant(FastLane(build(), lane)))  # type: ignore[method-assign]
-    return gatekeeper
-
-
-def _gated(gatekeeper: Gatekeeper, inner: ASGIApp) -> Gatekeeper:
-    gatekeeper.app = inner
-    return gatekeeper
+    app.build_middleware_stack = lambda: gatekeeper.wrapping(EchoTenant(FastLane(build(), lane)))  # type: ignore[method-assign]

@@ -71,11 +71,6 @@ async def audit_personal_types(
         for entity_id, types in entities
         if not access.personal.isdisjoint(types)
     ]
-    await audit_personal_ids(request, read)
-
-
-async def audit_personal_ids(request: Request, read: Iterable[tuple[str, str | None]]) -> None:
-    """Record reads of personal data: (subject pseudonym, dataset) pairs."""
     scope = request.scope
     who = scope.get("state", {}).get(IDENTITY)
     purpose = who.key.purpose if isinstance(who, Identity) and who.key is not None else None

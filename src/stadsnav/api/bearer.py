@@ -14,7 +14,6 @@ import structlog
 
 from stadsnav.gateway.keys import ApiKey
 from stadsnav.gateway.tokens import (
-    AUDIENCE,
     ISSUER,
     InvalidTokenError,
     issuer_of,
@@ -105,6 +104,3 @@ class BearerTokens:
 def narrowed(key: ApiKey, scopes: tuple[str, ...]) -> ApiKey:
     """``key`` as a token of it acts: with the token's scopes, which are some of the key's."""
     return replace(key, scopes=tuple(scope for scope in scopes if scope in key.scopes))
-
-
-__all__ = ["AUDIENCE", "BearerTokens", "InvalidTokenError", "narrowed"]

@@ -63,8 +63,9 @@ _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 class Gatekeeper:
     """ASGI middleware: authenticate, limit, count (see the module's docstring)."""
 
-    def __init__(self, app: ASGIApp, runtime: Runtime, routes: Sequence[BaseRoute]) -> None:
-        self.app = app
+    def __init__(self, runtime: Runtime, routes: Sequence[BaseRoute]) -> None:
+        self.app: ASGIApp = _unbuilt
+        """What the gate lets requests on to: set by ``wrapping`` as the app's stack is built."""
         self.runtime = runtime
         self.routes = routes
         """The app's routes, to name the endpoint of a request refused before routing."""
@@ -78,6 +79,11 @@ class Gatekeeper:
         self.keys = KeyCache(runtime.store)
         self.tokens = BearerTokens(self.gateway)
         self._notices: set[asyncio.Task[None]] = set()
+
+    def wrapping(self, app: ASGIApp) -> Gatekeeper:
+        """The gate in front of ``app``."""
+        self.app = app
+        return self
 
     def start(self) -> None:
         """Start adding the usage to the store now and then."""
@@ -107,8 +113,8 @@ class Gatekeeper:
         plan = state[PLAN] = self._plan_of(key)
         decision = await self._decide(scope, key, plan, now)
         extra = _limit_headers(decision, self.gateway.quota_warning)
-        for crossed in decision.crossed:
-            if key is not None and key.notify_url:
+        if key is not None and key.notify_url:
+            for crossed in decision.crossed:
                 self._notify(key, crossed)
         status = [500]
 
@@ -195,7 +201,7 @@ class Gatekeeper:
 
     def _bounded(self, scope: Scope, receive: Receive, plan: PlanSettings) -> Receive:
         """``receive`` that refuses a body past the plan's size when no length was declared."""
-        limit = min(plan.max_body_bytes or self.max_body, self.max_body)
+        limit = _capped(plan.max_body_bytes, self.max_body)
         if limit >= self.max_body:
             return receive  # the server's own limit is enforced where bodies are read
         seen = [0]
@@ -271,11 +277,11 @@ def request_limit_refusal(
 ) -> ApiError | None:
     """The request limit of ``plan`` this request is over, if any (headers, body, page, query,
     geometry)."""
-    most = min(plan.max_header_bytes or max_headers, max_headers)
+    most = _capped(plan.max_header_bytes, max_headers)
     sent = sum(len(name) + len(value) for name, value in scope["headers"])
     if sent > most:
         return ApiError(431, f"the request's headers take {sent} bytes, over this plan's {most}")
-    limit = min(plan.max_body_bytes or max_body, max_body)
+    limit = _capped(plan.max_body_bytes, max_body)
     if limit < max_body:  # the server's own limit is enforced where bodies are read
         declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -330,6 +336,15 @@ def refuse_complex_body(request: Request, body: Mapping[str, Any]) -> None:
     refusal = None if plan is None else complexity_refusal(plan, body.get("q"), coordinates)
     if refusal is not None:
         raise refusal
+
+
+async def _unbuilt(scope: Scope, receive: Receive, send: Send) -> None:
+    raise RuntimeError("the gate serves once the app's middleware stack is built")
+
+
+def _capped(plans: int | None, servers: int) -> int:
+    """A plan's limit, never past the server's (which is also the limit of a plan without one)."""
+    return servers if plans is None else min(plans, servers)
 
 
 def _network(address: str) -> str:

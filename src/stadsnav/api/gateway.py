@@ -17,12 +17,12 @@ from typing import Annotated, Any, Final, Literal, cast
 
 from fastapi import Depends, Request
 
-from stadsnav.api.bearer import BearerTokens, InvalidTokenError, narrowed
-from stadsnav.api.deps import RuntimeDep, read_store
+from stadsnav.api.bearer import BearerTokens, narrowed
+from stadsnav.api.deps import read_store
 from stadsnav.api.problems import FORBIDDEN, ApiError
 from stadsnav.gateway.access import Access, grant_access
 from stadsnav.gateway.keys import ApiKey, key_id, matches
-from stadsnav.gateway.tokens import looks_like_token
+from stadsnav.gateway.tokens import InvalidTokenError, looks_like_token
 from stadsnav.runtime import Runtime
 from stadsnav.store.base import ContextStore, EntityCheck, StoredEntity
 from stadsnav.workspace import Workspace
@@ -153,16 +153,13 @@ async def _token_holder(keys: KeyCache, text: str, tokens: BearerTokens) -> Iden
         raise ApiError(401, str(error), headers={"WWW-Authenticate": challenge}) from None
 
 
-async def identity(request: Request, runtime: RuntimeDep) -> Identity:
-    """The caller of this request (as the gatekeeper found it); 401 for a key that does not
+async def identity(request: Request) -> Identity:
+    """The caller of this request, as the gatekeeper found it; 401 for a key that does not
     open anything."""
-    state = request.scope.get("state", {})
-    if IDENTITY in state:
-        found = state[IDENTITY]
-        if isinstance(found, ApiError):
-            raise found
-        return cast(Identity, found)
-    return await identify(KeyCache(runtime.store, 0), presented_key(request.headers))
+    found = request.scope["state"][IDENTITY]
+    if isinstance(found, ApiError):
+        raise found
+    return cast(Identity, found)
 
 
 IdentityDep = Annotated[Identity, Depends(identity)]
@@ -173,7 +170,7 @@ async def caller_access(request: Request) -> Access:
     found: Access | None = getattr(request.state, "access", None)
     if found is None:
         runtime: Runtime = request.app.state.runtime
-        who = await identity(request, runtime)
+        who = await identity(request)
         known: dict[Any, Access] = request.app.state.accesses
         # A key's access follows from its scopes and purpose alone: worked out once for all.
         grant = None if who.key is None else (who.key.scopes, who.key.purpose)

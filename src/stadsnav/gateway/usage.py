@@ -7,15 +7,18 @@ stops, so a request costs a dictionary update, and the store holds every process
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
 import structlog
 
 from stadsnav.model.render import format_time
+
+if TYPE_CHECKING:  # the store's protocol names this module's types
+    from stadsnav.store.base import ContextStore
 
 log = structlog.get_logger("stadsnav.gateway.usage")
 
@@ -55,18 +58,10 @@ class UsageCount:
         self.latency_max = max(self.latency_max, other.latency_max)
 
 
-class UsageStore(Protocol):
-    """What the recorder needs of the store."""
-
-    def add_usage(self, counts: Mapping[UsageKey, UsageCount]) -> None:
-        """Add counts to the stored ones."""
-        ...
-
-
 class UsageRecorder:
     """Counts requests in memory and adds them to the store now and then."""
 
-    def __init__(self, store: UsageStore, every: float) -> None:
+    def __init__(self, store: ContextStore, every: float) -> None:
         self._store = store
         self._every = every
         self._counts: dict[UsageKey, UsageCount] = {}
@@ -131,23 +126,8 @@ USAGE_BY: Final = ("hour", "day", "key", "endpoint", "dataset")
 """What a usage report can be summed by."""
 
 
-class UsageSource(Protocol):
-    """What a usage report reads of the store."""
-
-    def usage(
-        self,
-        since: datetime,
-        until: datetime,
-        by: Sequence[str],
-        key_id: str | None = None,
-        dataset: str | None = None,
-    ) -> list[tuple[dict[str, Any], UsageCount]]:
-        """Usage summed by ``by`` (hour, key, endpoint, dataset)."""
-        ...
-
-
 def usage_report(
-    store: UsageSource,
+    store: ContextStore,
     since: datetime,
     until: datetime,
     by: Sequence[str],
